@@ -1,0 +1,17 @@
+#include "agent/local_endpoints.hpp"
+
+namespace dinodia::agent {
+
+std::vector<ha_bridge::LocalRoute> local_routes(const Options& /*options*/,
+                                                const ha_bridge::TokenRegistry& /*tokens*/) {
+  std::vector<ha_bridge::LocalRoute> routes;
+  // Container HEALTHCHECK: needs no token and reveals nothing but "the process answers".
+  routes.push_back({"GET", "/_dinodia/health",
+                    [](ha_bridge::LocalRequest, ha_bridge::Responder respond) {
+                      respond({200, R"({"ok":true})"});
+                    },
+                    0});
+  return routes;
+}
+
+}  // namespace dinodia::agent

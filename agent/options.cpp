@@ -1,0 +1,243 @@
+#include "agent/options.hpp"
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+
+#include "common/text.hpp"
+
+namespace dinodia::agent {
+namespace {
+using nlohmann::json;
+
+constexpr std::string_view kDefaultAllowList =
+    R"(["^/api/?$","^/api/states($|/.*)","^/api/services/.*","^/api/template$","^/api/config.*","^/api/camera_proxy/.*","^/api/websocket$"])";
+
+const std::vector<OptionSpec> kSpecs = {
+    {"port", "int(1,65535)", "8099", true},
+    {"hub_tokens", "[str?]", "[]", true},
+    {"hub_token_hashes", "[str?]", "[]", true},
+    {"ws_auth_mode", "list(supervisor|ha|auto)", "\"supervisor\"", true},
+    {"ha_access_token", "str?", "\"\"", true},
+    {"allowed_path_regex", "[str?]", kDefaultAllowList, true},
+    {"log_level", "list(trace|debug|info|warn|error)", "\"info\"", true},
+    {"platform_sync_enabled", "bool", "false", true},
+    {"platform_base_url", "str?", "\"https://app.dinodiasmartliving.com\"", true},
+    {"platform_token_state_endpoint", "str?", "\"/api/hub-agent/token-state\"", true},
+    {"platform_sync_interval_minutes", "int(2,1440)", "2", true},
+    {"ha_area_snapshot_refresh_minutes", "int(1,1440)", "10", true},
+    {"sync_status_token", "str?", "\"\"", true},
+    {"hub_agent_id", "str?", "\"\"", true},
+    {"hub_agent_secret", "str?", "\"\"", true},
+    {"heating_usage_tracking_enabled", "bool", "true", true},
+    {"heating_usage_tracking_labels", "[str?]", R"(["Boiler","Radiator"])", true},
+    {"heating_usage_persist_path", "str?", "\"/data/heating_usage_state.json\"", true},
+    {"heating_usage_max_tracked_entities", "int(1,1000)", "200", true},
+    {"heating_usage_min_process_interval_ms", "int(0,60000)", "1000", true},
+    {"heating_usage_label_refresh_minutes", "int(1,1440)", "30", true},
+    {"heating_usage_gap_unknown_after_seconds", "int(0,86400)", "600", true},
+    {"heating_usage_poll_interval_seconds", "int(60,3600)", "300", true},
+    {"electric_usage_tracking_enabled", "bool", "true", true},
+    {"electric_usage_tracking_label", "str?", "\"Light\"", true},
+    {"electric_usage_persist_path", "str?", "\"/data/electric_usage_state.json\"", true},
+    {"electric_usage_max_tracked_entities", "int(1,1000)", "200", true},
+    {"electric_usage_poll_interval_seconds", "int(60,3600)", "300", true},
+    {"electric_usage_label_refresh_minutes", "int(1,1440)", "5", true},
+    {"electric_usage_gap_unknown_after_seconds", "int(0,86400)", "600", true},
+    // Added by this agent.
+    {"platform_canary_base_url", "str?", "\"\"", false},
+    {"max_request_body_mb", "int(1,256)", "16", false},
+};
+
+std::string shown(const json& v) {
+  std::string s = v.dump();
+  if (s.size() > 80) s = s.substr(0, 77) + "...";
+  return s;
+}
+
+[[noreturn]] void fail(std::string_view name, const json& value, std::string_view expected) {
+  std::ostringstream out;
+  out << "option '" << name << "': value " << shown(value) << " is invalid, expected " << expected;
+  throw OptionsError(out.str());
+}
+
+// Validates `value` against a schema string and returns it normalised (strings trimmed where
+// the legacy agent trims). A JSON null for an optional `str?` means "not set".
+json check_value(const OptionSpec& spec, const json& value) {
+  std::string_view schema = spec.schema;
+  if (schema == "bool") {
+    if (!value.is_boolean()) fail(spec.name, value, "true or false");
+    return value;
+  }
+  if (schema.starts_with("int(")) {
+    auto comma = schema.find(',');
+    long long lo = std::stoll(std::string(schema.substr(4, comma - 4)));
+    long long hi = std::stoll(std::string(schema.substr(comma + 1, schema.size() - comma - 2)));
+    std::string expected =
+        "an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+    long long n = 0;
+    if (value.is_number_integer()) {
+      n = value.get<long long>();
+    } else if (value.is_number_float()) {
+      double d = value.get<double>();
+      if (!std::isfinite(d) || std::floor(d) != d) fail(spec.name, value, expected);
+      n = static_cast<long long>(d);
+    } else {
+      fail(spec.name, value, expected);
+    }
+    if (n < lo || n > hi) fail(spec.name, value, expected);
+    return json(n);
+  }
+  if (schema == "str?") {
+    if (value.is_null()) return json("");
+    if (!value.is_string()) fail(spec.name, value, "a string");
+    return value;
+  }
+  if (schema.starts_with("list(")) {
+    std::string choices(schema.substr(5, schema.size() - 6));
+    if (!value.is_string()) fail(spec.name, value, "one of " + choices);
+    std::string v = value.get<std::string>();
+    std::stringstream ss(choices);
+    std::string choice;
+    while (std::getline(ss, choice, '|')) {
+      if (choice == v) return value;
+    }
+    fail(spec.name, value, "one of " + choices);
+  }
+  if (schema == "[str?]") {
+    if (value.is_null()) return json::array();
+    if (!value.is_array()) fail(spec.name, value, "a list of strings");
+    json out = json::array();
+    for (const auto& item : value) {
+      if (item.is_null()) continue;
+      if (!item.is_string()) fail(spec.name, value, "a list of strings");
+      out.push_back(item);
+    }
+    return out;
+  }
+  throw std::logic_error("unknown schema " + std::string(schema));
+}
+
+std::vector<std::string> strings(const json& v) { return v.get<std::vector<std::string>>(); }
+std::string trimmed(const json& v) { return std::string(text::trim(v.get<std::string>())); }
+
+}  // namespace
+
+const std::vector<OptionSpec>& option_specs() { return kSpecs; }
+
+std::vector<std::string> Options::upstream_ws_tokens(const std::string& supervisor_token) const {
+  std::vector<std::string> out;
+  auto push = [&out](const std::string& t) {
+    if (!t.empty()) out.push_back(t);
+  };
+  if (ws_auth_mode == "supervisor") {
+    push(supervisor_token);
+  } else if (ws_auth_mode == "ha") {
+    push(ha_access_token);
+  } else {
+    push(supervisor_token);
+    push(ha_access_token);
+  }
+  return out;
+}
+
+LoadedOptions parse_options(std::string_view json_text) {
+  json root;
+  try {
+    root = json::parse(json_text);
+  } catch (const json::parse_error& e) {
+    throw OptionsError(std::string("options file is not valid JSON: ") + e.what());
+  }
+  if (!root.is_object()) throw OptionsError("options file must hold a JSON object");
+
+  LoadedOptions out;
+  std::map<std::string, json, std::less<>> values;
+  for (const auto& spec : kSpecs) {
+    values[std::string(spec.name)] = json::parse(spec.default_json);
+  }
+  for (const auto& [key, value] : root.items()) {
+    const OptionSpec* spec = nullptr;
+    for (const auto& s : kSpecs) {
+      if (s.name == key) spec = &s;
+    }
+    if (spec == nullptr) {
+      out.warnings.push_back("unknown option '" + key + "' is ignored");
+      continue;
+    }
+    values[key] = check_value(*spec, value);
+  }
+
+  Options& o = out.options;
+  o.port = values["port"].get<int>();
+  o.hub_tokens = strings(values["hub_tokens"]);
+  o.hub_token_hashes = strings(values["hub_token_hashes"]);
+  o.ws_auth_mode = values["ws_auth_mode"].get<std::string>();
+  o.ha_access_token = trimmed(values["ha_access_token"]);
+  o.allowed_path_regex = strings(values["allowed_path_regex"]);
+  for (const auto& pattern : o.allowed_path_regex) {
+    try {
+      std::regex compiled(pattern, std::regex::ECMAScript);
+      (void)compiled;
+    } catch (const std::regex_error& e) {
+      throw OptionsError("option 'allowed_path_regex': value " + json(pattern).dump() +
+                         " is invalid, expected an ECMAScript regular expression (" + e.what() +
+                         ")");
+    }
+  }
+  o.log_level = values["log_level"].get<std::string>();
+  o.max_request_body_mb = values["max_request_body_mb"].get<int>();
+  o.platform_sync_enabled = values["platform_sync_enabled"].get<bool>();
+  auto base_url = [](const json& v) {
+    std::string s = trimmed(v);
+    while (!s.empty() && s.back() == '/') s.pop_back();
+    return s;
+  };
+  o.platform_base_url = base_url(values["platform_base_url"]);
+  o.platform_canary_base_url = base_url(values["platform_canary_base_url"]);
+  o.platform_token_state_endpoint = trimmed(values["platform_token_state_endpoint"]);
+  o.platform_sync_interval_minutes = values["platform_sync_interval_minutes"].get<int>();
+  o.ha_area_snapshot_refresh_minutes = values["ha_area_snapshot_refresh_minutes"].get<int>();
+  o.sync_status_token = trimmed(values["sync_status_token"]);
+  o.hub_agent_id = trimmed(values["hub_agent_id"]);
+  o.hub_agent_secret = trimmed(values["hub_agent_secret"]);
+  o.heating_usage_tracking_enabled = values["heating_usage_tracking_enabled"].get<bool>();
+  o.heating_usage_tracking_labels = strings(values["heating_usage_tracking_labels"]);
+  o.heating_usage_persist_path = trimmed(values["heating_usage_persist_path"]);
+  o.heating_usage_max_tracked_entities = values["heating_usage_max_tracked_entities"].get<int>();
+  o.heating_usage_min_process_interval_ms =
+      values["heating_usage_min_process_interval_ms"].get<int>();
+  o.heating_usage_label_refresh_minutes = values["heating_usage_label_refresh_minutes"].get<int>();
+  o.heating_usage_gap_unknown_after_seconds =
+      values["heating_usage_gap_unknown_after_seconds"].get<int>();
+  o.heating_usage_poll_interval_seconds = values["heating_usage_poll_interval_seconds"].get<int>();
+  o.electric_usage_tracking_enabled = values["electric_usage_tracking_enabled"].get<bool>();
+  o.electric_usage_tracking_label = trimmed(values["electric_usage_tracking_label"]);
+  if (o.electric_usage_tracking_label.empty()) o.electric_usage_tracking_label = "Light";
+  o.electric_usage_persist_path = trimmed(values["electric_usage_persist_path"]);
+  o.electric_usage_max_tracked_entities = values["electric_usage_max_tracked_entities"].get<int>();
+  o.electric_usage_poll_interval_seconds =
+      values["electric_usage_poll_interval_seconds"].get<int>();
+  o.electric_usage_label_refresh_minutes =
+      values["electric_usage_label_refresh_minutes"].get<int>();
+  o.electric_usage_gap_unknown_after_seconds =
+      values["electric_usage_gap_unknown_after_seconds"].get<int>();
+  return out;
+}
+
+LoadedOptions load_options_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    LoadedOptions out = parse_options("{}");
+    out.warnings.push_back("options file " + path + " not found; using defaults");
+    return out;
+  }
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  if (in.bad()) throw OptionsError("options file " + path + " could not be read");
+  return parse_options(buf.str());
+}
+
+}  // namespace dinodia::agent

@@ -1,0 +1,24 @@
+#pragma once
+// Wall-clock helpers. Timestamps on the wire are ISO-8601 UTC with milliseconds and `Z`, the
+// shape JavaScript's Date.prototype.toISOString produces (legacy uploads use it).
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace dinodia::clock {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+std::int64_t unix_seconds(TimePoint t = std::chrono::system_clock::now());
+std::int64_t unix_millis(TimePoint t = std::chrono::system_clock::now());
+std::string iso8601(TimePoint t = std::chrono::system_clock::now());
+std::string iso8601_from_millis(std::int64_t millis);
+// Parses the ISO-8601 forms JavaScript's Date accepts in practice for our inputs:
+// YYYY-MM-DDTHH:MM[:SS[.fff...]](Z|±HH:MM) and a bare date. Returns epoch milliseconds.
+std::optional<std::int64_t> parse_iso8601_millis(std::string_view text);
+// Parses an RFC 7231 IMF-fixdate (`Date` response header). Returns epoch seconds.
+std::optional<std::int64_t> parse_http_date(std::string_view text);
+
+}  // namespace dinodia::clock

@@ -1,0 +1,19 @@
+#pragma once
+// Small string helpers with the exact semantics the legacy agent relies on (JavaScript's
+// String.prototype.trim and toLowerCase on ASCII).
+#include <string>
+#include <string_view>
+
+namespace dinodia::text {
+
+// Trims ASCII whitespace (space, \t, \n, \v, \f, \r). JS trim also strips Unicode spaces; hub
+// tokens and serials are ASCII, so the difference cannot matter here.
+std::string_view trim(std::string_view s);
+std::string lower(std::string_view s);
+bool iequals(std::string_view a, std::string_view b);
+bool istarts_with(std::string_view s, std::string_view prefix);
+// Extracts the token from an `Authorization` value: "Bearer" (any case) + whitespace + rest,
+// rest trimmed. Returns empty when the value is not a bearer credential.
+std::string_view bearer_token(std::string_view authorization);
+
+}  // namespace dinodia::text

@@ -1,0 +1,87 @@
+#pragma once
+// The LAN bridge on port 8099: kiosk and iOS apps in Home mode call Home Assistant REST paths
+// and /api/websocket with a hub token; the bridge authenticates them and relays to Core
+// through the Supervisor (legacy-agent.md §5–7, platform-contract.md Part B).
+//
+// Public surface only: no Asio/Beast here, so the agent's translation units stay light.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ha_bridge/local_routes.hpp"
+#include "ha_bridge/token_registry.hpp"
+#include "ha_bridge/upstream_target.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace dinodia::ha_bridge {
+
+struct BridgeConfig {
+  std::string bind_address = "0.0.0.0";
+  std::uint16_t port = 8099;  // 0 = pick a free port (tests)
+  UpstreamTarget upstream;
+  std::string supervisor_token;               // replaces the client's Authorization upstream
+  std::vector<std::string> upstream_ws_tokens;  // ws_auth_mode order (legacy §7.3)
+  std::vector<std::string> allowed_path_regex;
+
+  std::size_t max_header_bytes = 32 * 1024;  // HA's own line limit is 24570
+  std::size_t max_body_bytes = 16 * 1024 * 1024;  // like the Supervisor's MAX_CLIENT_SIZE
+  std::chrono::seconds header_timeout{10};   // from the first byte to the end of the header
+  std::chrono::seconds idle_timeout{65};     // keep-alive wait for the next request
+  std::chrono::seconds io_timeout{30};       // any single body read/write stalling this long
+  std::chrono::seconds upstream_connect_timeout{10};
+  std::chrono::seconds upstream_timeout{300};  // like the Supervisor's proxy timeout
+  std::size_t upstream_pool_size = 32;       // idle keep-alive connections kept upstream
+
+  // WebSocket relay (legacy §7, fixed as issue #2 asks).
+  std::chrono::seconds ws_auth_timeout{10};  // as Core's AUTH_MESSAGE_TIMEOUT
+  std::size_t ws_preauth_max_messages = 64;
+  std::size_t ws_preauth_max_bytes = 1024 * 1024;
+  std::size_t ws_max_message_from_upstream = 64 * 1024 * 1024;  // as the Supervisor's limit
+  std::size_t ws_max_message_from_client = 16 * 1024 * 1024;
+  std::size_t ws_client_send_queue_bytes = 16 * 1024 * 1024;  // slow client: then clean close
+  std::chrono::seconds ws_ping_interval{30};
+
+  int threads = 2;
+};
+
+// Counters for status output and tests; read without locks.
+struct BridgeStats {
+  std::uint64_t http_requests = 0;
+  std::uint64_t http_rejected_unauthorized = 0;
+  std::uint64_t http_rejected_forbidden = 0;
+  std::uint64_t http_upstream_errors = 0;
+  std::uint64_t ws_sessions = 0;
+  std::uint64_t ws_sessions_active = 0;
+  std::uint64_t connections_active = 0;
+};
+
+class LanBridge {
+ public:
+  LanBridge(BridgeConfig config, std::shared_ptr<const TokenRegistry> tokens,
+            std::vector<LocalRoute> local_routes);
+  ~LanBridge();
+  LanBridge(const LanBridge&) = delete;
+  LanBridge& operator=(const LanBridge&) = delete;
+
+  // Binds and starts serving on its own threads. Throws std::system_error (e.g. port in use).
+  void start();
+  std::uint16_t bound_port() const;
+  // Stops accepting at once, lets in-flight exchanges finish for up to `grace`, then closes
+  // every connection. Blocks until the threads have exited.
+  void stop(std::chrono::milliseconds grace);
+  BridgeStats stats() const;
+  // The bridge's event loop, for components that talk to Home Assistant on the same loop.
+  boost::asio::io_context& io_context();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dinodia::ha_bridge

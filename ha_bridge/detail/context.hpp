@@ -1,0 +1,71 @@
+#pragma once
+// Internal to ha_bridge: state shared by the listener, the HTTP relay and the WebSocket relay.
+// Includes Beast/Asio, so only ha_bridge's own .cpp files include it.
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "ha_bridge/bridge.hpp"
+#include "ha_bridge/path_policy.hpp"
+
+namespace dinodia::ha_bridge::detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+struct AtomicStats {
+  std::atomic<std::uint64_t> http_requests{0};
+  std::atomic<std::uint64_t> http_rejected_unauthorized{0};
+  std::atomic<std::uint64_t> http_rejected_forbidden{0};
+  std::atomic<std::uint64_t> http_upstream_errors{0};
+  std::atomic<std::uint64_t> ws_sessions{0};
+  std::atomic<std::uint64_t> ws_sessions_active{0};
+  std::atomic<std::uint64_t> connections_active{0};
+};
+
+// Every live connection (HTTP session or WebSocket relay) registers a closer here so that
+// shutdown can close what is still open after the grace period. Closers run on any thread and
+// must post to their own strand.
+class ConnectionTracker {
+ public:
+  using Closer = std::function<void()>;
+  std::uint64_t add(Closer closer);
+  void remove(std::uint64_t id);
+  void close_all();
+  std::size_t size() const;
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  void set_stopping() { stopping_.store(true, std::memory_order_release); }
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<std::uint64_t, Closer> closers_;
+  std::uint64_t next_id_ = 1;
+  std::atomic<bool> stopping_{false};
+};
+
+struct BridgeContext {
+  BridgeConfig config;
+  std::shared_ptr<const TokenRegistry> tokens;
+  AllowList allow_list;
+  std::vector<LocalRoute> local_routes;
+  tcp::endpoint upstream_endpoint;  // resolved once at start (re-resolved on connect failure)
+  AtomicStats stats;
+  ConnectionTracker connections;
+
+  BridgeContext(BridgeConfig c, std::shared_ptr<const TokenRegistry> t, std::vector<LocalRoute> r)
+      : config(std::move(c)),
+        tokens(std::move(t)),
+        allow_list(config.allowed_path_regex),
+        local_routes(std::move(r)) {}
+};
+
+}  // namespace dinodia::ha_bridge::detail

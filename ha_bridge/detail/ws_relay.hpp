@@ -1,0 +1,14 @@
+#pragma once
+// Internal: the WebSocket relay at /api/websocket (legacy §7 with the fixes issue #2 asks for).
+// The HTTP session hands over the client's TCP stream and the upgrade request once it has seen
+// a valid upgrade to exactly /api/websocket; from then on the relay owns the connection.
+#include <memory>
+
+#include "ha_bridge/detail/context.hpp"
+
+namespace dinodia::ha_bridge::detail {
+
+void start_ws_relay(beast::tcp_stream client, http::request<http::empty_body> upgrade,
+                    std::shared_ptr<BridgeContext> ctx);
+
+}  // namespace dinodia::ha_bridge::detail

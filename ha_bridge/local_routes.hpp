@@ -1,0 +1,52 @@
+#pragma once
+// Endpoints the agent answers itself on port 8099 instead of relaying them (legacy §5.1):
+// /_dinodia/sync-status, /_dinodia/zha/*, /_dinodia/health. They are matched on method and the
+// exact pathname (dot segments resolved, repeated slashes NOT collapsed), before the relay.
+//
+// Handlers may answer later and from any thread (the Zigbee ones wait on Home Assistant); the
+// bridge hands the answer back to the connection's strand. No Asio types here on purpose.
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace dinodia::ha_bridge {
+
+struct LocalRequest {
+  std::string method;    // "GET", "POST", ...
+  std::string pathname;  // exact pathname, e.g. "/_dinodia/sync-status"
+  std::string query;     // without '?', raw (still percent-encoded)
+  std::vector<std::pair<std::string, std::string>> headers;  // names lowercased, in order
+  std::string body;
+  bool body_too_large = false;  // body exceeded the route's limit; `body` is empty then
+
+  // First header with that (lowercase) name, or empty.
+  std::string_view header(std::string_view lowercase_name) const {
+    for (const auto& [k, v] : headers) {
+      if (k == lowercase_name) return v;
+    }
+    return {};
+  }
+};
+
+struct LocalResponse {
+  int status = 200;
+  std::string body;  // for JSON replies: compact JSON text
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool close_connection = false;  // e.g. after an oversized body that was not drained
+};
+
+using Responder = std::function<void(LocalResponse)>;
+using LocalHandler = std::function<void(LocalRequest, Responder)>;
+
+struct LocalRoute {
+  std::string method;
+  std::string pathname;
+  LocalHandler handler;
+  std::size_t max_body_bytes = 1024 * 1024;
+};
+
+}  // namespace dinodia::ha_bridge

@@ -1,0 +1,38 @@
+#pragma once
+// Request-target normalisation and the path allow-list (legacy-agent.md §6.1–6.2).
+//
+// The legacy agent parses req.url with the WHATWG URL parser against http://localhost, then
+// collapses runs of '/'. We reproduce those decisions exactly (they decide what is allowed),
+// including the quirk that a target starting with "//" is a scheme-relative URL whose first
+// segment becomes the host. The normalised path is both what is checked and what is forwarded.
+#include <optional>
+#include <regex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dinodia::ha_bridge {
+
+struct NormalisedTarget {
+  std::string pathname;     // WHATWG pathname: '\' → '/', dot segments (incl. %2e) resolved
+  std::string client_path;  // pathname with runs of '/' collapsed: checked and forwarded
+  std::string search;       // "" or "?..." as the WHATWG serialiser produces it
+};
+
+// Returns nullopt when the target is not origin-form ("*", "http://x/..", empty, or not
+// starting with '/'): the caller answers 400 {"error":"Bad request."}.
+std::optional<NormalisedTarget> normalise_target(std::string_view request_target);
+
+// ECMAScript regexes, matched with search semantics (JavaScript RegExp.test) against
+// client_path only (no query). Construction throws std::regex_error on an invalid pattern; the
+// options loader reports that before we get here.
+class AllowList {
+ public:
+  explicit AllowList(const std::vector<std::string>& patterns);
+  bool allows(std::string_view client_path) const;
+
+ private:
+  std::vector<std::regex> patterns_;
+};
+
+}  // namespace dinodia::ha_bridge

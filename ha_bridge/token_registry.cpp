@@ -1,0 +1,94 @@
+#include "ha_bridge/token_registry.hpp"
+
+#include "common/crypto.hpp"
+#include "common/text.hpp"
+
+namespace dinodia::ha_bridge {
+namespace {
+std::atomic<std::uint64_t> g_next_registry_id{1};
+
+struct ThreadCache {
+  std::uint64_t registry_id = 0;
+  std::uint64_t generation = 0;
+  std::shared_ptr<const void> snapshot;
+};
+thread_local ThreadCache t_cache;
+
+std::unordered_set<std::string> normalised(const std::vector<std::string>& hashes,
+                                           std::size_t* rejected) {
+  std::unordered_set<std::string> out;
+  for (const auto& h : hashes) {
+    auto t = text::trim(h);
+    if (t.empty()) continue;
+    if (!crypto::is_sha256_hex(t)) {
+      if (rejected) ++*rejected;
+      continue;
+    }
+    out.insert(text::lower(t));
+  }
+  return out;
+}
+}  // namespace
+
+TokenRegistry::TokenRegistry()
+    : snapshot_(std::make_shared<const Snapshot>()), id_(g_next_registry_id.fetch_add(1)) {}
+
+void TokenRegistry::publish(std::shared_ptr<const Snapshot> next) {
+  // Called with write_mutex_ held. The generation moves after the pointer, so a reader that
+  // sees the new generation also finds the new snapshot when it takes the mutex.
+  snapshot_ = std::move(next);
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+std::size_t TokenRegistry::set_local(const std::vector<std::string>& plaintext_tokens,
+                                     const std::vector<std::string>& hashes) {
+  std::size_t rejected = 0;
+  auto local = normalised(hashes, &rejected);
+  for (const auto& token : plaintext_tokens) {
+    auto t = text::trim(token);
+    if (!t.empty()) local.insert(crypto::sha256_hex(t));
+  }
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  auto next = std::make_shared<Snapshot>();
+  next->synced = snapshot_->synced;
+  next->local = std::move(local);
+  publish(std::move(next));
+  return rejected;
+}
+
+void TokenRegistry::set_synced(const std::vector<std::string>& hashes) {
+  auto synced = normalised(hashes, nullptr);
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  auto next = std::make_shared<Snapshot>();
+  next->synced = std::move(synced);
+  next->local = snapshot_->local;
+  publish(std::move(next));
+}
+
+std::shared_ptr<const TokenRegistry::Snapshot> TokenRegistry::current() const {
+  const std::uint64_t gen = generation_.load(std::memory_order_acquire);
+  if (t_cache.registry_id != id_ || t_cache.generation != gen) {
+    std::lock_guard<std::mutex> lock(write_mutex_);
+    t_cache.registry_id = id_;
+    t_cache.generation = generation_.load(std::memory_order_acquire);
+    t_cache.snapshot = snapshot_;
+  }
+  return std::static_pointer_cast<const Snapshot>(t_cache.snapshot);
+}
+
+bool TokenRegistry::accepts(std::string_view presented_token) const {
+  auto token = text::trim(presented_token);
+  if (token.empty()) return false;
+  const std::string hash = crypto::sha256_hex(token);
+  const auto snap = current();
+  return snap->synced.count(hash) != 0 || snap->local.count(hash) != 0;
+}
+
+std::size_t TokenRegistry::synced_count() const { return current()->synced.size(); }
+
+std::vector<std::string> TokenRegistry::synced_hashes() const {
+  auto snap = current();
+  return {snap->synced.begin(), snap->synced.end()};
+}
+
+}  // namespace dinodia::ha_bridge

@@ -1,0 +1,57 @@
+#pragma once
+// The set of hub tokens the bridge accepts (legacy-agent.md §4, platform-contract.md A3.6).
+//
+// Accepted = SHA-256 hashes synced from the platform ∪ `hub_token_hashes` ∪ the hashes of the
+// plaintext `hub_tokens` from options. Plaintext tokens are hashed once at load, so a presented
+// token is only ever compared as a hash lookup, never as plaintext.
+//
+// The hot path (every LAN request) must not take a lock: readers use a per-thread cached
+// snapshot that is refreshed only when the generation counter moves, which happens when the
+// platform sync swaps the set (a few times an hour). Writers publish a whole new snapshot.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+namespace dinodia::ha_bridge {
+
+class TokenRegistry {
+ public:
+  TokenRegistry();
+  TokenRegistry(const TokenRegistry&) = delete;
+  TokenRegistry& operator=(const TokenRegistry&) = delete;
+
+  // Local fallback credentials from options. Entries are trimmed; hashes lowercased; invalid
+  // hash strings (not 64 hex chars) are ignored and counted in the return value.
+  std::size_t set_local(const std::vector<std::string>& plaintext_tokens,
+                        const std::vector<std::string>& hashes);
+  // Replaces the platform-synced hashes (trimmed, lowercased, empties dropped). The caller
+  // decides whether an empty list should be applied (the sync never applies one).
+  void set_synced(const std::vector<std::string>& hashes);
+
+  // True if the presented token (trimmed) hashes into the accepted set. Lock-free except on the
+  // first call on a thread after a swap.
+  bool accepts(std::string_view presented_token) const;
+
+  std::size_t synced_count() const;
+  std::vector<std::string> synced_hashes() const;
+
+ private:
+  struct Snapshot {
+    std::unordered_set<std::string> synced;
+    std::unordered_set<std::string> local;
+  };
+  std::shared_ptr<const Snapshot> current() const;
+  void publish(std::shared_ptr<const Snapshot> next);
+
+  mutable std::mutex write_mutex_;
+  std::shared_ptr<const Snapshot> snapshot_;  // guarded by write_mutex_
+  std::atomic<std::uint64_t> generation_{1};
+  std::uint64_t id_;  // distinguishes registries in the per-thread cache
+};
+
+}  // namespace dinodia::ha_bridge

@@ -1,0 +1,62 @@
+#pragma once
+// Home Assistant Core + Supervisor stand-in for integration tests and benchmarks.
+// One process (`fake_ha`) that speaks the real protocols on a real socket:
+//   * Supervisor Core proxy REST:   /core/api/...   (Bearer <supervisor token> required)
+//   * Supervisor Core proxy WS:     /core/api/websocket (HA auth handshake, registry lists,
+//                                    state_changed events, ping/pong, coalesced arrays)
+//   * Supervisor API:               /network/info   (for LAN address detection)
+//   * Test control:                 /_fake/...      (no auth; tests steer and inspect it)
+// Command line: fake_ha --port 0 --token <supervisor token> [--entities 300]
+// It prints "LISTENING <port>" once it accepts connections.
+//
+// fake_ha_main.cpp owns the listener, REST and control endpoints; fake_ha_ws.cpp implements the
+// WebSocket side. Both share FakeHaState.
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace dinodia::fakes {
+
+struct RecordedRequest {
+  std::string method;
+  std::string target;  // as received, e.g. "/core/api/states?x=1"
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+struct FakeHaState {
+  std::string supervisor_token;
+  std::string ha_version = "2026.11.0";
+  std::atomic<bool> core_running{true};  // false: every /core/* answers 502 like the Supervisor
+
+  std::mutex mutex;                      // guards everything below
+  nlohmann::json states;                 // array of HA state objects
+  nlohmann::json area_registry;          // config/area_registry/list result
+  nlohmann::json label_registry;         // config/label_registry/list result
+  nlohmann::json device_registry;        // config/device_registry/list result
+  nlohmann::json entity_registry;        // config/entity_registry/list result
+  nlohmann::json network_info;           // /network/info "data"
+  std::vector<RecordedRequest> requests;  // every REST request received (for assertions)
+  std::vector<nlohmann::json> ws_received;  // every WS message received after auth
+  std::atomic<int> ws_connections_open{0};
+  std::atomic<int> ws_connections_total{0};
+};
+
+// Serves one upgraded WebSocket connection to completion on the calling thread (the listener
+// runs one thread per connection). `req` is the upgrade request; `buffer` holds bytes already
+// read past it. Implemented in fake_ha_ws.cpp.
+void serve_websocket(boost::asio::ip::tcp::socket socket,
+                     boost::beast::http::request<boost::beast::http::string_body> req,
+                     boost::beast::flat_buffer buffer, std::shared_ptr<FakeHaState> state);
+
+// Drops every open WebSocket connection (used to simulate Core restarting).
+void drop_all_websockets();
+
+}  // namespace dinodia::fakes
