@@ -14,7 +14,7 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kDefaultAllowList =
-    R"(["^/api/?$","^/api/states($|/.*)","^/api/services/.*","^/api/template$","^/api/config.*","^/api/camera_proxy/.*","^/api/websocket$"])";
+    R"json(["^/api/?$","^/api/states($|/.*)","^/api/services/.*","^/api/template$","^/api/config.*","^/api/camera_proxy/.*","^/api/websocket$"])json";
 
 const std::vector<OptionSpec> kSpecs = {
     {"port", "int(1,65535)", "8099", true},

@@ -1,0 +1,113 @@
+// common/: crypto primitives, text helpers, clock parsing. Vectors come from the specs
+// (RFC 4231 via ha-protocols.md §5.5, legacy-agent.md §4 and §9.1), not from our own output.
+#include <catch2/catch.hpp>
+#include <set>
+
+#include "common/clock.hpp"
+#include "common/crypto.hpp"
+#include "common/log.hpp"
+#include "common/text.hpp"
+
+using namespace dinodia;
+
+TEST_CASE("sha256_hex matches the legacy hub-token vector", "[crypto]") {
+  CHECK(crypto::sha256_hex("example-hub-token") ==
+        "fde1bc094b00277cfc92be793d20c5792fc46ed8ababf86b9927b7aa26344e61");
+}
+
+TEST_CASE("hmac_sha256_hex matches RFC 4231 test cases", "[crypto]") {
+  CHECK(crypto::hmac_sha256_hex(std::string(20, '\x0b'), "Hi There") ==
+        "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  CHECK(crypto::hmac_sha256_hex("Jefe", "what do ya want for nothing?") ==
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  CHECK(crypto::hmac_sha256_hex(std::string(20, '\xaa'), std::string(50, '\xdd')) ==
+        "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe");
+  std::string key4;
+  for (int i = 1; i <= 25; ++i) key4.push_back(static_cast<char>(i));
+  CHECK(crypto::hmac_sha256_hex(key4, std::string(50, '\xcd')) ==
+        "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b");
+  CHECK(crypto::hmac_sha256_hex(std::string(20, '\x0c'), "Test With Truncation").substr(0, 32) ==
+        "a3b6167473100ee06e0c796c2955552b");
+  CHECK(crypto::hmac_sha256_hex(std::string(131, '\xaa'),
+                                "Test Using Larger Than Block-Size Key - Hash Key First") ==
+        "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  CHECK(crypto::hmac_sha256_hex(
+            std::string(131, '\xaa'),
+            "This is a test using a larger than block-size key and a larger than block-size data. "
+            "The key needs to be hashed before being used by the HMAC algorithm.") ==
+        "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+}
+
+TEST_CASE("hmac over serial.ts.nonce matches the legacy signing vector", "[crypto]") {
+  CHECK(crypto::hmac_sha256_hex("bootstrap-secret-example",
+                                "HUB-TEST-0001.1700000000.00112233445566778899aabbccddeeff") ==
+        "e9e99fd3a7d0d0181027a72f5a4112d13a6f2c172e47831f66d9d90a1f1502b5");
+}
+
+TEST_CASE("random_bytes gives the requested length and does not repeat", "[crypto]") {
+  std::set<std::string> seen;
+  for (int i = 0; i < 2000; ++i) {
+    auto b = crypto::random_bytes(16);
+    REQUIRE(b.size() == 16);
+    seen.insert(b);
+  }
+  CHECK(seen.size() == 2000);
+}
+
+TEST_CASE("constant_time_equal", "[crypto]") {
+  CHECK(crypto::constant_time_equal("abc", "abc"));
+  CHECK_FALSE(crypto::constant_time_equal("abc", "abd"));
+  CHECK_FALSE(crypto::constant_time_equal("abc", "abcd"));
+  CHECK_FALSE(crypto::constant_time_equal("", ""));  // an empty secret never matches
+}
+
+TEST_CASE("is_sha256_hex", "[crypto]") {
+  CHECK(crypto::is_sha256_hex(std::string(64, 'a')));
+  CHECK(crypto::is_sha256_hex(std::string(64, 'F')));
+  CHECK_FALSE(crypto::is_sha256_hex(std::string(63, 'a')));
+  CHECK_FALSE(crypto::is_sha256_hex(std::string(63, 'a') + "g"));
+}
+
+TEST_CASE("bearer_token follows the legacy /^Bearer\\s+(.+)$/i then trim", "[text]") {
+  CHECK(text::bearer_token("Bearer abc") == "abc");
+  CHECK(text::bearer_token("bearer   example-hub-token  ") == "example-hub-token");
+  CHECK(text::bearer_token("BEARER\tx") == "x");
+  CHECK(text::bearer_token("Bearer") == "");
+  CHECK(text::bearer_token("Bearerabc") == "");
+  CHECK(text::bearer_token("Basic abc") == "");
+  CHECK(text::bearer_token("Bearer    ") == "");
+}
+
+TEST_CASE("trim and lower", "[text]") {
+  CHECK(text::trim("  a b \r\n") == "a b");
+  CHECK(text::trim("") == "");
+  CHECK(text::lower("AbC-1") == "abc-1");
+  CHECK(text::iequals("Content-Length", "content-length"));
+}
+
+TEST_CASE("ISO-8601 formatting and parsing agree with JavaScript's Date", "[clock]") {
+  CHECK(clock::iso8601_from_millis(0) == "1970-01-01T00:00:00.000Z");
+  CHECK(clock::iso8601_from_millis(1700000000123) == "2023-11-14T22:13:20.123Z");
+  CHECK(clock::parse_iso8601_millis("2023-11-14T22:13:20.123Z") == 1700000000123);
+  CHECK(clock::parse_iso8601_millis("2023-11-14T22:13:20Z") == 1700000000000);
+  CHECK(clock::parse_iso8601_millis("2023-11-14T23:13:20.123+01:00") == 1700000000123);
+  CHECK(clock::parse_iso8601_millis("2023-11-14T22:13:20.123456+00:00") == 1700000000123);
+  CHECK(clock::parse_iso8601_millis("2023-11-14") == 1699920000000);
+  CHECK_FALSE(clock::parse_iso8601_millis("not a date"));
+  CHECK_FALSE(clock::parse_iso8601_millis("2023-13-01T00:00:00Z"));
+  CHECK_FALSE(clock::parse_iso8601_millis("2023-11-14T22:13:20Zjunk"));
+}
+
+TEST_CASE("HTTP Date header parsing", "[clock]") {
+  CHECK(clock::parse_http_date("Tue, 14 Nov 2023 22:13:20 GMT") == 1700000000);
+  CHECK_FALSE(clock::parse_http_date("yesterday"));
+}
+
+TEST_CASE("log fields render like Node's util.inspect", "[log]") {
+  CHECK(log::Fields().add("port", 8099).str() == "{ port: 8099 }");
+  CHECK(log::Fields().add("path", "/api/x").add("status", 404).str() ==
+        "{ path: '/api/x', status: 404 }");
+  CHECK(log::Fields().str() == "{}");
+  CHECK(log::parse_level("warn") == log::Level::warn);
+  CHECK(log::parse_level("bogus") == log::Level::info);
+}

@@ -1,0 +1,108 @@
+// agent/options: every legacy option keeps its name, type and config.yaml default
+// (legacy-agent.md §2); invalid values stop start-up with one clear line.
+#include <catch2/catch.hpp>
+
+#include "agent/options.hpp"
+#include "tests/support/process.hpp"
+
+using dinodia::agent::load_options_file;
+using dinodia::agent::OptionsError;
+using dinodia::agent::parse_options;
+
+TEST_CASE("defaults are the config.yaml defaults of legacy v0.4.17", "[options]") {
+  auto o = parse_options("{}").options;
+  CHECK(o.port == 8099);
+  CHECK(o.ws_auth_mode == "supervisor");
+  CHECK(o.platform_base_url == "https://app.dinodiasmartliving.com");
+  CHECK(o.platform_token_state_endpoint == "/api/hub-agent/token-state");
+  CHECK(o.platform_sync_interval_minutes == 2);
+  CHECK(o.platform_sync_enabled == false);
+  CHECK(o.ha_area_snapshot_refresh_minutes == 10);
+  CHECK(o.allowed_path_regex ==
+        std::vector<std::string>{"^/api/?$", "^/api/states($|/.*)", "^/api/services/.*",
+                                 "^/api/template$", "^/api/config.*", "^/api/camera_proxy/.*",
+                                 "^/api/websocket$"});
+  CHECK(o.heating_usage_tracking_labels == std::vector<std::string>{"Boiler", "Radiator"});
+  CHECK(o.heating_usage_persist_path == "/data/heating_usage_state.json");
+  CHECK(o.electric_usage_tracking_label == "Light");
+  CHECK(o.electric_usage_label_refresh_minutes == 5);
+  CHECK(o.max_request_body_mb == 16);
+  CHECK(o.platform_canary_base_url.empty());
+}
+
+TEST_CASE("values from the file win and strings are trimmed like legacy", "[options]") {
+  auto o = parse_options(R"({"port": 9000, "hub_agent_id": "  DIN-GB-1  ",
+      "platform_base_url": " https://example.test/// ", "hub_tokens": ["a", null],
+      "platform_sync_interval_minutes": 60, "ws_auth_mode": "auto"})")
+               .options;
+  CHECK(o.port == 9000);
+  CHECK(o.hub_agent_id == "DIN-GB-1");
+  CHECK(o.platform_base_url == "https://example.test");
+  CHECK(o.hub_tokens == std::vector<std::string>{"a"});
+  CHECK(o.platform_sync_interval_minutes == 60);
+  CHECK(o.ws_auth_mode == "auto");
+}
+
+TEST_CASE("an unknown key is a warning, not an error", "[options]") {
+  auto loaded = parse_options(R"({"no_such_option": 1})");
+  REQUIRE(loaded.warnings.size() == 1);
+  CHECK(loaded.warnings[0].find("no_such_option") != std::string::npos);
+}
+
+TEST_CASE("invalid values name the option, the value and the expectation", "[options]") {
+  auto message = [](const std::string& json) {
+    try {
+      parse_options(json);
+    } catch (const OptionsError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(message(R"({"port": 70000})") ==
+        "option 'port': value 70000 is invalid, expected an integer from 1 to 65535");
+  CHECK(message(R"({"port": "8099"})").find("option 'port': value \"8099\"") == 0);
+  CHECK(message(R"({"port": 80.5})").find("option 'port'") == 0);
+  CHECK(message(R"({"platform_sync_interval_minutes": 1})")
+            .find("expected an integer from 2 to 1440") != std::string::npos);
+  CHECK(message(R"({"platform_sync_enabled": "yes"})") ==
+        "option 'platform_sync_enabled': value \"yes\" is invalid, expected true or false");
+  CHECK(message(R"({"ws_auth_mode": "both"})") ==
+        "option 'ws_auth_mode': value \"both\" is invalid, expected one of supervisor|ha|auto");
+  CHECK(message(R"({"hub_tokens": "abc"})").find("expected a list of strings") !=
+        std::string::npos);
+  CHECK(message(R"({"hub_tokens": [1]})").find("expected a list of strings") != std::string::npos);
+  CHECK(message(R"({"allowed_path_regex": ["^/api/(unclosed"]})")
+            .find("option 'allowed_path_regex': value \"^/api/(unclosed\" is invalid") == 0);
+  CHECK(message("not json").find("not valid JSON") != std::string::npos);
+  CHECK(message("[1,2]") == "options file must hold a JSON object");
+}
+
+TEST_CASE("a missing options file gives defaults and a warning", "[options]") {
+  dinodia::testing::TempDir dir;
+  auto loaded = load_options_file(dir.file("missing.json"));
+  CHECK(loaded.options.port == 8099);
+  REQUIRE(loaded.warnings.size() == 1);
+}
+
+TEST_CASE("upstream WebSocket credentials follow ws_auth_mode (legacy §7.3)", "[options]") {
+  auto o = parse_options(R"({"ha_access_token": "llt"})").options;
+  CHECK(o.upstream_ws_tokens("sup") == std::vector<std::string>{"sup"});
+  o.ws_auth_mode = "ha";
+  CHECK(o.upstream_ws_tokens("sup") == std::vector<std::string>{"llt"});
+  o.ws_auth_mode = "auto";
+  CHECK(o.upstream_ws_tokens("sup") == std::vector<std::string>{"sup", "llt"});
+  CHECK(o.upstream_ws_tokens("") == std::vector<std::string>{"llt"});
+}
+
+TEST_CASE("every option spec has a parsable default of its declared type", "[options]") {
+  // The spec table drives config.yaml (issue #5); a default that fails its own schema would
+  // make the Supervisor reject the add-on.
+  std::string all = "{";
+  for (const auto& spec : dinodia::agent::option_specs()) {
+    if (all.size() > 1) all += ",";
+    all += "\"" + std::string(spec.name) + "\":" + std::string(spec.default_json);
+  }
+  all += "}";
+  CHECK_NOTHROW(parse_options(all));
+  CHECK(parse_options(all).warnings.empty());
+}

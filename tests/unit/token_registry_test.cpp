@@ -1,0 +1,72 @@
+// ha_bridge/TokenRegistry: legacy §4 acceptance rules and the lock-free snapshot swap.
+#include <catch2/catch.hpp>
+#include <atomic>
+#include <thread>
+
+#include "common/crypto.hpp"
+#include "ha_bridge/token_registry.hpp"
+
+using dinodia::ha_bridge::TokenRegistry;
+
+namespace {
+const std::string kHash = "fde1bc094b00277cfc92be793d20c5792fc46ed8ababf86b9927b7aa26344e61";
+}
+
+TEST_CASE("synced hashes accept the token, trimmed, case-insensitive hash", "[tokens]") {
+  TokenRegistry r;
+  CHECK_FALSE(r.accepts("example-hub-token"));
+  r.set_synced({"  " + std::string("FDE1BC094B00277CFC92BE793D20C5792FC46ED8ABABF86B9927B7AA26344E61") + " "});
+  CHECK(r.accepts("example-hub-token"));
+  CHECK(r.accepts("  example-hub-token\t"));
+  CHECK_FALSE(r.accepts("Example-hub-token"));
+  CHECK_FALSE(r.accepts(""));
+  CHECK_FALSE(r.accepts("   "));
+  CHECK(r.synced_count() == 1);
+}
+
+TEST_CASE("local plaintext tokens and local hashes stay accepted next to synced ones", "[tokens]") {
+  TokenRegistry r;
+  r.set_local({" local-plain "}, {kHash, "not-a-hash", ""});
+  CHECK(r.accepts("local-plain"));
+  CHECK(r.accepts("example-hub-token"));
+  r.set_synced({dinodia::crypto::sha256_hex("platform-token")});
+  CHECK(r.accepts("platform-token"));
+  CHECK(r.accepts("local-plain"));
+  r.set_synced({});
+  CHECK_FALSE(r.accepts("platform-token"));
+  CHECK(r.accepts("local-plain"));
+}
+
+TEST_CASE("set_local reports hash entries that are not SHA-256 hex", "[tokens]") {
+  TokenRegistry r;
+  CHECK(r.set_local({}, {kHash, "xyz", "  "}) == 1);
+}
+
+TEST_CASE("reader threads with cached snapshots see every swap", "[tokens]") {
+  // Each reader thread caches a snapshot; a swap must invalidate every thread's cache, or a
+  // kiosk would keep getting 401 (or a revoked token keep working) on that thread.
+  TokenRegistry r;
+  const std::string a = dinodia::crypto::sha256_hex("token-a");
+  const std::string b = dinodia::crypto::sha256_hex("token-b");
+  r.set_synced({a});
+  std::atomic<bool> writer_done{false};
+  std::atomic<int> saw_final_state{0};
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 4; ++i) {
+    readers.emplace_back([&] {
+      while (!writer_done.load()) {
+        (void)r.accepts("token-a");
+        (void)r.accepts("token-b");
+      }
+      if (r.accepts("token-b") && !r.accepts("token-a")) ++saw_final_state;
+    });
+  }
+  for (int i = 0; i < 2000; ++i) {
+    r.set_synced({a, b});
+    r.set_synced({a});
+  }
+  r.set_synced({b});
+  writer_done = true;
+  for (auto& t : readers) t.join();
+  CHECK(saw_final_state.load() == 4);
+}
