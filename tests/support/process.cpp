@@ -146,7 +146,7 @@ std::size_t Process::count_log(const std::string& needle) const {
 }
 
 int port_from_line(const std::string& line) {
-  for (const char* marker : {"port: ", "LISTENING "}) {
+  for (const char* marker : {"port: ", "LISTENING ", "LISTENING2 "}) {
     auto pos = line.find(marker);
     if (pos != std::string::npos) return std::atoi(line.c_str() + pos + std::strlen(marker));
   }

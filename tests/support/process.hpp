@@ -60,7 +60,8 @@ class Process {
   std::string log_path_;
 };
 
-// Parses the first integer after "port: " (agent) or "LISTENING " (fakes) in a log line.
+// Parses the first integer after "port: " (agent), "LISTENING " or "LISTENING2 " (a fake's first
+// and second listener) in a log line.
 int port_from_line(const std::string& line);
 
 // The binaries under test (absolute paths baked in by CMake).
