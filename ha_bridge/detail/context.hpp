@@ -14,6 +14,7 @@
 
 #include "ha_bridge/bridge.hpp"
 #include "ha_bridge/path_policy.hpp"
+#include "ha_bridge/upstream_pool.hpp"
 
 namespace dinodia::ha_bridge::detail {
 
@@ -38,8 +39,11 @@ struct AtomicStats {
 class ConnectionTracker {
  public:
   using Closer = std::function<void()>;
-  std::uint64_t add(Closer closer);
+  // `close` closes the connection at once. `on_stopping` (optional) is called when shutdown
+  // begins: an HTTP session closes if it is idle and stops keeping the connection alive.
+  std::uint64_t add(Closer close, Closer on_stopping = {});
   void remove(std::uint64_t id);
+  void notify_stopping();
   void close_all();
   std::size_t size() const;
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
@@ -47,7 +51,11 @@ class ConnectionTracker {
 
  private:
   mutable std::mutex mutex_;
-  std::unordered_map<std::uint64_t, Closer> closers_;
+  struct Entry {
+    Closer close;
+    Closer on_stopping;
+  };
+  std::unordered_map<std::uint64_t, Entry> closers_;
   std::uint64_t next_id_ = 1;
   std::atomic<bool> stopping_{false};
 };
@@ -60,6 +68,9 @@ struct BridgeContext {
   tcp::endpoint upstream_endpoint;  // resolved once at start (re-resolved on connect failure)
   AtomicStats stats;
   ConnectionTracker connections;
+  // Idle keep-alive HTTP connections to the Supervisor (the HTTP relay's; 20 s idle maximum,
+  // well below aiohttp's 75 s keep-alive, so we rarely pick one the server is closing).
+  UpstreamPool upstream_pool{config.upstream_pool_size, std::chrono::seconds(20)};
 
   BridgeContext(BridgeConfig c, std::shared_ptr<const TokenRegistry> t, std::vector<LocalRoute> r)
       : config(std::move(c)),

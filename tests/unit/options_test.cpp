@@ -43,6 +43,11 @@ TEST_CASE("values from the file win and strings are trimmed like legacy", "[opti
   CHECK(o.ws_auth_mode == "auto");
 }
 
+TEST_CASE("port 0 (free port, tests only) is accepted; other out-of-range ports are not", "[options]") {
+  CHECK(parse_options(R"({"port": 0})").options.port == 0);
+  CHECK_THROWS_AS(parse_options(R"({"port": -1})"), OptionsError);
+}
+
 TEST_CASE("an unknown key is a warning, not an error", "[options]") {
   auto loaded = parse_options(R"({"no_such_option": 1})");
   REQUIRE(loaded.warnings.size() == 1);
@@ -74,6 +79,12 @@ TEST_CASE("invalid values name the option, the value and the expectation", "[opt
   CHECK(message(R"({"allowed_path_regex": ["^/api/(unclosed"]})")
             .find("option 'allowed_path_regex': value \"^/api/(unclosed\" is invalid") == 0);
   CHECK(message("not json").find("not valid JSON") != std::string::npos);
+  // Credentials are never echoed into the log line.
+  CHECK(message(R"({"hub_agent_secret": 12345})") ==
+        "option 'hub_agent_secret': value <hidden> is invalid, expected a string");
+  CHECK(message(R"({"hub_tokens": "plain-token-value"})").find("plain-token-value") ==
+        std::string::npos);
+  CHECK(message(R"({"sync_status_token": ["x"]})").find("<hidden>") != std::string::npos);
   CHECK(message("[1,2]") == "options file must hold a JSON object");
 }
 

@@ -1,0 +1,161 @@
+#include "ha_bridge/bridge.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <future>
+#include <optional>
+#include <system_error>
+#include <thread>
+
+#include "common/log.hpp"
+#include "ha_bridge/detail/context.hpp"
+#include "ha_bridge/http_session.hpp"
+
+namespace dinodia::ha_bridge {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+struct LanBridge::Impl {
+  Impl(BridgeConfig config, std::shared_ptr<const TokenRegistry> tokens,
+       std::vector<LocalRoute> routes)
+      : ctx(std::make_shared<detail::BridgeContext>(std::move(config), std::move(tokens),
+                                                    std::move(routes))),
+        acceptor(asio::make_strand(ioc)) {}
+
+  void accept() {
+    acceptor.async_accept(
+        asio::make_strand(ioc), [this](boost::system::error_code ec, tcp::socket socket) {
+          if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+          if (!ec) {
+            boost::system::error_code ignored;
+            socket.set_option(tcp::no_delay(true), ignored);
+            detail::start_http_session(std::move(socket), ctx);
+          } else if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
+            // Out of file descriptors: back off briefly instead of spinning on accept.
+            log::warn("Accept failed", ec.message());
+            auto timer = std::make_shared<asio::steady_timer>(acceptor.get_executor());
+            timer->expires_after(std::chrono::milliseconds(100));
+            timer->async_wait([this, timer](boost::system::error_code) {
+              if (acceptor.is_open()) accept();
+            });
+            return;
+          }
+          accept();
+        });
+  }
+
+  asio::io_context ioc;
+  std::shared_ptr<detail::BridgeContext> ctx;
+  tcp::acceptor acceptor;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<std::thread> threads;
+  std::uint16_t port = 0;
+  bool running = false;
+};
+
+LanBridge::LanBridge(BridgeConfig config, std::shared_ptr<const TokenRegistry> tokens,
+                     std::vector<LocalRoute> local_routes)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(tokens), std::move(local_routes))) {
+}
+
+LanBridge::~LanBridge() {
+  if (impl_ && impl_->running) stop(std::chrono::milliseconds(0));
+}
+
+void LanBridge::start() {
+  auto& impl = *impl_;
+  const auto& cfg = impl.ctx->config;
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(cfg.bind_address, ec);
+  if (ec) throw std::invalid_argument("bind address '" + cfg.bind_address + "' is not an IP");
+  const tcp::endpoint endpoint(address, cfg.port);
+  auto fail = [&](const char* what) {
+    throw std::system_error(
+        ec, std::string(what) + " " + cfg.bind_address + ":" + std::to_string(cfg.port));
+  };
+  impl.acceptor.open(endpoint.protocol(), ec);
+  if (ec) fail("cannot open socket for");
+  impl.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  impl.acceptor.bind(endpoint, ec);
+  if (ec) fail("cannot bind");
+  impl.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) fail("cannot listen on");
+  impl.port = impl.acceptor.local_endpoint().port();
+
+  // Resolve the Supervisor once now for components that want an endpoint; the relay resolves
+  // again by itself whenever a connect fails, so a failure here is not fatal.
+  try {
+    tcp::resolver resolver(impl.ioc);
+    auto results = resolver.resolve(cfg.upstream.host, std::to_string(cfg.upstream.port));
+    if (!results.empty()) impl.ctx->upstream_endpoint = results.begin()->endpoint();
+  } catch (const std::exception&) {
+  }
+
+  impl.work.emplace(impl.ioc.get_executor());
+  asio::post(impl.acceptor.get_executor(), [&impl] { impl.accept(); });
+  const int threads = cfg.threads > 0 ? cfg.threads : 1;
+  for (int i = 0; i < threads; ++i) impl.threads.emplace_back([&impl] { impl.ioc.run(); });
+  impl.running = true;
+}
+
+std::uint16_t LanBridge::bound_port() const {
+  return impl_->port;
+}
+
+void LanBridge::stop(std::chrono::milliseconds grace) {
+  auto& impl = *impl_;
+  if (!impl.running) return;
+  impl.running = false;
+  auto& connections = impl.ctx->connections;
+  connections.set_stopping();
+
+  std::promise<void> closed;
+  asio::post(impl.acceptor.get_executor(), [&impl, &closed] {
+    boost::system::error_code ignored;
+    impl.acceptor.close(ignored);
+    closed.set_value();
+  });
+  closed.get_future().wait();
+  connections.notify_stopping();  // idle keep-alive connections close now
+
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (connections.size() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  connections.close_all();
+  const auto hard_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  while (connections.size() > 0 && std::chrono::steady_clock::now() < hard_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  impl.work.reset();
+  impl.ctx->upstream_pool.clear();
+  impl.ioc.stop();
+  for (auto& t : impl.threads) {
+    if (t.joinable()) t.join();
+  }
+  impl.threads.clear();
+}
+
+BridgeStats LanBridge::stats() const {
+  const auto& s = impl_->ctx->stats;
+  BridgeStats out;
+  out.http_requests = s.http_requests.load();
+  out.http_rejected_unauthorized = s.http_rejected_unauthorized.load();
+  out.http_rejected_forbidden = s.http_rejected_forbidden.load();
+  out.http_upstream_errors = s.http_upstream_errors.load();
+  out.ws_sessions = s.ws_sessions.load();
+  out.ws_sessions_active = s.ws_sessions_active.load();
+  out.connections_active = s.connections_active.load();
+  return out;
+}
+
+asio::io_context& LanBridge::io_context() {
+  return impl_->ioc;
+}
+
+}  // namespace dinodia::ha_bridge

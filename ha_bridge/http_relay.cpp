@@ -1,0 +1,473 @@
+// The HTTP relay (legacy-agent.md §6 with the deliberate differences issue #2 asks for): auth
+// first, then the allow-list, then one streamed exchange with the Supervisor's Core proxy.
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <vector>
+
+#include "common/log.hpp"
+#include "common/text.hpp"
+#include "ha_bridge/http_exchange.hpp"
+
+namespace dinodia::ha_bridge::detail {
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kChunk = 32 * 1024;
+constexpr std::size_t kFlowBodyCapture = 4096;
+
+bool is_hop_by_hop(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+      "te",         "trailers",   "transfer-encoding",  "upgrade"};
+  for (auto n : kNames) {
+    if (text::iequals(name, n)) return true;
+  }
+  return false;
+}
+
+// Legacy §6.4: a config-flow 400 is "expected" (logged at info) when its body says so.
+bool is_expected_flow_error(std::string_view method, std::string_view path, unsigned status,
+                            const std::string& body) {
+  if (status != 400 || (method != "POST" && method != "DELETE")) return false;
+  if (path.rfind("/api/config/config_entries/flow/", 0) != 0) return false;
+  static constexpr std::string_view kPhrases[] = {
+      "already configured",   "already been configured", "already created",      "create_entry",
+      "flow aborted",         "flow not found",          "no config flow found", "not in progress",
+      "unknown flow",         "invalid flow specified",  "does not exist",       "already finished",
+      "no longer in progress"};
+  const std::string lowered = text::lower(body);
+  for (auto phrase : kPhrases) {
+    if (lowered.find(phrase) != std::string::npos) return true;
+  }
+  return false;
+}
+
+bool capture_flow_body(std::string_view method, std::string_view path, unsigned status) {
+  return status == 400 && (method == "POST" || method == "DELETE") &&
+         path.rfind("/api/config/config_entries/flow/", 0) == 0;
+}
+
+// Watches the client socket while we wait for Home Assistant's answer: a client that goes away
+// (EOF or reset) closes the upstream connection, which cancels the upstream request instead
+// of letting it run on for up to five minutes.
+struct ClientWatch {
+  explicit ClientWatch(const asio::any_io_executor& ex) : finished(ex) {
+    finished.expires_at(std::chrono::steady_clock::time_point::max());
+  }
+  bool active = true;
+  bool client_gone = false;
+  bool done = false;
+  asio::steady_timer finished;
+};
+
+asio::awaitable<void> watch_client(ClientConnection& client, std::shared_ptr<ClientWatch> watch,
+                                   std::size_t max_buffered) {
+  while (watch->active) {
+    auto [ec, n] = co_await client.stream.async_read_some(client.buffer.prepare(1024), kTuple);
+    client.buffer.commit(n);  // a pipelined next request: keep its bytes
+    if (ec) {
+      if (watch->active && ec != asio::error::operation_aborted) {
+        watch->client_gone = true;
+        if (client.upstream) client.upstream->close();
+      }
+      break;
+    }
+    if (client.buffer.size() > max_buffered) break;
+  }
+  watch->done = true;
+  watch->finished.cancel();
+}
+
+asio::awaitable<void> stop_watch(ClientConnection& client, ClientWatch& watch) {
+  if (watch.done) co_return;
+  watch.active = false;
+  client.stream.socket().cancel();
+  co_await watch.finished.async_wait(kTuple);
+}
+
+class Exchange {
+ public:
+  Exchange(ClientConnection& client, BridgeContext& ctx,
+           http::request_parser<http::empty_body>& header, const NormalisedTarget& target)
+      : client_(client),
+        ctx_(ctx),
+        header_(header),
+        target_(target),
+        method_(header.get().method_string()),
+        client_keep_alive_(header.get().keep_alive()),
+        client_version_(header.get().version()) {}
+
+  asio::awaitable<ExchangeEnd> run() {
+    const auto& req = header_.get();
+    // Auth first (a deliberate difference from legacy, which checked the path first).
+    const std::string_view token = text::bearer_token(req[http::field::authorization]);
+    if (token.empty() || !ctx_.tokens->accepts(token)) {
+      ctx_.stats.http_rejected_unauthorized.fetch_add(1);
+      co_return co_await reply_json(client_, ctx_, 401, std::string(kUnauthorizedBody),
+                                    client_keep_alive_ && header_.is_done());
+    }
+    if (!ctx_.allow_list.allows(target_.client_path)) {
+      ctx_.stats.http_rejected_forbidden.fetch_add(1);
+      nlohmann::json body = {{"error", "Path not allowed."}, {"path", target_.client_path}};
+      co_return co_await reply_json(client_, ctx_, 403, body.dump(),
+                                    client_keep_alive_ && header_.is_done());
+    }
+    build_upstream_request();
+
+    // A client waiting for "100 Continue" gets it from us once the request is accepted; the
+    // Expect header is not forwarded.
+    if (text::iequals(req[http::field::expect], "100-continue") && !header_.is_done()) {
+      http::response<http::empty_body> cont{http::status::continue_, 11};
+      client_.stream.expires_after(ctx_.config.io_timeout);
+      auto [ec, n] = co_await http::async_write(client_.stream, cont, kTuple);
+      (void)n;
+      if (ec) co_return ExchangeEnd::close;
+    }
+
+    const auto end = co_await exchange();
+    client_.upstream = nullptr;
+    co_return end;
+  }
+
+ private:
+  void build_upstream_request() {
+    const auto& req = header_.get();
+    upstream_req_.method_string(method_);
+    upstream_req_.target(ctx_.config.upstream.core_path(target_.client_path) + target_.search);
+    upstream_req_.version(11);
+    for (const auto& field : req) {
+      const auto name = field.name_string();
+      if (is_hop_by_hop(name) || text::iequals(name, "host") ||
+          text::iequals(name, "authorization") || text::iequals(name, "content-length") ||
+          text::iequals(name, "expect")) {
+        continue;
+      }
+      upstream_req_.insert(name, field.value());
+    }
+    upstream_req_.set(http::field::host, ctx_.config.upstream.host_header());
+    upstream_req_.set(http::field::authorization, "Bearer " + ctx_.config.supervisor_token);
+    has_body_ = !header_.is_done();
+    if (has_body_) {
+      if (auto length = header_.content_length()) {
+        upstream_req_.content_length(*length);
+      } else {
+        upstream_req_.chunked(true);  // chunked client bodies are re-framed
+      }
+    }
+    upstream_req_.keep_alive(true);
+  }
+
+  asio::awaitable<bool> connect_fresh() {
+    const auto executor = client_.stream.get_executor();
+    upstream_.emplace(executor);
+    client_.upstream = &*upstream_;
+    upstream_->expires_after(ctx_.config.upstream_connect_timeout);
+    beast::error_code ec;
+    if (auto endpoint = ctx_.upstream_pool.cached_endpoint()) {
+      std::tie(ec) = co_await upstream_->async_connect(*endpoint, kTuple);
+    } else {
+      tcp::resolver resolver(executor);
+      auto [rec, results] = co_await resolver.async_resolve(
+          ctx_.config.upstream.host, std::to_string(ctx_.config.upstream.port), kTuple);
+      ec = rec;
+      if (!ec) {
+        tcp::endpoint connected;
+        std::tie(ec, connected) = co_await upstream_->async_connect(results, kTuple);
+        if (!ec) ctx_.upstream_pool.set_cached_endpoint(connected);
+      }
+    }
+    if (ec) {
+      ctx_.upstream_pool.set_cached_endpoint(std::nullopt);
+      error_ = ec;
+      co_return false;
+    }
+    upstream_->socket().set_option(tcp::no_delay(true), ec);
+    co_return true;
+  }
+
+  // Sends the request header, then streams the client's body (if any) upstream.
+  // Returns false on failure; `client_failed_` tells whose side failed.
+  asio::awaitable<bool> send_request() {
+    http::request_serializer<http::buffer_body> serializer{upstream_req_};
+    upstream_req_.body().data = nullptr;
+    upstream_req_.body().size = 0;
+    upstream_req_.body().more = has_body_;
+    upstream_->expires_after(ctx_.config.io_timeout);
+    auto [hec, hn] = co_await http::async_write_header(*upstream_, serializer, kTuple);
+    (void)hn;
+    if (hec) {
+      error_ = hec;
+      co_return false;
+    }
+    if (!has_body_) co_return true;
+
+    body_parser_.emplace(std::move(header_));
+    body_parser_->body_limit(ctx_.config.max_body_bytes);
+    std::vector<char> chunk(kChunk);
+    while (!body_parser_->is_done()) {
+      body_parser_->get().body().data = chunk.data();
+      body_parser_->get().body().size = chunk.size();
+      client_.stream.expires_after(ctx_.config.io_timeout);
+      auto [rec, rn] =
+          co_await http::async_read(client_.stream, client_.buffer, *body_parser_, kTuple);
+      (void)rn;
+      if (rec == http::error::need_buffer) rec = {};
+      if (rec) {
+        client_failed_ = true;
+        error_ = rec;
+        co_return false;
+      }
+      const std::size_t got = chunk.size() - body_parser_->get().body().size;
+      upstream_req_.body().data = got ? chunk.data() : nullptr;
+      upstream_req_.body().size = got;
+      upstream_req_.body().more = !body_parser_->is_done();
+      upstream_->expires_after(ctx_.config.io_timeout);
+      auto [wec, wn] = co_await http::async_write(*upstream_, serializer, kTuple);
+      (void)wn;
+      if (wec == http::error::need_buffer) wec = {};
+      if (wec) {
+        error_ = wec;
+        co_return false;
+      }
+    }
+    client_.stream.expires_never();
+    co_return true;
+  }
+
+  asio::awaitable<bool> read_response_header() {
+    auto watch = std::make_shared<ClientWatch>(client_.stream.get_executor());
+    client_.stream.expires_never();
+    asio::co_spawn(client_.stream.get_executor(),
+                   watch_client(client_, watch, ctx_.config.max_header_bytes), asio::detached);
+    bool ok = true;
+    // 1xx interim answers are consumed here; the client got its own 100 Continue from us.
+    for (int interim = 0; interim < 8; ++interim) {
+      response_parser_.emplace();
+      response_parser_->body_limit(boost::none);
+      response_parser_->header_limit(64 * 1024);
+      if (method_ == "HEAD") response_parser_->skip(true);
+      upstream_->expires_after(ctx_.config.upstream_timeout);
+      auto [ec, n] =
+          co_await http::async_read_header(*upstream_, upstream_buffer_, *response_parser_, kTuple);
+      (void)n;
+      if (ec) {
+        error_ = ec;
+        ok = false;
+        break;
+      }
+      const unsigned status = response_parser_->get().result_int();
+      if (status < 100 || status >= 200) break;
+    }
+    client_gone_ = watch->client_gone;
+    co_await stop_watch(client_, *watch);
+    co_return ok && !client_gone_;
+  }
+
+  asio::awaitable<ExchangeEnd> exchange() {
+    bool reused = false;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      error_ = {};
+      client_.upstream = nullptr;
+      upstream_.reset();
+      if (auto idle = ctx_.upstream_pool.take(client_.stream.get_executor())) {
+        upstream_.emplace(std::move(*idle));
+        client_.upstream = &*upstream_;
+        reused = true;
+      } else {
+        reused = false;
+        if (!co_await connect_fresh()) co_return co_await upstream_failed(false);
+      }
+      const bool body_untouched = !has_body_;
+      if (!co_await send_request()) {
+        if (client_failed_) co_return co_await client_body_failed();
+        // A pooled connection the server closed meanwhile: retry once on a fresh one, as
+        // long as no body byte has been consumed from the client.
+        if (reused && !body_parser_) continue;
+        co_return co_await upstream_failed(false);
+      }
+      if (!co_await read_response_header()) {
+        if (client_gone_) co_return ExchangeEnd::close;
+        if (reused && body_untouched && upstream_buffer_.size() == 0 &&
+            (error_ == http::error::end_of_stream || error_ == asio::error::eof ||
+             error_ == asio::error::connection_reset)) {
+          continue;
+        }
+        co_return co_await upstream_failed(false);
+      }
+      co_return co_await relay_response();
+    }
+    co_return co_await upstream_failed(false);
+  }
+
+  asio::awaitable<ExchangeEnd> client_body_failed() {
+    if (upstream_) upstream_->close();
+    const auto ec = error_;
+    if (ec == http::error::body_limit) {
+      co_return co_await reply_json(client_, ctx_, 413, std::string(kBodyTooLargeBody), false);
+    }
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
+        ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+      co_return ExchangeEnd::close;
+    }
+    co_return co_await reply_json(client_, ctx_, 400, std::string(kBadRequestBody), false);
+  }
+
+  asio::awaitable<ExchangeEnd> upstream_failed(bool headers_sent) {
+    if (upstream_) upstream_->close();
+    ctx_.stats.http_upstream_errors.fetch_add(1);
+    log::warn("Upstream HTTP error", error_ ? error_.message() : std::string("unknown error"));
+    if (headers_sent) co_return ExchangeEnd::close;
+    const bool body_done = !has_body_ || (body_parser_ && body_parser_->is_done());
+    co_return co_await reply_json(client_, ctx_, 502, std::string(kUpstreamErrorBody),
+                                  client_keep_alive_ && body_done);
+  }
+
+  asio::awaitable<ExchangeEnd> relay_response() {
+    auto& upstream_res = response_parser_->get();
+    const unsigned status = upstream_res.result_int();
+    http::response<http::buffer_body> res;
+    res.result(status);
+    res.version(11);
+    for (const auto& field : upstream_res) {
+      const auto name = field.name_string();
+      if (is_hop_by_hop(name) || text::iequals(name, "content-length")) continue;
+      res.insert(name, field.value());
+    }
+    const bool bodiless = method_ == "HEAD" || status == 204 || status == 304;
+    bool keep_alive = client_keep_alive_ && !client_.stopping && !ctx_.connections.stopping();
+    if (auto length = response_parser_->content_length()) {
+      if (!bodiless || method_ == "HEAD") res.content_length(*length);
+    } else if (!bodiless) {
+      if (client_version_ >= 11) {
+        res.chunked(true);  // upstream length unknown: re-chunk
+      } else {
+        keep_alive = false;  // HTTP/1.0 client: the end of the body is the end of the connection
+      }
+    }
+    res.keep_alive(keep_alive);
+    const bool upstream_reusable = upstream_res.keep_alive();
+
+    const bool capture = capture_flow_body(method_, target_.client_path, status);
+    std::string captured;
+
+    http::response_serializer<http::buffer_body> serializer{res};
+    res.body().data = nullptr;
+    res.body().size = 0;
+    res.body().more = !response_parser_->is_done();
+    client_.stream.expires_after(ctx_.config.io_timeout);
+    auto [hec, hn] = co_await http::async_write_header(client_.stream, serializer, kTuple);
+    (void)hn;
+    if (hec) {
+      upstream_->close();
+      co_return ExchangeEnd::close;
+    }
+
+    std::vector<char> chunk(kChunk);
+    while (!response_parser_->is_done()) {
+      response_parser_->get().body().data = chunk.data();
+      response_parser_->get().body().size = chunk.size();
+      upstream_->expires_after(ctx_.config.upstream_timeout);
+      auto [rec, rn] =
+          co_await http::async_read(*upstream_, upstream_buffer_, *response_parser_, kTuple);
+      (void)rn;
+      if (rec == http::error::need_buffer) rec = {};
+      if (rec) {
+        // Home Assistant went away mid-body: the client must not mistake the truncated body
+        // for a whole one, so its connection ends too.
+        error_ = rec;
+        client_.stream.close();
+        co_return co_await upstream_failed(true);
+      }
+      const std::size_t got = chunk.size() - response_parser_->get().body().size;
+      if (capture && captured.size() < kFlowBodyCapture) {
+        captured.append(chunk.data(), std::min(got, kFlowBodyCapture - captured.size()));
+      }
+      res.body().data = got ? chunk.data() : nullptr;
+      res.body().size = got;
+      res.body().more = !response_parser_->is_done();
+      client_.stream.expires_after(ctx_.config.io_timeout);
+      auto [wec, wn] = co_await http::async_write(client_.stream, serializer, kTuple);
+      (void)wn;
+      if (wec == http::error::need_buffer) wec = {};
+      if (wec) {
+        upstream_->close();  // the client went away: stop reading from Home Assistant
+        co_return ExchangeEnd::close;
+      }
+    }
+    if (!serializer.is_done()) {
+      res.body().data = nullptr;
+      res.body().size = 0;
+      res.body().more = false;
+      client_.stream.expires_after(ctx_.config.io_timeout);
+      auto [fec, fn] = co_await http::async_write(client_.stream, serializer, kTuple);
+      (void)fn;
+      if (fec == http::error::need_buffer) fec = {};
+      if (fec) {
+        upstream_->close();
+        co_return ExchangeEnd::close;
+      }
+    }
+    client_.stream.expires_never();
+
+    if (status < 200 || status > 299) {
+      log::Fields fields;
+      fields.add("path", target_.client_path).add("status", static_cast<int>(status));
+      if (is_expected_flow_error(method_, target_.client_path, status, captured)) {
+        log::info("Upstream HTTP non-2xx", fields);
+      } else {
+        log::warn("Upstream HTTP non-2xx", fields);
+      }
+    }
+
+    if (upstream_reusable && upstream_buffer_.size() == 0 && upstream_->socket().is_open()) {
+      upstream_->expires_never();
+      ctx_.upstream_pool.give_back(upstream_->release_socket());
+    } else {
+      upstream_->close();
+    }
+    client_.upstream = nullptr;
+    co_return keep_alive ? ExchangeEnd::keep_alive : ExchangeEnd::close;
+  }
+
+  ClientConnection& client_;
+  BridgeContext& ctx_;
+  http::request_parser<http::empty_body>& header_;
+  const NormalisedTarget& target_;
+  const std::string method_;
+  const bool client_keep_alive_;
+  const unsigned client_version_;
+
+  http::request<http::buffer_body> upstream_req_;
+  bool has_body_ = false;
+  std::optional<beast::tcp_stream> upstream_;
+  beast::flat_buffer upstream_buffer_;
+  std::optional<http::request_parser<http::buffer_body>> body_parser_;
+  std::optional<http::response_parser<http::buffer_body>> response_parser_;
+  beast::error_code error_;
+  bool client_failed_ = false;
+  bool client_gone_ = false;
+};
+
+}  // namespace
+
+asio::awaitable<ExchangeEnd> relay_http(ClientConnection& client, BridgeContext& ctx,
+                                        http::request_parser<http::empty_body>& header,
+                                        const NormalisedTarget& target) {
+  Exchange exchange(client, ctx, header, target);
+  const auto end = co_await exchange.run();
+  client.upstream = nullptr;
+  co_return end;
+}
+
+}  // namespace dinodia::ha_bridge::detail

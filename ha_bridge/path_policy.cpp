@@ -1,0 +1,197 @@
+#include "ha_bridge/path_policy.hpp"
+
+#include <cstdint>
+
+namespace dinodia::ha_bridge {
+namespace {
+
+// The WHATWG URL standard's percent-encode sets, for the bytes the parser can see here.
+bool in_c0_control_set(unsigned char c) {
+  return c < 0x20 || c > 0x7E;
+}
+bool in_query_set(unsigned char c) {
+  return in_c0_control_set(c) || c == ' ' || c == '"' || c == '#' || c == '<' || c == '>';
+}
+bool in_special_query_set(unsigned char c) {
+  return in_query_set(c) || c == '\'';
+}
+// Node 20's URL parser (ada) predates the standard adding '^' to this set: '^' stays as is.
+bool in_path_set(unsigned char c) {
+  return in_query_set(c) || c == '?' || c == '`' || c == '{' || c == '}';
+}
+
+void append_percent_encoded_byte(std::string& out, unsigned char b) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  out.push_back('%');
+  out.push_back(kHex[b >> 4]);
+  out.push_back(kHex[b & 0x0F]);
+}
+
+// Node's HTTP parser hands req.url over as a latin1 string, and the URL parser then UTF-8
+// encodes each character: a raw byte 0xE9 becomes "%C3%A9". We reproduce that for parity.
+void append_encoded(std::string& out, unsigned char c, bool (*in_set)(unsigned char)) {
+  if (c >= 0x80) {
+    append_percent_encoded_byte(out, static_cast<unsigned char>(0xC0 | (c >> 6)));
+    append_percent_encoded_byte(out, static_cast<unsigned char>(0x80 | (c & 0x3F)));
+  } else if (in_set(c)) {
+    append_percent_encoded_byte(out, c);
+  } else {
+    out.push_back(static_cast<char>(c));
+  }
+}
+
+bool iequal_ascii(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+bool is_single_dot(std::string_view s) {
+  return s == "." || iequal_ascii(s, "%2e");
+}
+bool is_double_dot(std::string_view s) {
+  return s == ".." || iequal_ascii(s, ".%2e") || iequal_ascii(s, "%2e.") ||
+         iequal_ascii(s, "%2e%2e");
+}
+
+bool is_slash(char c) {
+  return c == '/' || c == '\\';
+}
+
+// The authority of a scheme-relative target ("//host:port/..."). We only need to know whether
+// the WHATWG host parser would accept it: failure there made the legacy handler throw.
+bool authority_is_valid(std::string_view authority) {
+  if (auto at = authority.rfind('@'); at != std::string_view::npos) {
+    authority = authority.substr(at + 1);
+  }
+  std::string_view host = authority;
+  std::string_view port;
+  if (!host.empty() && host.front() == '[') {
+    auto close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    port = host.substr(close + 1);
+    host = host.substr(0, close + 1);
+    if (!port.empty()) {
+      if (port.front() != ':') return false;
+      port.remove_prefix(1);
+    }
+  } else if (auto colon = host.find(':'); colon != std::string_view::npos) {
+    port = host.substr(colon + 1);
+    host = host.substr(0, colon);
+  }
+  if (host.empty()) return false;
+  for (unsigned char c : host) {
+    // Forbidden domain code points (a subset is enough: these requests end in 403 anyway).
+    if (c <= 0x20 || c == '#' || c == '%' || c == '/' || c == ':' || c == '<' || c == '>' ||
+        c == '?' || c == '@' || c == '\\' || c == '^' || c == '|' || c == 0x7F) {
+      if (c == '%' || (c == ':' && host.front() == '[')) continue;
+      return false;
+    }
+  }
+  std::uint32_t value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<std::uint32_t>(c - '0');
+    if (value > 65535) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<NormalisedTarget> normalise_target(std::string_view target) {
+  // WHATWG: strip leading/trailing C0 controls and spaces, drop every tab and newline.
+  while (!target.empty() && static_cast<unsigned char>(target.front()) <= 0x20) {
+    target.remove_prefix(1);
+  }
+  while (!target.empty() && static_cast<unsigned char>(target.back()) <= 0x20) {
+    target.remove_suffix(1);
+  }
+  std::string input;
+  input.reserve(target.size());
+  for (char c : target) {
+    if (c != '\t' && c != '\n' && c != '\r') input.push_back(c);
+  }
+  // Legacy: only origin-form targets ("/...") reach the parser.
+  if (input.empty() || input.front() != '/') return std::nullopt;
+
+  std::size_t pos = 1;  // the relative state consumed the first '/'
+  if (pos < input.size() && is_slash(input[pos])) {
+    // Scheme-relative: "//host/rest" names a host; the path starts after the authority.
+    while (pos < input.size() && is_slash(input[pos])) ++pos;
+    const std::size_t start = pos;
+    while (pos < input.size() && !is_slash(input[pos]) && input[pos] != '?' && input[pos] != '#') {
+      ++pos;
+    }
+    if (!authority_is_valid(std::string_view(input).substr(start, pos - start))) {
+      return std::nullopt;
+    }
+    // Path start state: one leading slash belongs to the path's first separator.
+    if (pos < input.size() && is_slash(input[pos])) ++pos;
+  }
+
+  std::vector<std::string> segments;
+  std::string buffer;
+  bool in_query = false;
+  std::string query;
+  for (; pos <= input.size(); ++pos) {
+    const bool at_end = pos == input.size();
+    const char c = at_end ? '\0' : input[pos];
+    if (at_end || is_slash(c) || c == '?' || c == '#') {
+      const bool separator = !at_end && is_slash(c);
+      if (is_double_dot(buffer)) {
+        if (!segments.empty()) segments.pop_back();
+        if (!separator) segments.emplace_back();
+      } else if (is_single_dot(buffer)) {
+        if (!separator) segments.emplace_back();
+      } else {
+        segments.push_back(buffer);
+      }
+      buffer.clear();
+      if (c == '?') {
+        in_query = true;
+        ++pos;
+      }
+      if (!separator) break;
+      continue;
+    }
+    append_encoded(buffer, static_cast<unsigned char>(c), in_path_set);
+  }
+  if (in_query) {
+    for (; pos < input.size() && input[pos] != '#'; ++pos) {
+      append_encoded(query, static_cast<unsigned char>(input[pos]), in_special_query_set);
+    }
+  }
+
+  NormalisedTarget out;
+  for (const auto& segment : segments) {
+    out.pathname.push_back('/');
+    out.pathname += segment;
+  }
+  if (out.pathname.empty()) out.pathname = "/";
+  for (char c : out.pathname) {
+    if (c == '/' && !out.client_path.empty() && out.client_path.back() == '/') continue;
+    out.client_path.push_back(c);
+  }
+  if (!query.empty()) out.search = "?" + query;
+  return out;
+}
+
+AllowList::AllowList(const std::vector<std::string>& patterns) {
+  patterns_.reserve(patterns.size());
+  for (const auto& p : patterns) patterns_.emplace_back(p, std::regex::ECMAScript);
+}
+
+bool AllowList::allows(std::string_view client_path) const {
+  for (const auto& re : patterns_) {
+    if (std::regex_search(client_path.begin(), client_path.end(), re)) return true;
+  }
+  return false;
+}
+
+}  // namespace dinodia::ha_bridge

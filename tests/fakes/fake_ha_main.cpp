@@ -1,0 +1,476 @@
+// fake_ha: listener, Supervisor + Core REST side and test-control endpoints (see fake_ha.hpp).
+// One thread per connection, Beast synchronous I/O: simple and robust for tests.
+//
+// REST (all under /core, Bearer <supervisor token> required, 502 while core is "stopped"):
+//   GET  /core/api/                       {"message":"API running."}
+//   GET  /core/api/states                 array of N states (~200 KB for 300)
+//        ?slow_ms=M                       chunked, 8 chunks, M ms apart (streaming tests)
+//   GET  /core/api/states/<id>            object or 404 {"message":"Entity not found."}
+//   POST /core/api/services/<d>/<s>       200 [] ; ?delay_ms=M answers after M ms (the 40 s
+//                                         blinds script in miniature); a client that closes
+//                                         meanwhile is noticed and counted as "cancelled"
+//   POST /core/api/template               text/plain JSON array (entity_id, area, device, labels)
+//   GET  /core/api/config                 core config; /core/api/config/automation/config/<id>
+//                                         GET/POST/DELETE; config_entries/flow POST/DELETE
+//   GET  /core/api/camera_proxy/<id>      image/jpeg, ?size=N bytes (default 256 KiB),
+//                                         deterministic; camera.broken dies mid-body
+//   GET  /network/info                    Supervisor envelope (ha-protocols §2.5)
+//   anything else under /core/api         404 "404: Not Found"
+// Control (no auth): GET /_fake/requests, GET /_fake/stats, POST /_fake/reset,
+//   POST /_fake/core?running=0|1.
+#include <sys/socket.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <string>
+#include <thread>
+
+#include "tests/fakes/fake_ha.hpp"
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using nlohmann::json;
+
+namespace dinodia::fakes {
+namespace {
+
+struct Counters {
+  std::atomic<int> inflight{0};
+  std::atomic<int> cancelled{0};
+  std::atomic<int> completed_delayed{0};
+  std::atomic<int> connections_total{0};
+};
+Counters g_counters;
+std::mutex g_automations_mutex;
+std::map<std::string, json> g_automations;
+
+std::map<std::string, std::string> parse_query(std::string_view target) {
+  std::map<std::string, std::string> out;
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return out;
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    auto eq = pair.find('=');
+    out[std::string(pair.substr(0, eq))] =
+        eq == std::string_view::npos ? std::string() : std::string(pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+std::string path_of(std::string_view target) {
+  return std::string(target.substr(0, target.find('?')));
+}
+
+long query_long(const std::map<std::string, std::string>& q, const std::string& key, long def) {
+  auto it = q.find(key);
+  if (it == q.end() || it->second.empty()) return def;
+  try {
+    return std::stol(it->second);
+  } catch (...) {
+    return def;
+  }
+}
+
+json make_states(int n) {
+  static const char* kDomains[] = {"light", "switch", "sensor", "climate", "cover", "camera"};
+  json states = json::array();
+  for (int i = 0; i < n; ++i) {
+    const std::string domain = kDomains[i % 6];
+    const std::string id = domain + ".device_" + std::to_string(i);
+    json attributes = {{"friendly_name", "Device " + std::to_string(i) + " in the living room"},
+                       {"supported_features", i % 64},
+                       {"icon", "mdi:lightbulb"},
+                       {"device_class", domain == "sensor" ? "temperature" : "none"},
+                       {"unit_of_measurement", domain == "sensor" ? "°C" : ""},
+                       {"color_mode", "brightness"},
+                       {"supported_color_modes", json::array({"brightness", "color_temp"})},
+                       {"brightness", (i * 7) % 256}};
+    states.push_back({{"entity_id", id},
+                      {"state", i % 2 ? "on" : "off"},
+                      {"attributes", attributes},
+                      {"last_changed", "2026-11-24T10:00:00.000000+00:00"},
+                      {"last_reported", "2026-11-24T10:00:00.000000+00:00"},
+                      {"last_updated", "2026-11-24T10:00:00.000000+00:00"},
+                      {"context",
+                       {{"id", "01JABCDEFGHJKMNPQRSTVWXYZ" + std::to_string(i)},
+                        {"parent_id", nullptr},
+                        {"user_id", nullptr}}}});
+  }
+  return states;
+}
+
+std::string camera_bytes(std::size_t size) {
+  std::string out(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) out[i] = static_cast<char>((i * 31 + 7) & 0xFF);
+  if (size >= 4) {
+    out[0] = static_cast<char>(0xFF);
+    out[1] = static_cast<char>(0xD8);
+    out[size - 2] = static_cast<char>(0xFF);
+    out[size - 1] = static_cast<char>(0xD9);
+  }
+  return out;
+}
+
+bool peer_closed(tcp::socket& socket) {
+  char byte;
+  const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+using Request = http::request<http::string_body>;
+
+class Handler {
+ public:
+  Handler(tcp::socket& socket, std::shared_ptr<FakeHaState> state)
+      : socket_(socket), state_(std::move(state)) {}
+
+  // Returns false when the connection must close.
+  bool handle(const Request& req) {
+    const std::string path = path_of(req.target());
+    const auto query = parse_query(req.target());
+    if (path.rfind("/_fake/", 0) == 0) return control(req, path, query);
+
+    record(req);
+    if (path.rfind("/core/", 0) == 0 || path == "/network/info") {
+      if (!authorised(req)) {
+        return send(req, 401, "text/plain; charset=utf-8", "401: Unauthorized");
+      }
+    }
+    if (path == "/network/info") {
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      return send(req, 200, "application/json",
+                  json({{"result", "ok"}, {"data", state_->network_info}}).dump());
+    }
+    if (path.rfind("/core/api", 0) != 0) return send(req, 404, "text/plain", "404: Not Found");
+    if (!state_->core_running.load()) return send(req, 502, "text/plain", "502: Bad Gateway");
+    return core_api(req, path.substr(5), query);
+  }
+
+ private:
+  bool authorised(const Request& req) {
+    auto it = req.find(http::field::authorization);
+    if (it == req.end()) return false;
+    std::string_view value = it->value();
+    auto space = value.rfind(' ');  // the Supervisor reads the last word
+    std::string_view token = space == std::string_view::npos ? value : value.substr(space + 1);
+    return token == state_->supervisor_token;
+  }
+
+  void record(const Request& req) {
+    RecordedRequest r;
+    r.method = std::string(req.method_string());
+    r.target = std::string(req.target());
+    for (const auto& f : req) r.headers.emplace_back(f.name_string(), f.value());
+    r.body = req.body();
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->requests.push_back(std::move(r));
+  }
+
+  bool control(const Request& req, const std::string& path,
+               const std::map<std::string, std::string>& query) {
+    if (path == "/_fake/requests") {
+      json list = json::array();
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      for (const auto& r : state_->requests) {
+        json headers = json::array();
+        for (const auto& [k, v] : r.headers) headers.push_back({k, v});
+        list.push_back(
+            {{"method", r.method}, {"target", r.target}, {"headers", headers}, {"body", r.body}});
+      }
+      return send(req, 200, "application/json", list.dump());
+    }
+    if (path == "/_fake/stats") {
+      json stats = {{"inflight", g_counters.inflight.load()},
+                    {"cancelled", g_counters.cancelled.load()},
+                    {"completed_delayed", g_counters.completed_delayed.load()},
+                    {"connections_total", g_counters.connections_total.load()},
+                    {"ws_connections_open", state_->ws_connections_open.load()},
+                    {"ws_connections_total", state_->ws_connections_total.load()}};
+      return send(req, 200, "application/json", stats.dump());
+    }
+    if (path == "/_fake/reset") {
+      {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        state_->requests.clear();
+        state_->ws_received.clear();
+      }
+      g_counters.cancelled = 0;
+      g_counters.completed_delayed = 0;
+      g_counters.connections_total = 0;
+      state_->core_running = true;
+      return send(req, 200, "application/json", "{}");
+    }
+    if (path == "/_fake/core") {
+      auto it = query.find("running");
+      state_->core_running = it == query.end() || it->second != "0";
+      if (!state_->core_running) drop_all_websockets();
+      return send(req, 200, "application/json", "{}");
+    }
+    return send(req, 404, "text/plain", "unknown control endpoint");
+  }
+
+  bool core_api(const Request& req, const std::string& path,
+                const std::map<std::string, std::string>& query) {
+    const auto method = req.method();
+    if (path == "/api/" && method == http::verb::get) {
+      return send(req, 200, "application/json", R"({"message":"API running."})");
+    }
+    if (path == "/api/states" && method == http::verb::get) {
+      std::string body;
+      {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        body = state_->states.dump();
+      }
+      if (long slow = query_long(query, "slow_ms", 0); slow > 0) {
+        return send_chunked_slowly(req, body, 8, std::chrono::milliseconds(slow));
+      }
+      return send(req, 200, "application/json", body);
+    }
+    if (path.rfind("/api/states/", 0) == 0 && method == http::verb::get) {
+      const std::string id = path.substr(12);
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      for (const auto& s : state_->states) {
+        if (s.value("entity_id", "") == id) return send(req, 200, "application/json", s.dump());
+      }
+      return send(req, 404, "application/json", R"({"message":"Entity not found."})");
+    }
+    if (path.rfind("/api/services/", 0) == 0 && method == http::verb::post) {
+      if (!req.body().empty() && !json::accept(req.body())) {
+        return send(req, 400, "application/json", R"({"message":"Data should be valid JSON."})");
+      }
+      if (long delay = query_long(query, "delay_ms", 0); delay > 0) {
+        if (!wait_unless_client_leaves(std::chrono::milliseconds(delay))) return false;
+      }
+      return send(req, 200, "application/json", "[]");
+    }
+    if (path == "/api/template" && method == http::verb::post) {
+      json body = json::parse(req.body(), nullptr, false);
+      if (!body.is_object()) {
+        return send(req, 400, "application/json",
+                    R"({"message":"Template data should be a JSON object"})");
+      }
+      json rendered = json::array();
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      int i = 0;
+      for (const auto& s : state_->states) {
+        rendered.push_back({{"entity_id", s.value("entity_id", "")},
+                            {"area_name", i % 3 == 0 ? json("Kitchen") : json(nullptr)},
+                            {"device_id", "dev" + std::to_string(i)},
+                            {"labels", i % 5 == 0 ? json::array({"Light"}) : json::array()}});
+        ++i;
+      }
+      return send(req, 200, "text/plain; charset=utf-8", rendered.dump());
+    }
+    if (path == "/api/config" && method == http::verb::get) {
+      return send(req, 200, "application/json",
+                  json({{"version", state_->ha_version},
+                        {"location_name", "Home"},
+                        {"time_zone", "Europe/London"},
+                        {"unit_system", {{"temperature", "°C"}}},
+                        {"state", "RUNNING"}})
+                      .dump());
+    }
+    if (path.rfind("/api/config/automation/config/", 0) == 0) {
+      const std::string id = path.substr(30);
+      std::lock_guard<std::mutex> lock(g_automations_mutex);
+      if (method == http::verb::post) {
+        json body = json::parse(req.body(), nullptr, false);
+        if (!body.is_object()) {
+          return send(req, 400, "application/json", R"({"message":"Message malformed"})");
+        }
+        g_automations[id] = body;
+        return send(req, 200, "application/json", R"({"result":"ok"})");
+      }
+      auto it = g_automations.find(id);
+      if (it == g_automations.end()) {
+        return send(req, 404, "application/json", R"({"message":"Resource not found"})");
+      }
+      if (method == http::verb::delete_) {
+        g_automations.erase(it);
+        return send(req, 200, "application/json", R"({"result":"ok"})");
+      }
+      return send(req, 200, "application/json", it->second.dump());
+    }
+    if (path == "/api/config/config_entries/flow" && method == http::verb::post) {
+      return send(req, 200, "application/json",
+                  R"({"type":"form","flow_id":"flow123","handler":"matter","step_id":"user"})");
+    }
+    if (path.rfind("/api/config/config_entries/flow/", 0) == 0) {
+      // Any step of a flow that is not in progress, as HA answers once it finished.
+      return send(req, 400, "application/json", R"({"message":"Invalid flow specified"})");
+    }
+    if (path.rfind("/api/camera_proxy/", 0) == 0 && method == http::verb::get) {
+      const std::string id = path.substr(18);
+      const auto size = static_cast<std::size_t>(query_long(query, "size", 256 * 1024));
+      if (id == "camera.missing") return send(req, 404, "text/plain", "404: Not Found");
+      if (id == "camera.broken") return send_truncated(req, camera_bytes(size));
+      return send(req, 200, "image/jpeg", camera_bytes(size));
+    }
+    return send(req, 404, "text/plain", "404: Not Found");
+  }
+
+  // True when the delay ran out; false when the client (the agent) closed meanwhile.
+  bool wait_unless_client_leaves(std::chrono::milliseconds delay) {
+    ++g_counters.inflight;
+    const auto deadline = std::chrono::steady_clock::now() + delay;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (peer_closed(socket_)) {
+        --g_counters.inflight;
+        ++g_counters.cancelled;
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    --g_counters.inflight;
+    ++g_counters.completed_delayed;
+    return true;
+  }
+
+  bool send(const Request& req, unsigned status, const std::string& type, std::string body) {
+    http::response<http::string_body> res{static_cast<http::status>(status), req.version()};
+    res.set(http::field::server, "Python/3.13 aiohttp/3.12");
+    res.set(http::field::content_type, type);
+    res.keep_alive(req.keep_alive());
+    res.body() = std::move(body);
+    res.prepare_payload();
+    beast::error_code ec;
+    http::write(socket_, res, ec);
+    return !ec && req.keep_alive();
+  }
+
+  bool send_chunked_slowly(const Request& req, const std::string& body, int chunks,
+                           std::chrono::milliseconds interval) {
+    std::string head =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n";
+    head += req.keep_alive() ? "\r\n" : "Connection: close\r\n\r\n";
+    beast::error_code ec;
+    asio::write(socket_, asio::buffer(head), ec);
+    const std::size_t step = (body.size() + chunks - 1) / chunks;
+    for (std::size_t off = 0; off < body.size() && !ec; off += step) {
+      if (off > 0) std::this_thread::sleep_for(interval);
+      const std::string part = body.substr(off, step);
+      char size_line[32];
+      std::snprintf(size_line, sizeof size_line, "%zx\r\n", part.size());
+      asio::write(socket_, asio::buffer(std::string(size_line) + part + "\r\n"), ec);
+    }
+    if (!ec) asio::write(socket_, asio::buffer(std::string("0\r\n\r\n")), ec);
+    return !ec && req.keep_alive();
+  }
+
+  // Home Assistant restarting mid-response: full header, half the body, then the socket dies.
+  bool send_truncated(const Request& req, const std::string& body) {
+    (void)req;
+    std::string head = "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n";
+    beast::error_code ec;
+    asio::write(socket_, asio::buffer(head), ec);
+    asio::write(socket_, asio::buffer(body.data(), body.size() / 2), ec);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return false;
+  }
+
+  tcp::socket& socket_;
+  std::shared_ptr<FakeHaState> state_;
+};
+
+bool is_websocket_path(const std::string& path) {
+  return path == "/core/api/websocket" || path == "/core/websocket";
+}
+
+void serve_connection(tcp::socket socket, std::shared_ptr<FakeHaState> state) {
+  ++g_counters.connections_total;
+  beast::flat_buffer buffer;
+  Handler handler(socket, state);
+  while (true) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    beast::error_code ec;
+    http::read(socket, buffer, parser, ec);
+    if (ec) break;
+    Request req = parser.release();
+    if (beast::websocket::is_upgrade(req) && is_websocket_path(path_of(req.target()))) {
+      serve_websocket(std::move(socket), std::move(req), std::move(buffer), state);
+      return;
+    }
+    if (!handler.handle(req)) break;
+  }
+  beast::error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
+}
+
+}  // namespace
+}  // namespace dinodia::fakes
+
+int main(int argc, char** argv) {
+  using namespace dinodia::fakes;
+  int port = 0;
+  int entities = 300;
+  auto state = std::make_shared<FakeHaState>();
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--port") {
+      port = std::atoi(argv[i + 1]);
+    } else if (flag == "--token") {
+      state->supervisor_token = argv[i + 1];
+    } else if (flag == "--entities") {
+      entities = std::atoi(argv[i + 1]);
+    } else {
+      std::cerr << "usage: fake_ha --port N --token T [--entities N]\n";
+      return 2;
+    }
+  }
+  state->states = make_states(entities);
+  state->network_info = {
+      {"interfaces", json::array({{{"interface", "eth0"},
+                                   {"type", "ethernet"},
+                                   {"enabled", true},
+                                   {"connected", true},
+                                   {"primary", true},
+                                   {"mac", "02:42:AC:11:00:02"},
+                                   {"ipv4",
+                                    {{"method", "auto"},
+                                     {"address", json::array({"192.168.1.50/24"})},
+                                     {"nameservers", json::array({"192.168.1.1"})},
+                                     {"gateway", "192.168.1.1"},
+                                     {"ready", true}}},
+                                   {"ipv6", nullptr},
+                                   {"wifi", nullptr},
+                                   {"vlan", nullptr}}})},
+      {"docker",
+       {{"interface", "hassio"},
+        {"address", "172.30.32.0/23"},
+        {"gateway", "172.30.32.1"},
+        {"dns", "172.30.32.3"}}},
+      {"host_internet", true},
+      {"supervisor_internet", true}};
+
+  asio::io_context ioc;
+  tcp::acceptor acceptor(
+      ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+  std::cout << "LISTENING " << acceptor.local_endpoint().port() << std::endl;
+  while (true) {
+    beast::error_code ec;
+    tcp::socket socket(ioc);
+    acceptor.accept(socket, ec);
+    if (ec) continue;
+    std::thread(serve_connection, std::move(socket), state).detach();
+  }
+}

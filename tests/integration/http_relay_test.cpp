@@ -1,0 +1,573 @@
+// The LAN bridge's HTTP relay end to end: the real agent binary in front of fake_ha (a
+// Supervisor + Core stand-in speaking real HTTP), legacy-agent.md §6 and §18 with the deliberate
+// auth-first difference, platform-contract.md B2/B5, and every hostile input of issue #2.
+//
+// Decision documented here: while Core is stopped the Supervisor itself answers 502; the agent
+// passes that answer through unchanged (status, body), exactly like any other upstream status.
+// Our own 502 {"error":"Upstream error."} is for when the Supervisor cannot be reached at all.
+#include <arpa/inet.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/process.hpp"
+#include "tests/support/raw_socket.hpp"
+
+using namespace dinodia::testing;
+using nlohmann::json;
+
+namespace {
+
+const std::string kHubToken = "example-hub-token";
+const std::string kSupervisorToken = "supervisor-secret-7f3a9c";
+const std::string kAuth = "Bearer " + kHubToken;
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+class Stack {
+ public:
+  explicit Stack(json extra_options = json::object()) {
+    fake_ = std::make_unique<Process>(
+        std::vector<std::string>{fake_ha_binary(), "--port", "0", "--token", kSupervisorToken},
+        std::map<std::string, std::string>{}, dir_.file("fake_ha.log"));
+    auto line = fake_->wait_for_log("LISTENING");
+    REQUIRE(line);
+    fake_port = port_from_line(*line);
+
+    json options = {{"port", free_port()},
+                    {"hub_tokens", json::array({kHubToken})},
+                    {"heating_usage_tracking_enabled", false},
+                    {"electric_usage_tracking_enabled", false}};
+    options.update(extra_options);
+    write_file(dir_.file("options.json"), options.dump());
+    agent_ = std::make_unique<Process>(
+        std::vector<std::string>{agent_binary()},
+        std::map<std::string, std::string>{
+            {"DINODIA_OPTIONS_PATH", dir_.file("options.json")},
+            {"DINODIA_DATA_DIR", dir_.path()},
+            {"DINODIA_SUPERVISOR_URL", "http://127.0.0.1:" + std::to_string(fake_port)},
+            {"SUPERVISOR_TOKEN", kSupervisorToken},
+            {"DINODIA_BIND_ADDRESS", "127.0.0.1"}},
+        dir_.file("agent.log"));
+    auto listening = agent_->wait_for_log("Listening");
+    INFO(agent_->log());
+    REQUIRE(listening);
+    port = port_from_line(*listening);
+    REQUIRE(port > 0);
+  }
+
+  ~Stack() {
+    // Whatever a test did, no secret may ever reach the agent's log.
+    const std::string log = agent_->log();
+    CHECK(log.find(kHubToken) == std::string::npos);
+    CHECK(log.find(kSupervisorToken) == std::string::npos);
+  }
+
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port);
+    c.set_connection_timeout(2);
+    c.set_read_timeout(15);
+    c.set_write_timeout(5);
+    return c;
+  }
+  httplib::Client fake_client() const {
+    httplib::Client c("127.0.0.1", fake_port);
+    c.set_connection_timeout(2);
+    c.set_read_timeout(5);
+    return c;
+  }
+  json fake_json(const std::string& path) const {
+    auto res = fake_client().Get(path);
+    REQUIRE(res);
+    return json::parse(res->body);
+  }
+  void fake_post(const std::string& path) const { REQUIRE(fake_client().Post(path)); }
+  // Requests the fake received whose target starts with `prefix`.
+  std::vector<json> recorded(const std::string& prefix) const {
+    std::vector<json> out;
+    for (auto& r : fake_json("/_fake/requests")) {
+      if (r["target"].get<std::string>().rfind(prefix, 0) == 0) out.push_back(r);
+    }
+    return out;
+  }
+
+  Process& agent() { return *agent_; }
+  Process& fake() { return *fake_; }
+  int port = 0;
+  int fake_port = 0;
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<Process> fake_;
+  std::unique_ptr<Process> agent_;
+};
+
+httplib::Headers auth_headers() {
+  return {{"Authorization", kAuth}};
+}
+
+std::string header_value(const json& recorded, const std::string& name) {
+  for (const auto& h : recorded["headers"]) {
+    std::string k = h[0];
+    std::string lower;
+    for (char c : k) lower.push_back(static_cast<char>(std::tolower(c)));
+    if (lower == name) return h[1];
+  }
+  return "<absent>";
+}
+
+int status_of(const std::string& raw) {
+  if (raw.rfind("HTTP/1.1 ", 0) != 0) return 0;
+  return std::atoi(raw.c_str() + 9);
+}
+
+std::string body_of(const std::string& raw) {
+  auto p = raw.find("\r\n\r\n");
+  return p == std::string::npos ? std::string() : raw.substr(p + 4);
+}
+
+}  // namespace
+
+TEST_CASE("auth comes first, then the allow-list, with the legacy reply bodies") {
+  Stack s;
+  auto c = s.client();
+
+  SECTION("no token on an allowed path: 401") {
+    auto r = c.Get("/api/states");
+    REQUIRE(r);
+    CHECK(r->status == 401);
+    CHECK(r->body == R"({"error":"Unauthorized."})");
+    CHECK(r->get_header_value("Content-Type") == "application/json");
+    CHECK(r->get_header_value("Content-Length") == std::to_string(r->body.size()));
+  }
+  SECTION("no token on a disallowed path: still 401, the path is not revealed") {
+    auto r = c.Get("/api/history/period");
+    REQUIRE(r);
+    CHECK(r->status == 401);
+    CHECK(r->body == R"({"error":"Unauthorized."})");
+  }
+  SECTION("wrong token or not a bearer credential: 401") {
+    for (const char* value :
+         {"Bearer nope", "Basic ZXhhbXBsZQ==", "Bearerexample-hub-token", "example-hub-token"}) {
+      auto r = c.Get("/api/", {{"Authorization", value}});
+      REQUIRE(r);
+      CHECK(r->status == 401);
+    }
+  }
+  SECTION("valid token, disallowed path: 403 with the normalised path (§18 vector 2)") {
+    auto r = c.Get("/api/history/period", auth_headers());
+    REQUIRE(r);
+    CHECK(r->status == 403);
+    CHECK(r->body == R"({"error":"Path not allowed.","path":"/api/history/period"})");
+  }
+  SECTION("scheme is case-insensitive and the token trimmed (§18 vector 1)") {
+    auto r = c.Get("/api/states", {{"Authorization", "bearer   example-hub-token  "}});
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(json::parse(r->body).size() == 300);
+  }
+  SECTION("repeated slashes are collapsed and forwarded normalised (§18 vector 3)") {
+    auto r = c.Get("/api//states", auth_headers());
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    auto rec = s.recorded("/core/api/states");
+    REQUIRE(rec.size() == 1);
+    CHECK(rec[0]["target"] == "/core/api/states");
+  }
+  SECTION("'//api/states' is scheme-relative: 403 with path /states (§18 vector 3)") {
+    RawSocket raw(s.port);
+    raw.send("GET //api/states HTTP/1.1\r\nHost: x\r\nAuthorization: " + kAuth + "\r\n\r\n");
+    auto resp = raw.read_response(5s);
+    CHECK(status_of(resp) == 403);
+    CHECK(body_of(resp) == R"({"error":"Path not allowed.","path":"/states"})");
+  }
+  SECTION("dot segments, %2e and backslashes are resolved before the check") {
+    RawSocket raw(s.port);
+    raw.send("GET /x/%2e%2e/api\\states?x=1 HTTP/1.1\r\nHost: x\r\nAuthorization: " + kAuth +
+             "\r\n\r\n");
+    auto resp = raw.read_response(5s);
+    CHECK(status_of(resp) == 200);
+    auto rec = s.recorded("/core/api/states");
+    REQUIRE(rec.size() == 1);
+    CHECK(rec[0]["target"] == "/core/api/states?x=1");
+  }
+  SECTION("the agent's own health route answers without a token") {
+    auto r = c.Get("/_dinodia/health");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->body == R"({"ok":true})");
+  }
+  SECTION("upstream non-2xx passes through unchanged and is logged with path and status") {
+    auto r = c.Get("/api/states/light.nope", auth_headers());
+    REQUIRE(r);
+    CHECK(r->status == 404);
+    CHECK(r->body == R"({"message":"Entity not found."})");
+    CHECK(s.agent().wait_for_log(
+        "WARN Upstream HTTP non-2xx { path: '/api/states/light.nope', status: 404 }", 3s));
+  }
+  SECTION("an expected config-flow 400 is logged at info") {
+    auto r =
+        c.Post("/api/config/config_entries/flow/abc", auth_headers(), "{}", "application/json");
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    CHECK(s.agent().wait_for_log(
+        "INFO Upstream HTTP non-2xx { path: '/api/config/config_entries/flow/abc', status: 400 }",
+        3s));
+  }
+}
+
+TEST_CASE("the upstream request: credentials replaced, hop-by-hop removed, query forwarded") {
+  Stack s;
+  RawSocket raw(s.port);
+  raw.send(
+      "GET /api/states?x=1&y=a%20b HTTP/1.1\r\nHost: hub.local:8099\r\n"
+      "Authorization: " +
+      kAuth +
+      "\r\n"
+      "Connection: keep-alive, X-Drop-Me\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\n"
+      "Trailers: x\r\nProxy-Authorization: Basic abc\r\nProxy-Authenticate: x\r\n"
+      "Upgrade: h2c\r\nX-Drop-Me: kept\r\nX-Custom: 1\r\nContent-Type: application/json\r\n"
+      "Accept: */*\r\n\r\n");
+  auto resp = raw.read_response(5s);
+  REQUIRE(status_of(resp) == 200);
+  auto rec = s.recorded("/core/api/states");
+  REQUIRE(rec.size() == 1);
+  const auto& r = rec[0];
+  CHECK(r["target"] == "/core/api/states?x=1&y=a%20b");
+  CHECK(header_value(r, "authorization") == "Bearer " + kSupervisorToken);
+  CHECK(header_value(r, "host") == "127.0.0.1:" + std::to_string(s.fake_port));
+  for (const char* hop : {"keep-alive", "te", "trailers", "proxy-authorization",
+                          "proxy-authenticate", "upgrade", "transfer-encoding"}) {
+    INFO(hop);
+    CHECK(header_value(r, hop) == "<absent>");
+  }
+  // Legacy: headers named inside Connection are not removed.
+  CHECK(header_value(r, "x-drop-me") == "kept");
+  CHECK(header_value(r, "x-custom") == "1");
+  CHECK(header_value(r, "content-type") == "application/json");
+  CHECK(header_value(r, "accept") == "*/*");
+  // The response to the client has upstream headers minus hop-by-hop.
+  CHECK(resp.find("Server: Python/3.13 aiohttp/3.12") != std::string::npos);
+}
+
+TEST_CASE("bodies are relayed both ways: JSON posts, chunked uploads, camera bytes, big states") {
+  Stack s;
+  auto c = s.client();
+
+  SECTION("POST body and method forwarded") {
+    auto r = c.Post("/api/services/light/turn_on", auth_headers(),
+                    R"({"entity_id":"light.device_0","brightness_pct":40})", "application/json");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->body == "[]");
+    auto rec = s.recorded("/core/api/services/light/turn_on");
+    REQUIRE(rec.size() == 1);
+    CHECK(rec[0]["method"] == "POST");
+    CHECK(rec[0]["body"] == R"({"entity_id":"light.device_0","brightness_pct":40})");
+  }
+  SECTION("a chunked client body is re-framed") {
+    RawSocket raw(s.port);
+    raw.send("POST /api/template HTTP/1.1\r\nHost: x\r\nAuthorization: " + kAuth +
+             "\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"tem\r\n11\r\nplate\":\"{{ 1 }}\"}\r\n"
+             "0\r\n\r\n");
+    auto resp = raw.read_response(5s);
+    CHECK(status_of(resp) == 200);
+    auto rec = s.recorded("/core/api/template");
+    REQUIRE(rec.size() == 1);
+    CHECK(rec[0]["body"] == R"({"template":"{{ 1 }}"})");
+  }
+  SECTION("camera bytes arrive identical") {
+    auto direct = s.fake_client().Get("/core/api/camera_proxy/camera.door?size=300000",
+                                      {{"Authorization", "Bearer " + kSupervisorToken}});
+    REQUIRE(direct);
+    REQUIRE(direct->body.size() == 300000);
+    auto r = c.Get("/api/camera_proxy/camera.door?size=300000&ts=1700000000123", auth_headers());
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->get_header_value("Content-Type") == "image/jpeg");
+    CHECK(r->body == direct->body);
+    auto r2 = c.Get("/api/camera_proxy/camera.door", auth_headers());
+    REQUIRE(r2);
+    CHECK(r2->body.size() == 256 * 1024);
+  }
+  SECTION("/api/states (~200 KB) relayed whole") {
+    auto r = c.Get("/api/states", auth_headers());
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->body.size() > 150 * 1024);
+    CHECK(json::parse(r->body).size() == 300);
+  }
+  SECTION("a slowly streamed upstream body reaches the client as it arrives (re-chunked)") {
+    RawSocket raw(s.port);
+    const auto start = std::chrono::steady_clock::now();
+    raw.send("GET /api/states?slow_ms=300 HTTP/1.1\r\nHost: x\r\nAuthorization: " + kAuth +
+             "\r\n\r\n");
+    auto head = raw.read_until("\r\n\r\n", 5s);
+    const auto first = std::chrono::steady_clock::now() - start;
+    CHECK(status_of(head) == 200);
+    CHECK(head.find("Transfer-Encoding: chunked") != std::string::npos);
+    auto rest = raw.read_until("\r\n0\r\n\r\n", 10s);
+    const auto total = std::chrono::steady_clock::now() - start;
+    CHECK(first < 1500ms);   // headers (and the first chunk) before the body is complete
+    CHECK(total >= 2000ms);  // 7 pauses of 300 ms upstream
+    CHECK((head + rest).find("\r\n0\r\n\r\n") != std::string::npos);
+  }
+}
+
+TEST_CASE("a slow service call never blocks other requests") {
+  Stack s;
+  auto slow = std::async(std::launch::async, [&] {
+    auto c = s.client();
+    const auto start = std::chrono::steady_clock::now();
+    auto r = c.Post("/api/services/script/global_blind_controller?delay_ms=3000", auth_headers(),
+                    R"({"target_cover":"cover.x","target_position":40})", "application/json");
+    return std::make_pair(r ? r->status : -1, std::chrono::steady_clock::now() - start);
+  });
+  std::this_thread::sleep_for(200ms);
+  for (int i = 0; i < 10; ++i) {
+    auto c = s.client();
+    const auto start = std::chrono::steady_clock::now();
+    auto r = c.Get("/api/", auth_headers());
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(std::chrono::steady_clock::now() - start < 1s);
+  }
+  auto [status, took] = slow.get();
+  CHECK(status == 200);
+  CHECK(took >= 2900ms);
+}
+
+TEST_CASE("a client that goes away cancels its upstream request") {
+  Stack s;
+  {
+    RawSocket raw(s.port);
+    raw.send(
+        "POST /api/services/script/global_blind_controller?delay_ms=8000 HTTP/1.1\r\n"
+        "Host: x\r\nAuthorization: " +
+        kAuth + "\r\nContent-Length: 2\r\n\r\n{}");
+    for (int i = 0; i < 100 && s.fake_json("/_fake/stats")["inflight"] != 1; ++i) {
+      std::this_thread::sleep_for(20ms);
+    }
+    REQUIRE(s.fake_json("/_fake/stats")["inflight"] == 1);
+  }  // the client closes here
+  int cancelled = 0;
+  for (int i = 0; i < 100 && cancelled == 0; ++i) {
+    std::this_thread::sleep_for(20ms);
+    cancelled = s.fake_json("/_fake/stats")["cancelled"];
+  }
+  CHECK(cancelled == 1);
+  CHECK(s.fake_json("/_fake/stats")["inflight"] == 0);
+}
+
+TEST_CASE("keep-alive: one client connection for many requests, pooled upstream connections") {
+  Stack s;
+  s.fake_post("/_fake/reset");
+  RawSocket raw(s.port);
+  for (int i = 0; i < 5; ++i) {
+    raw.send("GET /api/ HTTP/1.1\r\nHost: x\r\nAuthorization: " + kAuth + "\r\n\r\n");
+    auto resp = raw.read_response(5s);
+    CHECK(status_of(resp) == 200);
+    CHECK(body_of(resp) == R"({"message":"API running."})");
+  }
+  CHECK_FALSE(raw.peer_closed());
+  // The /_fake/stats request itself is one more connection.
+  CHECK(s.fake_json("/_fake/stats")["connections_total"] == 2);
+}
+
+TEST_CASE("kiosk 1-second cycle (B5): GET /api/, GET /api/states, POST /api/template") {
+  Stack s;
+  auto c = s.client();
+  c.set_keep_alive(true);
+  const std::string tmpl =
+      R"({"template":"[{% for s in states %}{{ {'entity_id': s.entity_id} | tojson }}{% endfor %}]"})";
+  for (int cycle = 0; cycle < 5; ++cycle) {
+    const auto start = std::chrono::steady_clock::now();
+    auto probe = c.Get("/api/", {{"Authorization", kAuth}});
+    REQUIRE(probe);
+    CHECK(probe->status == 200);
+    auto states =
+        c.Get("/api/states", {{"Authorization", kAuth}, {"Content-Type", "application/json"}});
+    REQUIRE(states);
+    CHECK(states->status == 200);
+    CHECK(json::parse(states->body).size() == 300);
+    auto rendered = c.Post("/api/template", {{"Authorization", kAuth}}, tmpl, "application/json");
+    REQUIRE(rendered);
+    CHECK(rendered->status == 200);
+    CHECK(json::parse(rendered->body).is_array());
+    const auto took = std::chrono::steady_clock::now() - start;
+    CHECK(took < 1s);
+    std::this_thread::sleep_for(1s - std::min<std::chrono::nanoseconds>(took, 1s));
+  }
+}
+
+TEST_CASE("Home Assistant unreachable, stopped, or dying mid-response") {
+  Stack s;
+  auto c = s.client();
+
+  SECTION("Core stopped: the Supervisor's own 502 passes through") {
+    s.fake_post("/_fake/core?running=0");
+    auto r = c.Get("/api/states", auth_headers());
+    REQUIRE(r);
+    CHECK(r->status == 502);
+    CHECK(r->body == "502: Bad Gateway");
+    s.fake_post("/_fake/core?running=1");
+    auto again = c.Get("/api/states", auth_headers());
+    REQUIRE(again);
+    CHECK(again->status == 200);
+  }
+  SECTION("dies mid-body: the client's connection ends short of Content-Length") {
+    RawSocket raw(s.port);
+    raw.send(
+        "GET /api/camera_proxy/camera.broken?size=200000 HTTP/1.1\r\nHost: x\r\n"
+        "Authorization: " +
+        kAuth + "\r\n\r\n");
+    auto all = raw.read_until_close(5s);
+    CHECK(raw.peer_closed());
+    CHECK(status_of(all) == 200);
+    CHECK(all.find("Content-Length: 200000") != std::string::npos);
+    CHECK(body_of(all).size() < 200000);
+    CHECK(s.agent().wait_for_log("WARN Upstream HTTP error", 3s));
+    auto next = c.Get("/api/", auth_headers());  // the agent carries on
+    REQUIRE(next);
+    CHECK(next->status == 200);
+  }
+  SECTION("Supervisor gone: 502 Upstream error, then recovery is not needed to keep serving") {
+    auto warm = c.Get("/api/", auth_headers());  // leaves a pooled upstream connection
+    REQUIRE(warm);
+    s.fake().signal(SIGKILL);
+    s.fake().wait(2s);
+    auto r = c.Get("/api/states", auth_headers());
+    REQUIRE(r);
+    CHECK(r->status == 502);
+    CHECK(r->body == R"({"error":"Upstream error."})");
+    CHECK(r->get_header_value("Content-Type") == "application/json");
+    CHECK(s.agent().wait_for_log("WARN Upstream HTTP error", 3s));
+    auto local = c.Get("/_dinodia/health");
+    REQUIRE(local);
+    CHECK(local->status == 200);
+  }
+}
+
+TEST_CASE("hostile input gets a 4xx and never reaches Home Assistant") {
+  Stack s(json{{"max_request_body_mb", 1}});
+  auto reply_to = [&](const std::string& bytes) {
+    RawSocket raw(s.port);
+    raw.send(bytes);
+    auto out = raw.read_until_close(5s);
+    CHECK(raw.peer_closed());  // every such error ends the connection
+    return out;
+  };
+  const std::string auth = "Authorization: " + kAuth + "\r\n";
+
+  SECTION("oversized header: 431") {
+    auto out = reply_to("GET /api/ HTTP/1.1\r\nHost: x\r\n" + auth +
+                        "X-Big: " + std::string(40 * 1024, 'a') + "\r\n\r\n");
+    CHECK(status_of(out) == 431);
+  }
+  SECTION("Content-Length over the limit: 413 before the body is read") {
+    RawSocket raw(s.port);
+    raw.send("POST /api/services/a/b HTTP/1.1\r\nHost: x\r\n" + auth +
+             "Content-Length: 2000000\r\n\r\n");
+    auto out = raw.read_until("\r\n\r\n", 3s);
+    CHECK(status_of(out) == 413);
+  }
+  SECTION("chunked body over the limit: 413") {
+    RawSocket raw(s.port);
+    raw.send("POST /api/services/a/b HTTP/1.1\r\nHost: x\r\n" + auth +
+             "Transfer-Encoding: chunked\r\n\r\n");
+    const std::string chunk = "10000\r\n" + std::string(0x10000, 'x') + "\r\n";
+    for (int i = 0; i < 20; ++i) {
+      if (!raw.send(chunk)) break;
+    }
+    auto out = raw.read_until_close(5s);
+    CHECK(status_of(out) == 413);
+  }
+  SECTION("both Content-Length and Transfer-Encoding: 400") {
+    auto out = reply_to("POST /api/services/a/b HTTP/1.1\r\nHost: x\r\n" + auth +
+                        "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    CHECK(status_of(out) == 400);
+  }
+  SECTION("bad chunking: 400") {
+    auto out = reply_to("POST /api/services/a/b HTTP/1.1\r\nHost: x\r\n" + auth +
+                        "Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n");
+    CHECK(status_of(out) == 400);
+  }
+  SECTION("absolute-form and asterisk targets: 400 Bad request") {
+    auto out = reply_to("GET http://127.0.0.1/api/states HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n");
+    CHECK(status_of(out) == 400);
+    CHECK(body_of(out) == R"({"error":"Bad request."})");
+    auto star = reply_to("OPTIONS * HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n");
+    CHECK(status_of(star) == 400);
+  }
+  SECTION("malformed request line or header: 400") {
+    CHECK(status_of(reply_to("GARBAGE\r\n\r\n")) == 400);
+    CHECK(status_of(reply_to("GET /api/ HTTP/1.1\r\nBad Header\r\n\r\n")) == 400);
+  }
+  SECTION("a WebSocket upgrade to another path loses the socket without a response") {
+    auto out = reply_to(
+        "GET /api/states HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+        "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+    CHECK(out.empty());
+  }
+  SECTION("a header trickled slowly is cut off after the header timeout") {
+    RawSocket raw(s.port);
+    raw.send("GET /api/ HTTP/1.1\r\n");
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 30 && raw.send("X: y\r\n"); ++i) {
+      std::this_thread::sleep_for(500ms);
+      if (!raw.read_until_close(1ms).empty() || raw.peer_closed()) break;
+    }
+    raw.read_until_close(3s);
+    CHECK(raw.peer_closed());
+    const auto took = std::chrono::steady_clock::now() - start;
+    CHECK(took >= 9s);
+    CHECK(took < 14s);
+  }
+  // Whatever was tried above, Home Assistant saw none of it.
+  CHECK(s.recorded("/core/api/services").empty());
+  CHECK(s.recorded("/core/api/states").empty());
+}
+
+TEST_CASE("SIGTERM with a request in flight: exit 0 within a few seconds") {
+  Stack s;
+  auto slow = std::async(std::launch::async, [&] {
+    auto c = s.client();
+    auto r = c.Post("/api/services/script/global_blind_controller?delay_ms=20000", auth_headers(),
+                    "{}", "application/json");
+    return r ? r->status : -1;
+  });
+  for (int i = 0; i < 100 && s.fake_json("/_fake/stats")["inflight"] != 1; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  REQUIRE(s.fake_json("/_fake/stats")["inflight"] == 1);
+  const auto start = std::chrono::steady_clock::now();
+  s.agent().signal(SIGTERM);
+  auto code = s.agent().wait(8s);
+  REQUIRE(code);
+  CHECK(*code == 0);
+  CHECK(std::chrono::steady_clock::now() - start < 6s);
+  CHECK(slow.get() != 200);  // the in-flight exchange was closed, not answered
+}

@@ -1,0 +1,109 @@
+// Request-target normalisation and the default allow-list (legacy-agent.md §6.1, §6.5, §18).
+// Expected values were produced with Node 20's WHATWG URL parser (new URL(t, "http://localhost")),
+// the parser the legacy agent uses.
+#include "ha_bridge/path_policy.hpp"
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+using dinodia::ha_bridge::AllowList;
+using dinodia::ha_bridge::normalise_target;
+
+namespace {
+
+struct Vector {
+  std::string target;
+  std::string pathname;
+  std::string client_path;
+  std::string search;
+};
+
+const std::vector<std::string> kDefaultAllowList = {
+    "^/api/?$",       "^/api/states($|/.*)",   "^/api/services/.*", "^/api/template$",
+    "^/api/config.*", "^/api/camera_proxy/.*", "^/api/websocket$"};
+
+}  // namespace
+
+TEST_CASE("normalise_target reproduces the WHATWG parser the legacy agent used") {
+  const std::vector<Vector> vectors = {
+      {"/api/states", "/api/states", "/api/states", ""},
+      {"/api//states", "/api//states", "/api/states", ""},  // §18 vector 3: collapsed
+      {"//api/states", "/states", "/states", ""},           // scheme-relative: host "api"
+      {"///api/states", "/states", "/states", ""},
+      {"//a:80/x", "/x", "/x", ""},
+      {"//api", "/", "/", ""},
+      {"/\\x/y", "/y", "/y", ""},
+      {"/%2e%2e/api", "/api", "/api", ""},
+      {"/api/%2E%2e/x", "/x", "/x", ""},
+      {"/api/.%2E/states", "/states", "/states", ""},
+      {"/api/%2e.", "/", "/", ""},
+      {"/%2e/api", "/api", "/api", ""},
+      {"/../../api", "/api", "/api", ""},  // '..' above the root stays at the root
+      {"/api/./states/.", "/api/states/", "/api/states/", ""},
+      {"/api/states/..", "/api/", "/api/", ""},
+      {"/api\\states", "/api/states", "/api/states", ""},
+      {"/api/states#frag", "/api/states", "/api/states", ""},
+      {"/api?a#b", "/api", "/api", "?a"},
+      {"/api/states?x=1&y=a b", "/api/states", "/api/states", "?x=1&y=a%20b"},
+      {"/api/states/light.x?ts=1700000000.123", "/api/states/light.x", "/api/states/light.x",
+       "?ts=1700000000.123"},
+      {"/a^b`{c}\"d<e>", "/a^b%60%7Bc%7D%22d%3Ce%3E", "/a^b%60%7Bc%7D%22d%3Ce%3E", ""},
+      {"/a%2fb", "/a%2fb", "/a%2fb", ""},  // other escapes stay encoded
+      {"/api/states/%2e%2e%2fx", "/api/states/%2e%2e%2fx", "/api/states/%2e%2e%2fx", ""},
+      {"/a'b?c'd", "/a'b", "/a'b", "?c%27d"},
+      {"/?", "/", "/", ""},  // an empty query serialises as no search at all
+      {"/api/\xE9", "/api/%C3%A9", "/api/%C3%A9", ""},  // Node reads raw bytes as latin1
+      {"/_dinodia//health", "/_dinodia//health", "/_dinodia/health", ""},
+  };
+  for (const auto& v : vectors) {
+    INFO("target: " << v.target);
+    auto n = normalise_target(v.target);
+    REQUIRE(n.has_value());
+    CHECK(n->pathname == v.pathname);
+    CHECK(n->client_path == v.client_path);
+    CHECK(n->search == v.search);
+  }
+}
+
+TEST_CASE("normalise_target rejects targets that are not origin-form") {
+  for (const char* t : {"", "*", "http://localhost/api/states", "api/states", "\\api", "//",
+                        "//:80/x", "//a:99999/x", "//a b/x"}) {
+    INFO("target: " << t);
+    CHECK_FALSE(normalise_target(t).has_value());
+  }
+}
+
+TEST_CASE("the default allow-list makes the legacy decisions (§6.5)") {
+  const AllowList allow(kDefaultAllowList);
+  for (const char* p :
+       {"/api", "/api/", "/api/states", "/api/states/light.kitchen", "/api/services/light/turn_on",
+        "/api/services/hassio/addon_stop", "/api/template", "/api/config",
+        "/api/config/config_entries/flow/abc", "/api/config/automation/config/1",
+        "/api/camera_proxy/camera.door", "/api/websocket"}) {
+    INFO("path: " << p);
+    CHECK(allow.allows(p));
+  }
+  for (const char* p :
+       {"/", "/states", "/api/history/period", "/api/logbook", "/api/events", "/api/stream",
+        "/api/camera_proxy_stream/camera.door", "/api/statesx", "/api/template/x",
+        "/api/websocket/x", "/apix", "/_dinodia/health", "/api/error_log"}) {
+    INFO("path: " << p);
+    CHECK_FALSE(allow.allows(p));
+  }
+}
+
+TEST_CASE("an empty allow-list denies everything; patterns use search semantics") {
+  CHECK_FALSE(AllowList({}).allows("/api/states"));
+  // JavaScript RegExp.test: an unanchored pattern matches anywhere in the path.
+  CHECK(AllowList({"states"}).allows("/api/states"));
+  CHECK_FALSE(AllowList({"^states"}).allows("/api/states"));
+}
+
+TEST_CASE("normalised paths are what the allow-list decides on (§18 vectors)") {
+  const AllowList allow(kDefaultAllowList);
+  CHECK(allow.allows(normalise_target("/api//states")->client_path));
+  CHECK_FALSE(allow.allows(normalise_target("//api/states")->client_path));
+  CHECK(allow.allows(normalise_target("/foo/%2e%2e/api/states")->client_path));
+  CHECK_FALSE(allow.allows(normalise_target("/api/states/../../api/history")->client_path));
+}
