@@ -374,3 +374,27 @@ TEST_CASE("the YAML subset reader fails loudly on what it does not understand", 
     CHECK_THROWS_AS(parse_yaml_subset(text), YamlSubsetError);
   }
 }
+
+TEST_CASE("the image build copies and stages every module the agent is built from", "[addon]") {
+  // A module added to the top-level CMakeLists.txt but not to the Dockerfile's COPY list (or to
+  // the staging script) builds here and breaks only in the image build on a hub.
+  const std::string cmake =
+      dinodia::testing::read_file(dinodia::testing::source_dir() + "/CMakeLists.txt");
+  const std::string dockerfile = dinodia::testing::read_file(addon_file("Dockerfile"));
+  const std::string stage =
+      dinodia::testing::read_file(dinodia::testing::source_dir() + "/scripts/stage-addon.sh");
+  std::set<std::string> modules;
+  const std::string marker = "add_subdirectory(";
+  for (auto pos = cmake.find(marker); pos != std::string::npos; pos = cmake.find(marker, pos + 1)) {
+    auto end = cmake.find(')', pos);
+    std::string name = cmake.substr(pos + marker.size(), end - pos - marker.size());
+    if (name != "tests" && name != "bench" && name != "fuzz") modules.insert(name);
+  }
+  REQUIRE(modules.count("agent") == 1);
+  REQUIRE(modules.count("ha_bridge") == 1);
+  for (const auto& m : modules) {
+    INFO("module " << m);
+    CHECK(dockerfile.find("COPY " + m + " ./" + m) != std::string::npos);
+    CHECK(stage.find(" " + m) != std::string::npos);
+  }
+}
