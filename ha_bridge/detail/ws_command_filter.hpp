@@ -1,0 +1,36 @@
+#pragma once
+// Inspection of client→Home Assistant WebSocket text frames (legacy-agent.md §7.5 and §17 item 2;
+// ha-protocols.md §2.4). Pure functions, no Asio, so they are unit-testable on their own.
+//
+// Frames are relayed byte-exact; a frame is parsed only when a cheap scan says it could be a
+// client `auth` message or a denied command. Without a backslash a JSON string is spelled
+// literally, so a frame that contains no backslash and none of the trigger substrings cannot
+// carry a type of "auth" or one starting with "supervisor/" or "hassio/".
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dinodia::ha_bridge::detail {
+
+// True for command types the bridge refuses locally, like the Supervisor's
+// DENIED_WS_TYPE_PREFIXES (ha-protocols.md §2.4).
+bool is_denied_ws_type(std::string_view type);
+
+struct ClientFrameVerdict {
+  enum class Action {
+    forward_original,   // send the frame upstream unchanged
+    forward_rewritten,  // a batch with denied elements removed: send `rewritten`
+    drop,               // nothing goes upstream (every command was denied)
+    client_auth,        // a {"type":"auth"} message: never forwarded
+  };
+  Action action = Action::forward_original;
+  std::string rewritten;
+  // `{"id":…,"type":"result","success":false,"error":{"code":"unauthorized",…}}` per denied
+  // command, to be sent to the client in order.
+  std::vector<std::string> local_replies;
+  std::string access_token;  // client_auth only; empty when absent or not a string
+};
+
+ClientFrameVerdict inspect_client_text(std::string_view frame);
+
+}  // namespace dinodia::ha_bridge::detail

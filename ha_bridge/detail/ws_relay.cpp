@@ -1,0 +1,679 @@
+// The WebSocket relay at /api/websocket: one upstream connection to Core (through the
+// Supervisor's proxy) per client, with the legacy handshake (legacy-agent.md §7) and the fixes
+// issue #2 asks for (bounded pre-auth buffering, auth timeout, byte-exact frames, close-code
+// propagation, pings, bounded send queues, supervisor/ and hassio/ commands refused).
+//
+// Concurrency: both streams, the timers and every handler run on one strand, so the relay's
+// state needs no locks. Pending I/O operations hold a shared_ptr to the relay; timers hold only
+// a weak_ptr, so the relay (and its stats slot) goes away as soon as the last I/O completes.
+#include "ha_bridge/detail/ws_relay.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+#include <deque>
+#include <nlohmann/json.hpp>
+
+#include "common/log.hpp"
+#include "common/text.hpp"
+#include "ha_bridge/detail/ws_command_filter.hpp"
+
+namespace dinodia::ha_bridge::detail {
+namespace {
+
+namespace websocket = beast::websocket;
+using Strand = asio::strand<asio::any_io_executor>;
+using WsStream = websocket::stream<beast::tcp_stream>;
+
+// How long a close handshake may take before the sockets are simply closed.
+constexpr std::chrono::seconds kCloseLinger{5};
+// A read buffer that grew for one huge message is given back once it was this big.
+constexpr std::size_t kShrinkBufferAbove = 1024 * 1024;
+
+const char* const kInvalidHubToken = R"({"type":"auth_invalid","message":"Invalid hub token."})";
+const char* const kMissingHaToken =
+    R"({"type":"auth_invalid","message":"Hub agent is missing HA auth token."})";
+
+std::atomic<std::uint64_t> g_next_session{1};
+
+struct Outgoing {
+  std::string data;
+  bool binary = false;
+  bool is_close = false;
+  websocket::close_reason reason;
+};
+
+// One upstream connection attempt. A new one is made when Core rejects a credential and
+// another one is left to try, because Core disconnects after auth_invalid.
+struct Upstream {
+  explicit Upstream(const Strand& strand) : ws(beast::tcp_stream(strand)) {}
+  WsStream ws;
+  beast::flat_buffer buffer;
+  std::deque<Outgoing> queue;
+  std::size_t queued_bytes = 0;
+  bool connecting = false;
+  bool open = false;
+  bool reading = false;
+  bool writing = false;
+  bool close_started = false;
+  bool needs_auth = false;
+  bool auth_sent = false;
+};
+
+std::string message_type(std::string_view frame) {
+  auto parsed = nlohmann::json::parse(frame, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object()) return {};
+  auto it = parsed.find("type");
+  if (it == parsed.end() || !it->is_string()) return {};
+  return it->get<std::string>();
+}
+
+class Relay : public std::enable_shared_from_this<Relay> {
+ public:
+  Relay(tcp::socket client_socket, const Strand& strand, std::shared_ptr<BridgeContext> ctx)
+      : strand_(strand),
+        ctx_(std::move(ctx)),
+        client_(beast::tcp_stream(std::move(client_socket))),
+        resolver_(strand),
+        auth_timer_(strand),
+        linger_timer_(strand),
+        id_(g_next_session.fetch_add(1)) {
+    ctx_->stats.ws_sessions.fetch_add(1, std::memory_order_relaxed);
+    ctx_->stats.ws_sessions_active.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  ~Relay() {
+    if (tracker_id_ != 0) ctx_->connections.remove(tracker_id_);
+    ctx_->stats.ws_sessions_active.fetch_sub(1, std::memory_order_relaxed);
+    log::debug("WS session ended", log::Fields().add("session", static_cast<std::int64_t>(id_)));
+  }
+
+  void start(http::request<http::empty_body> upgrade) {
+    std::weak_ptr<Relay> weak = weak_from_this();
+    // Shutdown first asks for a clean 1001 close on both sides; after the grace period it
+    // closes the sockets.
+    tracker_id_ = ctx_->connections.add(
+        [weak, strand = strand_] {
+          asio::post(strand, [weak] {
+            if (auto self = weak.lock()) self->hard_close_all();
+          });
+        },
+        [weak, strand = strand_] {
+          asio::post(strand, [weak] {
+            if (auto self = weak.lock()) self->shutdown_for_stop();
+          });
+        });
+    if (ctx_->connections.stopping()) {
+      hard_close_all();
+      return;
+    }
+    const auto& cfg = ctx_->config;
+    websocket::stream_base::timeout timeouts;
+    timeouts.handshake_timeout = cfg.ws_auth_timeout;
+    // Beast pings after half the idle time without traffic and drops the peer after the full
+    // idle time, so this gives one ping per ws_ping_interval of silence.
+    timeouts.idle_timeout = 2 * cfg.ws_ping_interval;
+    timeouts.keep_alive_pings = true;
+    client_.set_option(timeouts);
+    client_.auto_fragment(false);
+    // Until Core has accepted us, nothing large has any business arriving.
+    client_.read_message_max(std::min(cfg.ws_max_message_from_client, cfg.ws_preauth_max_bytes));
+    client_.async_accept(
+        upgrade, [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
+  }
+
+ private:
+  // ---------------------------------------------------------------- client side
+
+  void on_accept(beast::error_code ec) {
+    if (ec) {
+      log::debug("WS handshake with client failed", fields().add("error", ec.message()));
+      hard_close_all();
+      return;
+    }
+    client_open_ = true;
+    auth_timer_.expires_after(ctx_->config.ws_auth_timeout);
+    auth_timer_.async_wait([weak = weak_from_this()](beast::error_code timer_ec) {
+      auto self = weak.lock();
+      if (timer_ec || !self) return;
+      self->on_auth_timeout();
+    });
+    read_client();
+    connect_upstream();
+  }
+
+  void on_auth_timeout() {
+    if (authed_ || ending_) return;
+    log::debug("WS client did not authenticate in time", fields());
+    end_session({websocket::close_code::policy_error, "Authentication timeout"},
+                {websocket::close_code::going_away, ""});
+  }
+
+  void read_client() {
+    if (client_reading_ || client_read_done_) return;
+    client_reading_ = true;
+    client_.async_read(client_buffer_,
+                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                         self->on_client_read(ec);
+                       });
+  }
+
+  void on_client_read(beast::error_code ec) {
+    client_reading_ = false;
+    if (ec) {
+      client_read_done_ = true;
+      client_open_ = false;
+      if (ec == websocket::error::closed) {
+        // The client closed: Core gets the same code and reason.
+        end_session({}, client_.reason());
+      } else {
+        if (ec != asio::error::operation_aborted) {
+          log::debug("WS client read ended", fields().add("error", ec.message()));
+        }
+        beast::error_code ignored;
+        beast::get_lowest_layer(client_).socket().close(ignored);
+        end_session({}, {websocket::close_code::going_away, ""});
+      }
+      return;
+    }
+    const bool binary = client_.got_binary();
+    std::string data = beast::buffers_to_string(client_buffer_.data());
+    client_buffer_.consume(client_buffer_.size());
+    if (client_buffer_.capacity() > kShrinkBufferAbove) client_buffer_.shrink_to_fit();
+
+    if (!ending_) on_client_message(std::move(data), binary);
+    if (ending_) return;
+    // Back-pressure: stop reading the client while Core is not taking what we already have.
+    if (upstream_ && upstream_->queued_bytes > ctx_->config.ws_client_send_queue_bytes) {
+      client_read_paused_ = true;
+      return;
+    }
+    read_client();
+  }
+
+  void on_client_message(std::string data, bool binary) {
+    ClientFrameVerdict verdict;
+    if (!binary) verdict = inspect_client_text(data);
+    if (verdict.action == ClientFrameVerdict::Action::client_auth) {
+      on_client_auth(verdict.access_token);
+      return;
+    }
+    if (!authed_) {
+      // Legacy buffers until Core's auth_ok (§18 vector 10); the bound is the fix (§17 item 7).
+      const auto& cfg = ctx_->config;
+      if (preauth_.size() + 1 > cfg.ws_preauth_max_messages ||
+          preauth_bytes_ + data.size() > cfg.ws_preauth_max_bytes) {
+        log::warn("WS client sent too much before authentication",
+                  fields().add("messages", preauth_.size() + 1));
+        end_session(
+            {websocket::close_code::policy_error, "Too many messages before authentication"},
+            {websocket::close_code::going_away, ""});
+        return;
+      }
+      preauth_bytes_ += data.size();
+      preauth_.push_back({std::move(data), binary, false, {}});
+      return;
+    }
+    forward_client_frame(std::move(data), binary, std::move(verdict));
+  }
+
+  void forward_client_frame(std::string data, bool binary, ClientFrameVerdict verdict) {
+    for (auto& reply : verdict.local_replies) send_to_client(std::move(reply), false);
+    switch (verdict.action) {
+      case ClientFrameVerdict::Action::forward_original:
+        send_upstream(std::move(data), binary);
+        break;
+      case ClientFrameVerdict::Action::forward_rewritten:
+        send_upstream(std::move(verdict.rewritten), false);
+        break;
+      case ClientFrameVerdict::Action::drop:
+      case ClientFrameVerdict::Action::client_auth:
+        break;
+    }
+  }
+
+  void on_client_auth(const std::string& access_token) {
+    // Every auth message is checked, even a late one on an authenticated session (legacy §7.5).
+    if (!ctx_->tokens || !ctx_->tokens->accepts(text::trim(access_token))) {
+      log::info("WS client presented an invalid hub token", fields());
+      send_to_client(kInvalidHubToken, false);
+      end_session({websocket::close_code::normal, ""}, {websocket::close_code::normal, ""});
+      return;
+    }
+    hub_token_ok_ = true;
+    try_upstream_auth();
+  }
+
+  // ---------------------------------------------------------------- upstream side
+
+  void connect_upstream() {
+    upstream_ = std::make_shared<Upstream>(strand_);
+    upstream_->connecting = true;
+    const auto& endpoint = ctx_->upstream_endpoint;
+    if (endpoint.port() != 0) {
+      connect_upstream_to(upstream_, endpoint);
+      return;
+    }
+    const auto& target = ctx_->config.upstream;
+    resolver_.async_resolve(target.host, std::to_string(target.port),
+                            [self = shared_from_this(), up = upstream_](
+                                beast::error_code ec, tcp::resolver::results_type results) {
+                              if (up != self->upstream_) return;
+                              if (ec || results.empty()) {
+                                self->on_upstream_failed(up, ec ? ec : asio::error::host_not_found,
+                                                         "resolve");
+                                return;
+                              }
+                              self->connect_upstream_to(up, results.begin()->endpoint());
+                            });
+  }
+
+  void connect_upstream_to(const std::shared_ptr<Upstream>& up, const tcp::endpoint& endpoint) {
+    if (up != upstream_ || ending_) {
+      up->connecting = false;
+      return;
+    }
+    auto& stream = beast::get_lowest_layer(up->ws);
+    stream.expires_after(ctx_->config.upstream_connect_timeout);
+    stream.async_connect(endpoint, [self = shared_from_this(), up](beast::error_code ec) {
+      self->on_upstream_connected(up, ec);
+    });
+  }
+
+  void on_upstream_connected(const std::shared_ptr<Upstream>& up, beast::error_code ec) {
+    if (ec) {
+      on_upstream_failed(up, ec, "connect");
+      return;
+    }
+    if (up != upstream_ || ending_) {
+      up->connecting = false;
+      return;
+    }
+    const auto& cfg = ctx_->config;
+    beast::get_lowest_layer(up->ws).expires_never();  // the websocket timeouts take over
+    websocket::stream_base::timeout timeouts;
+    timeouts.handshake_timeout = cfg.upstream_connect_timeout;
+    timeouts.idle_timeout = 2 * cfg.ws_ping_interval;
+    timeouts.keep_alive_pings = true;
+    up->ws.set_option(timeouts);
+    up->ws.read_message_max(cfg.ws_max_message_from_upstream);
+    up->ws.set_option(websocket::stream_base::decorator(
+        [token = cfg.supervisor_token](websocket::request_type& req) {
+          if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+          req.set(http::field::user_agent, "dinodia-hub-agent");
+        }));
+    up->ws.async_handshake(cfg.upstream.host_header(), cfg.upstream.core_path("/api/websocket"),
+                           [self = shared_from_this(), up](beast::error_code hs_ec) {
+                             self->on_upstream_handshake(up, hs_ec);
+                           });
+  }
+
+  void on_upstream_handshake(const std::shared_ptr<Upstream>& up, beast::error_code ec) {
+    if (ec) {
+      on_upstream_failed(up, ec, "handshake");
+      return;
+    }
+    up->connecting = false;
+    if (up != upstream_ || ending_) {
+      beast::get_lowest_layer(up->ws).close();
+      return;
+    }
+    up->open = true;
+    read_upstream(up);
+    pump_upstream(up);
+  }
+
+  void on_upstream_failed(const std::shared_ptr<Upstream>& up, beast::error_code ec,
+                          const char* stage) {
+    up->connecting = false;
+    if (up != upstream_ || ending_) return;
+    log::warn("WS upstream connection failed",
+              fields().add("stage", stage).add("error", ec.message()));
+    end_session({websocket::close_code::internal_error, "Upstream unavailable"}, {});
+  }
+
+  void read_upstream(const std::shared_ptr<Upstream>& up) {
+    up->reading = true;
+    up->ws.async_read(up->buffer,
+                      [self = shared_from_this(), up](beast::error_code ec, std::size_t) {
+                        self->on_upstream_read(up, ec);
+                      });
+  }
+
+  void on_upstream_read(const std::shared_ptr<Upstream>& up, beast::error_code ec) {
+    up->reading = false;
+    if (up != upstream_) return;  // a connection we already replaced
+    if (ec) {
+      up->open = false;
+      if (ec == websocket::error::closed) {
+        // Core (or the Supervisor) closed: the client gets the same code and reason.
+        end_session(up->ws.reason(), {});
+      } else {
+        if (ec != asio::error::operation_aborted) {
+          log::warn("WS upstream connection lost", fields().add("error", ec.message()));
+        }
+        beast::error_code ignored;
+        beast::get_lowest_layer(up->ws).socket().close(ignored);
+        end_session({websocket::close_code::internal_error, "Upstream error"}, {});
+      }
+      return;
+    }
+    const bool binary = up->ws.got_binary();
+    std::string data = beast::buffers_to_string(up->buffer.data());
+    up->buffer.consume(up->buffer.size());
+    if (up->buffer.capacity() > kShrinkBufferAbove) up->buffer.shrink_to_fit();
+
+    if (authed_) {
+      send_to_client(std::move(data), binary);
+    } else {
+      on_upstream_preauth_message(up, std::move(data), binary);
+    }
+    if (up == upstream_ && !up->close_started && up->open) read_upstream(up);
+  }
+
+  void on_upstream_preauth_message(const std::shared_ptr<Upstream>& up, std::string data,
+                                   bool binary) {
+    const std::string type = binary ? std::string() : message_type(data);
+    if (type == "auth_required") {
+      up->needs_auth = true;
+      // On a retry with the next credential the client has seen auth_required already.
+      if (!auth_required_forwarded_) {
+        auth_required_forwarded_ = true;
+        send_to_client(std::move(data), false);
+      }
+      try_upstream_auth();
+    } else if (type == "auth_ok") {
+      authed_ = true;
+      auth_timer_.cancel();
+      client_.read_message_max(ctx_->config.ws_max_message_from_client);
+      send_to_client(std::move(data), false);
+      flush_preauth();
+    } else if (type == "auth_invalid") {
+      if (token_index_ + 1 < ctx_->config.upstream_ws_tokens.size()) {
+        // Legacy forwards this intermediate auth_invalid and retries on the same socket, which
+        // Core has already closed; clients (the kiosk, HA's own JS client) give up on any
+        // auth_invalid. So: keep it from the client and retry on a fresh connection.
+        ++token_index_;
+        log::warn("Home Assistant rejected a WebSocket credential; trying the next one",
+                  fields().add("attempt", static_cast<std::int64_t>(token_index_ + 1)));
+        up->close_started = true;
+        beast::error_code ignored;
+        beast::get_lowest_layer(up->ws).socket().close(ignored);
+        connect_upstream();
+      } else {
+        log::warn("Home Assistant rejected the WebSocket credentials", fields());
+        send_to_client(std::move(data), false);
+        end_session({websocket::close_code::normal, ""}, {websocket::close_code::normal, ""});
+      }
+    } else {
+      send_to_client(std::move(data), binary);
+    }
+  }
+
+  void try_upstream_auth() {
+    auto& up = upstream_;
+    if (!up || !up->needs_auth || !hub_token_ok_ || authed_ || up->auth_sent || ending_) return;
+    const auto& tokens = ctx_->config.upstream_ws_tokens;
+    if (token_index_ >= tokens.size() || tokens[token_index_].empty()) {
+      log::warn("Hub agent is missing HA auth token for the WebSocket bridge", fields());
+      send_to_client(kMissingHaToken, false);
+      end_session({websocket::close_code::normal, ""}, {websocket::close_code::normal, ""});
+      return;
+    }
+    up->auth_sent = true;
+    nlohmann::json auth = {{"type", "auth"}, {"access_token", tokens[token_index_]}};
+    send_upstream(auth.dump(), false);
+  }
+
+  void flush_preauth() {
+    auto buffered = std::move(preauth_);
+    preauth_.clear();
+    preauth_bytes_ = 0;
+    for (auto& message : buffered) {
+      ClientFrameVerdict verdict;
+      if (!message.binary) verdict = inspect_client_text(message.data);
+      forward_client_frame(std::move(message.data), message.binary, std::move(verdict));
+    }
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  void send_to_client(std::string data, bool binary) {
+    if (client_close_started_ || !client_open_) return;
+    const std::size_t limit = ctx_->config.ws_client_send_queue_bytes;
+    // One message may always be in flight whatever its size; beyond that the queue is bounded.
+    if (!client_queue_.empty() && client_queued_bytes_ + data.size() > limit) {
+      abort_slow_client();
+      return;
+    }
+    client_queued_bytes_ += data.size();
+    client_queue_.push_back({std::move(data), binary, false, {}});
+    pump_client();
+  }
+
+  void abort_slow_client() {
+    log::warn("WS client too slow; closing", fields().add("queued_bytes", client_queued_bytes_));
+    // Drop everything not yet handed to Beast; the message in flight must stay alive.
+    if (client_writing_) {
+      client_queue_.erase(client_queue_.begin() + 1, client_queue_.end());
+      client_queued_bytes_ = client_queue_.front().data.size();
+    } else {
+      client_queue_.clear();
+      client_queued_bytes_ = 0;
+    }
+    client_close_started_ = true;
+    client_aborted_ = true;
+    // A close may run next to a pending write; if the client never reads, the linger timer
+    // closes the socket.
+    client_.async_close({websocket::close_code::policy_error, "Client too slow"},
+                        [self = shared_from_this()](beast::error_code) {});
+    end_session({}, {websocket::close_code::going_away, ""});
+  }
+
+  void pump_client() {
+    if (client_writing_ || client_queue_.empty()) return;
+    Outgoing& next = client_queue_.front();
+    client_writing_ = true;
+    if (next.is_close) {
+      client_.async_close(next.reason, [self = shared_from_this()](beast::error_code ec) {
+        self->client_writing_ = false;
+        self->client_queue_.clear();
+        self->client_queued_bytes_ = 0;
+        if (ec) {
+          beast::error_code ignored;
+          beast::get_lowest_layer(self->client_).socket().close(ignored);
+        }
+      });
+      return;
+    }
+    client_.text(!next.binary);
+    client_.async_write(asio::buffer(next.data),
+                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                          self->on_client_written(ec);
+                        });
+  }
+
+  void on_client_written(beast::error_code ec) {
+    client_writing_ = false;
+    if (!client_queue_.empty()) {
+      client_queued_bytes_ -= client_queue_.front().data.size();
+      client_queue_.pop_front();
+    }
+    if (ec) {
+      log::debug("WS write to client failed", fields().add("error", ec.message()));
+      client_queue_.clear();
+      client_queued_bytes_ = 0;
+      client_open_ = false;
+      beast::error_code ignored;
+      beast::get_lowest_layer(client_).socket().close(ignored);
+      end_session({}, {websocket::close_code::going_away, ""});
+      return;
+    }
+    if (client_aborted_) {
+      // abort_slow_client already sent the close; nothing else goes out.
+      client_queue_.clear();
+      client_queued_bytes_ = 0;
+      return;
+    }
+    pump_client();
+  }
+
+  void send_upstream(std::string data, bool binary) {
+    auto& up = upstream_;
+    if (!up || up->close_started) return;
+    up->queued_bytes += data.size();
+    up->queue.push_back({std::move(data), binary, false, {}});
+    pump_upstream(up);
+  }
+
+  void pump_upstream(const std::shared_ptr<Upstream>& up) {
+    if (!up->open || up->writing || up->queue.empty()) return;
+    Outgoing& next = up->queue.front();
+    up->writing = true;
+    if (next.is_close) {
+      up->ws.async_close(next.reason, [self = shared_from_this(), up](beast::error_code ec) {
+        up->writing = false;
+        up->queue.clear();
+        up->queued_bytes = 0;
+        if (ec) {
+          beast::error_code ignored;
+          beast::get_lowest_layer(up->ws).socket().close(ignored);
+        }
+      });
+      return;
+    }
+    up->ws.text(!next.binary);
+    up->ws.async_write(asio::buffer(next.data),
+                       [self = shared_from_this(), up](beast::error_code ec, std::size_t) {
+                         self->on_upstream_written(up, ec);
+                       });
+  }
+
+  void on_upstream_written(const std::shared_ptr<Upstream>& up, beast::error_code ec) {
+    up->writing = false;
+    if (!up->queue.empty()) {
+      up->queued_bytes -= up->queue.front().data.size();
+      up->queue.pop_front();
+    }
+    if (ec) {
+      up->queue.clear();
+      up->queued_bytes = 0;
+      beast::error_code ignored;
+      beast::get_lowest_layer(up->ws).socket().close(ignored);
+      return;  // the pending read reports the loss and ends the session
+    }
+    pump_upstream(up);
+    if (client_read_paused_ && up->queued_bytes <= ctx_->config.ws_client_send_queue_bytes / 2) {
+      client_read_paused_ = false;
+      if (!ending_) read_client();
+    }
+  }
+
+  // ---------------------------------------------------------------- ending
+
+  // Closes both sides: `to_client` / `to_upstream` are the close frames to send after what is
+  // already queued. A side that is already closed or closing is left alone.
+  void end_session(websocket::close_reason to_client, websocket::close_reason to_upstream) {
+    if (!ending_) {
+      ending_ = true;
+      auth_timer_.cancel();
+      linger_timer_.expires_after(kCloseLinger);
+      linger_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+        auto self = weak.lock();
+        if (ec || !self) return;
+        self->hard_close_all();
+      });
+    }
+    if (!client_close_started_ && client_open_) {
+      client_close_started_ = true;
+      client_queue_.push_back({{}, false, true, to_client});
+      pump_client();
+    }
+    if (upstream_ && !upstream_->close_started) {
+      upstream_->close_started = true;
+      if (upstream_->open) {
+        upstream_->queue.push_back({{}, false, true, to_upstream});
+        pump_upstream(upstream_);
+      } else {
+        // Still connecting: cancel rather than leave Core waiting for an auth message.
+        beast::error_code ignored;
+        resolver_.cancel();
+        beast::get_lowest_layer(upstream_->ws).socket().close(ignored);
+      }
+    }
+  }
+
+  void shutdown_for_stop() {
+    end_session({websocket::close_code::going_away, "Hub agent shutting down"},
+                {websocket::close_code::going_away, ""});
+  }
+
+  void hard_close_all() {
+    ending_ = true;
+    auth_timer_.cancel();
+    resolver_.cancel();
+    beast::error_code ignored;
+    beast::get_lowest_layer(client_).socket().close(ignored);
+    if (upstream_) beast::get_lowest_layer(upstream_->ws).socket().close(ignored);
+  }
+
+  log::Fields fields() const {
+    return log::Fields().add("session", static_cast<std::int64_t>(id_));
+  }
+
+  Strand strand_;
+  std::shared_ptr<BridgeContext> ctx_;
+  WsStream client_;
+  beast::flat_buffer client_buffer_;
+  tcp::resolver resolver_;
+  asio::steady_timer auth_timer_;
+  asio::steady_timer linger_timer_;
+  std::uint64_t id_;
+  std::uint64_t tracker_id_ = 0;
+
+  std::shared_ptr<Upstream> upstream_;
+  std::size_t token_index_ = 0;
+
+  bool client_open_ = false;
+  bool client_reading_ = false;
+  bool client_read_done_ = false;
+  bool client_read_paused_ = false;
+  bool client_writing_ = false;
+  bool client_close_started_ = false;
+  bool client_aborted_ = false;  // slow client: the close frame went out past the queue
+  std::deque<Outgoing> client_queue_;
+  std::size_t client_queued_bytes_ = 0;
+
+  std::deque<Outgoing> preauth_;
+  std::size_t preauth_bytes_ = 0;
+
+  bool hub_token_ok_ = false;
+  bool auth_required_forwarded_ = false;
+  bool authed_ = false;  // Core accepted us and the client has its auth_ok
+  bool ending_ = false;
+};
+
+}  // namespace
+
+void start_ws_relay(beast::tcp_stream client, http::request<http::empty_body> upgrade,
+                    std::shared_ptr<BridgeContext> ctx) {
+  // Re-home the socket on a strand of its own: the bridge runs several threads, and Beast's
+  // websocket stream and our state must only be touched from one at a time.
+  Strand strand = asio::make_strand(client.get_executor());
+  beast::error_code ec;
+  tcp::socket raw = client.release_socket();
+  tcp::socket on_strand(strand);
+  const auto protocol = raw.local_endpoint(ec).protocol();
+  if (ec) return;  // already gone
+  on_strand.assign(protocol, raw.release(ec), ec);
+  if (ec) return;
+  auto relay = std::make_shared<Relay>(std::move(on_strand), strand, std::move(ctx));
+  asio::post(strand,
+             [relay, upgrade = std::move(upgrade)]() mutable { relay->start(std::move(upgrade)); });
+}
+
+}  // namespace dinodia::ha_bridge::detail

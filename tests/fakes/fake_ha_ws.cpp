@@ -1,0 +1,540 @@
+// The WebSocket side of the Home Assistant stand-in: the Supervisor's /core/api/websocket as a
+// client of it sees Core (ha-protocols.md §1.1–1.4).
+//
+// Real protocol: auth_required → auth within 10 s (access_token must be the supervisor token)
+// → auth_ok / auth_invalid + disconnect; then commands with strictly increasing ids, batches
+// (JSON arrays) handled element-wise, binary frames echoed back unchanged.
+//
+// Test commands (all answer with a normal `result` unless noted):
+//   fake/raw {"text": "..."}            sends `text` verbatim as a text frame, then the result
+//   fake/big {"size": N}                result is {"data": "xxx…"} with N bytes of data
+//   fake/flood {"count": C, "size": N}  C events of ~N bytes each, written as fast as the peer
+//                                       reads (generated one by one, so the fake stays small)
+//   fake/close {"code": 4001, "reason": "x"}  closes the connection with that code (no result)
+//   fake/slow {"delay_ms": D}           result after D ms; other commands go on meanwhile
+//   fake/fire_state_changed {"entity_id": "...", "state": "on"}  updates the state and sends a
+//                                       state_changed event to every matching subscription
+//   fake/received                       every message received after auth (all connections),
+//                                       parsed; fake/received_raw: the raw text frames
+//   fake/clear_received                 forgets both
+//   fake/drop_all                       drop_all_websockets(): Core restarting
+// A close frame received after auth is recorded as {"closed": code, "reason": "..."}.
+// Each connection runs its own io_context on the listener's per-connection thread, so timers,
+// slow replies and events pushed from other connections never block its reads.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <deque>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "tests/fakes/fake_ha.hpp"
+
+namespace dinodia::fakes {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = boost::beast::websocket;
+using tcp = asio::ip::tcp;
+using nlohmann::json;
+
+constexpr auto kAuthTimeout = std::chrono::seconds(10);  // Core's AUTH_MESSAGE_TIMEOUT
+
+class Connection;
+
+std::mutex g_registry_mutex;
+std::set<std::shared_ptr<Connection>> g_connections;
+std::mutex g_raw_mutex;
+std::vector<std::string> g_received_raw;
+
+struct Outgoing {
+  std::string data;
+  bool binary = false;
+};
+
+json error_message(const json& id, const std::string& code, const std::string& message) {
+  return {{"id", id},
+          {"type", "result"},
+          {"success", false},
+          {"error", {{"code", code}, {"message", message}}}};
+}
+json result_message(const json& id, json result) {
+  return {{"id", id}, {"type", "result"}, {"success", true}, {"result", std::move(result)}};
+}
+
+// Registries the fake answers with when the listener did not fill them: derived from the
+// states, in the shapes of ha-protocols.md §1.5.
+json default_entity_registry(const json& states) {
+  json list = json::array();
+  int n = 0;
+  if (states.is_array()) {
+    for (const auto& s : states) {
+      std::string entity_id = s.value("entity_id", "");
+      if (entity_id.empty()) continue;
+      ++n;
+      list.push_back({{"area_id", n % 3 == 0 ? json("kitchen") : json(nullptr)},
+                      {"categories", json::object()},
+                      {"config_entry_id", "cfg" + std::to_string(n % 7)},
+                      {"device_id", "dev" + std::to_string(n)},
+                      {"disabled_by", nullptr},
+                      {"entity_category", nullptr},
+                      {"entity_id", entity_id},
+                      {"has_entity_name", true},
+                      {"hidden_by", nullptr},
+                      {"icon", nullptr},
+                      {"id", "reg" + std::to_string(n)},
+                      {"labels", n % 5 == 0 ? json::array({"light"}) : json::array()},
+                      {"name", nullptr},
+                      {"options", json::object()},
+                      {"original_name", entity_id},
+                      {"platform", "demo"},
+                      {"translation_key", nullptr},
+                      {"unique_id", "uid-" + std::to_string(n)},
+                      {"created_at", 1700000000.0},
+                      {"modified_at", 1700000000.0}});
+    }
+  }
+  if (list.empty()) {
+    list.push_back({{"area_id", "kitchen"},
+                    {"device_id", "dev1"},
+                    {"disabled_by", nullptr},
+                    {"entity_id", "light.kitchen"},
+                    {"id", "reg1"},
+                    {"labels", json::array()},
+                    {"platform", "demo"},
+                    {"unique_id", "uid-1"},
+                    {"name", nullptr},
+                    {"icon", nullptr},
+                    {"hidden_by", nullptr},
+                    {"entity_category", nullptr},
+                    {"has_entity_name", true},
+                    {"original_name", "Kitchen"},
+                    {"translation_key", nullptr},
+                    {"config_entry_id", "cfg1"},
+                    {"categories", json::object()},
+                    {"options", json::object()}});
+  }
+  return list;
+}
+
+json or_default(const json& value, json fallback) {
+  return value.is_array() ? value : fallback;
+}
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket::native_handle_type fd, const tcp::endpoint::protocol_type& protocol,
+             std::shared_ptr<FakeHaState> state)
+      : ws_(ioc_), state_(std::move(state)), auth_timer_(ioc_) {
+    ws_.next_layer().assign(protocol, fd);
+  }
+
+  void run(const beast::http::request<beast::http::string_body>& req) {
+    ws_.auto_fragment(false);
+    ws_.read_message_max(4 * 1024 * 1024);  // aiohttp's default, as Core (§1.2)
+    beast::error_code ec;
+    ws_.accept(req, ec);
+    if (ec) return;
+    state_->ws_connections_open.fetch_add(1);
+    state_->ws_connections_total.fetch_add(1);
+    send(json{{"type", "auth_required"}, {"ha_version", state_->ha_version}}.dump());
+    auth_timer_.expires_after(kAuthTimeout);
+    auth_timer_.async_wait([self = shared_from_this()](beast::error_code timer_ec) {
+      if (!timer_ec && !self->authed_) {
+        std::cerr << "fake_ha: Did not receive auth message within 10 seconds\n";
+        self->drop();
+      }
+    });
+    read();
+    ioc_.run();
+    state_->ws_connections_open.fetch_sub(1);
+  }
+
+  // Any thread.
+  void post_drop() {
+    asio::post(ioc_, [weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->drop();
+    });
+  }
+  void post_event(const std::string& event_type, const json& event) {
+    asio::post(ioc_, [weak = weak_from_this(), event_type, event] {
+      auto self = weak.lock();
+      if (!self || self->closing_) return;
+      for (const auto& [id, type] : self->subscriptions_) {
+        if (type == "*" || type == event_type) {
+          self->send(json{{"id", id}, {"type", "event"}, {"event", event}}.dump());
+        }
+      }
+    });
+  }
+
+ private:
+  void read() {
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_read(ec);
+    });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec) {
+      if (ec == websocket::error::closed && authed_) {
+        // Recorded so tests can check close codes are relayed.
+        record(json{{"closed", ws_.reason().code},
+                    {"reason", std::string(ws_.reason().reason.c_str())}},
+               std::nullopt);
+      }
+      drop();
+      return;
+    }
+    const bool binary = ws_.got_binary();
+    std::string data = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    if (!authed_) {
+      if (!handle_auth(binary, data)) return;
+    } else if (binary) {
+      if (data.empty()) {  // Core: "Received invalid binary message."
+        drop();
+        return;
+      }
+      record(json{{"binary_size", data.size()}}, std::nullopt);
+      send(std::move(data), true);
+    } else {
+      json parsed = json::parse(data, nullptr, false);
+      record(parsed.is_discarded() ? json(data) : parsed, data);
+      if (parsed.is_array()) {
+        for (const auto& element : parsed) handle_command(element);
+      } else if (!parsed.is_discarded()) {
+        handle_command(parsed);
+      } else {
+        drop();  // Core: invalid JSON disconnects
+        return;
+      }
+    }
+    if (!closing_) read();
+  }
+
+  bool handle_auth(bool binary, const std::string& data) {
+    json parsed = binary ? json() : json::parse(data, nullptr, false);
+    if (binary || parsed.is_discarded() || !parsed.is_object()) {
+      drop();  // "Received non-Text message / invalid JSON during auth phase"
+      return false;
+    }
+    if (parsed.value("type", "") != "auth" || !parsed.contains("access_token") ||
+        !parsed["access_token"].is_string()) {
+      send(json{{"type", "auth_invalid"},
+                {"message", "Auth message incorrectly formatted: expected access_token"}}
+               .dump());
+      close({websocket::close_code::normal});
+      return false;
+    }
+    if (parsed["access_token"].get<std::string>() != state_->supervisor_token) {
+      send(json{{"type", "auth_invalid"}, {"message", "Invalid access token or password"}}.dump());
+      close({websocket::close_code::normal});
+      return false;
+    }
+    authed_ = true;
+    auth_timer_.cancel();
+    send(json{{"type", "auth_ok"}, {"ha_version", state_->ha_version}}.dump());
+    return true;
+  }
+
+  void record(json parsed, std::optional<std::string> raw) {
+    {
+      std::lock_guard lock(state_->mutex);
+      state_->ws_received.push_back(std::move(parsed));
+    }
+    if (raw) {
+      std::lock_guard lock(g_raw_mutex);
+      g_received_raw.push_back(std::move(*raw));
+    }
+  }
+
+  void handle_command(const json& msg) {
+    if (!msg.is_object() || !msg.contains("id") || !msg["id"].is_number_integer() ||
+        msg["id"].get<std::int64_t>() == 0 || !msg.contains("type") || !msg["type"].is_string()) {
+      json id = msg.is_object() && msg.contains("id") ? msg["id"] : json(0);
+      send(error_message(id, "invalid_format", "Message incorrectly formatted.").dump());
+      return;
+    }
+    const auto id = msg["id"].get<std::int64_t>();
+    if (id <= last_id_) {
+      send(error_message(id, "id_reuse", "Identifier values have to increase.").dump());
+      return;
+    }
+    last_id_ = id;
+    const std::string type = msg["type"].get<std::string>();
+
+    if (type == "ping") {
+      send(json{{"id", id}, {"type", "pong"}}.dump());
+    } else if (type == "supported_features") {
+      send(result_message(id, nullptr).dump());
+    } else if (type == "get_states") {
+      send(result_message(id, locked([&] { return or_default(state_->states, json::array()); }))
+               .dump());
+    } else if (type == "get_config") {
+      send(result_message(id, {{"location_name", "Home"},
+                               {"time_zone", "Europe/London"},
+                               {"version", state_->ha_version},
+                               {"state", "RUNNING"},
+                               {"unit_system", {{"temperature", "°C"}}}})
+               .dump());
+    } else if (type == "config/area_registry/list") {
+      send(result_message(id, locked([&] {
+                            return or_default(state_->area_registry,
+                                              json::array({{{"area_id", "kitchen"},
+                                                            {"name", "Kitchen"},
+                                                            {"aliases", json::array()},
+                                                            {"floor_id", nullptr},
+                                                            {"icon", nullptr},
+                                                            {"labels", json::array()},
+                                                            {"picture", nullptr}}}));
+                          }))
+               .dump());
+    } else if (type == "config/label_registry/list") {
+      send(result_message(id, locked([&] {
+                            return or_default(state_->label_registry,
+                                              json::array({{{"color", nullptr},
+                                                            {"description", nullptr},
+                                                            {"icon", nullptr},
+                                                            {"label_id", "light"},
+                                                            {"name", "Light"}}}));
+                          }))
+               .dump());
+    } else if (type == "config/device_registry/list") {
+      send(result_message(
+               id, locked([&] { return or_default(state_->device_registry, json::array()); }))
+               .dump());
+    } else if (type == "config/entity_registry/list") {
+      send(result_message(id, locked([&] {
+                            return or_default(state_->entity_registry,
+                                              default_entity_registry(state_->states));
+                          }))
+               .dump());
+    } else if (type == "config/entity_registry/list_for_display") {
+      json entities = json::array();
+      json registry = locked([&] {
+        return or_default(state_->entity_registry, default_entity_registry(state_->states));
+      });
+      for (const auto& e : registry) {
+        if (!e.value("disabled_by", json()).is_null()) continue;
+        json compact = {{"ei", e.value("entity_id", "")}, {"pl", e.value("platform", "")}};
+        if (e.contains("area_id") && !e["area_id"].is_null()) compact["ai"] = e["area_id"];
+        if (e.contains("device_id") && !e["device_id"].is_null()) compact["di"] = e["device_id"];
+        if (e.contains("labels") && !e["labels"].empty()) compact["lb"] = e["labels"];
+        entities.push_back(std::move(compact));
+      }
+      send(result_message(id, {{"entity_categories", {{"0", "config"}, {"1", "diagnostic"}}},
+                               {"entities", std::move(entities)}})
+               .dump());
+    } else if (type == "subscribe_events") {
+      subscriptions_[id] = msg.value("event_type", std::string("*"));
+      send(result_message(id, nullptr).dump());
+    } else if (type == "unsubscribe_events") {
+      auto sub = msg.value("subscription", std::int64_t{0});
+      if (subscriptions_.erase(sub) == 0) {
+        send(error_message(id, "not_found", "Subscription not found.").dump());
+      } else {
+        send(result_message(id, nullptr).dump());
+      }
+    } else if (type == "fake/raw") {
+      send(msg.value("text", std::string()));
+      send(result_message(id, nullptr).dump());
+    } else if (type == "fake/big") {
+      auto size = msg.value("size", std::size_t{0});
+      send(result_message(id, {{"data", std::string(size, 'x')}}).dump());
+    } else if (type == "fake/flood") {
+      flood_id_ = id;
+      flood_remaining_ = msg.value("count", std::size_t{0});
+      flood_size_ = msg.value("size", std::size_t{1024});
+      pump();
+    } else if (type == "fake/close") {
+      auto code = msg.value("code", 1000);
+      close(websocket::close_reason(static_cast<websocket::close_code>(code),
+                                    msg.value("reason", std::string())));
+    } else if (type == "fake/slow") {
+      auto timer = std::make_shared<asio::steady_timer>(ioc_);
+      timer->expires_after(std::chrono::milliseconds(msg.value("delay_ms", 1000)));
+      timer->async_wait([self = shared_from_this(), timer, id](beast::error_code ec) {
+        if (!ec) self->send(result_message(id, "slow done").dump());
+      });
+    } else if (type == "fake/drop_all") {
+      send(result_message(id, nullptr).dump());
+      drop_all_websockets();
+    } else if (type == "fake/fire_state_changed") {
+      fire_state_changed(msg.value("entity_id", std::string("light.kitchen")),
+                         msg.value("state", std::string("on")));
+      send(result_message(id, nullptr).dump());
+    } else if (type == "fake/received") {
+      send(result_message(id, locked([&] { return json(state_->ws_received); })).dump());
+    } else if (type == "fake/received_raw") {
+      std::lock_guard lock(g_raw_mutex);
+      send(result_message(id, json(g_received_raw)).dump());
+    } else if (type == "fake/clear_received") {
+      locked([&] {
+        state_->ws_received.clear();
+        return 0;
+      });
+      {
+        std::lock_guard lock(g_raw_mutex);
+        g_received_raw.clear();
+      }
+      send(result_message(id, nullptr).dump());
+    } else {
+      send(error_message(id, "unknown_command", "Unknown command.").dump());
+    }
+  }
+
+  void fire_state_changed(const std::string& entity_id, const std::string& new_state) {
+    json old_state = nullptr;
+    json updated = {{"entity_id", entity_id},
+                    {"state", new_state},
+                    {"attributes", json::object()},
+                    {"last_changed", "2026-01-01T00:00:00+00:00"},
+                    {"last_reported", "2026-01-01T00:00:00+00:00"},
+                    {"last_updated", "2026-01-01T00:00:00+00:00"},
+                    {"context", {{"id", "ctx"}, {"parent_id", nullptr}, {"user_id", nullptr}}}};
+    {
+      std::lock_guard lock(state_->mutex);
+      if (!state_->states.is_array()) state_->states = json::array();
+      bool found = false;
+      for (auto& s : state_->states) {
+        if (s.value("entity_id", "") == entity_id) {
+          old_state = s;
+          updated["attributes"] = s.value("attributes", json::object());
+          s = updated;
+          found = true;
+        }
+      }
+      if (!found) state_->states.push_back(updated);
+    }
+    json event = {
+        {"event_type", "state_changed"},
+        {"data", {{"entity_id", entity_id}, {"old_state", old_state}, {"new_state", updated}}},
+        {"origin", "LOCAL"},
+        {"time_fired", "2026-01-01T00:00:00+00:00"},
+        {"context", {{"id", "ctx"}, {"parent_id", nullptr}, {"user_id", nullptr}}}};
+    std::lock_guard lock(g_registry_mutex);
+    for (const auto& connection : g_connections) connection->post_event("state_changed", event);
+  }
+
+  template <typename F>
+  json locked(F&& f) {
+    std::lock_guard lock(state_->mutex);
+    return f();
+  }
+
+  void send(std::string data, bool binary = false) {
+    if (closing_) return;
+    queue_.push_back({std::move(data), binary});
+    pump();
+  }
+
+  void pump() {
+    if (writing_ || closing_) return;
+    if (queue_.empty() && flood_remaining_ > 0) {
+      --flood_remaining_;
+      json event = {{"id", flood_id_},
+                    {"type", "event"},
+                    {"event", {{"n", flood_remaining_}, {"pad", std::string(flood_size_, 'f')}}}};
+      queue_.push_back({event.dump(), false});
+      if (flood_remaining_ == 0) queue_.push_back({result_message(flood_id_, nullptr).dump()});
+    }
+    if (queue_.empty()) return;
+    writing_ = true;
+    ws_.text(!queue_.front().binary);
+    ws_.async_write(asio::buffer(queue_.front().data),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      self->writing_ = false;
+                      self->queue_.pop_front();
+                      if (ec) {
+                        self->drop();
+                        return;
+                      }
+                      self->pump();
+                    });
+  }
+
+  void close(websocket::close_reason reason) {
+    if (closing_) return;
+    closing_ = true;
+    auto do_close = [self = shared_from_this(), reason] {
+      self->ws_.async_close(reason, [self](beast::error_code) { self->drop(); });
+    };
+    if (writing_) {
+      // Let the frame in flight (e.g. auth_invalid) finish first.
+      auto timer = std::make_shared<asio::steady_timer>(ioc_);
+      poll_then(timer, do_close);
+    } else {
+      do_close();
+    }
+  }
+
+  template <typename F>
+  void poll_then(std::shared_ptr<asio::steady_timer> timer, F f) {
+    timer->expires_after(std::chrono::milliseconds(5));
+    timer->async_wait([self = shared_from_this(), timer, f](beast::error_code) {
+      if (self->writing_) {
+        self->poll_then(timer, f);
+      } else {
+        f();
+      }
+    });
+  }
+
+  // Drops the TCP connection at once, as a Core restart does.
+  void drop() {
+    closing_ = true;
+    beast::error_code ignored;
+    ws_.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    ws_.next_layer().close(ignored);
+    auth_timer_.cancel();
+  }
+
+  asio::io_context ioc_;
+  websocket::stream<tcp::socket> ws_;
+  std::shared_ptr<FakeHaState> state_;
+  beast::flat_buffer buffer_;
+  asio::steady_timer auth_timer_;
+  std::deque<Outgoing> queue_;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool authed_ = false;
+  std::int64_t last_id_ = 0;
+  std::map<std::int64_t, std::string> subscriptions_;
+  std::int64_t flood_id_ = 0;
+  std::size_t flood_remaining_ = 0;
+  std::size_t flood_size_ = 0;
+};
+
+}  // namespace
+
+void serve_websocket(tcp::socket socket, beast::http::request<beast::http::string_body> req,
+                     beast::flat_buffer /*buffer: a client sends nothing before the 101*/,
+                     std::shared_ptr<FakeHaState> state) {
+  beast::error_code ec;
+  const auto protocol = socket.local_endpoint(ec).protocol();
+  if (ec) return;
+  auto fd = socket.release(ec);
+  if (ec) return;
+  auto connection = std::make_shared<Connection>(fd, protocol, std::move(state));
+  {
+    std::lock_guard lock(g_registry_mutex);
+    g_connections.insert(connection);
+  }
+  connection->run(req);
+  std::lock_guard lock(g_registry_mutex);
+  g_connections.erase(connection);
+}
+
+void drop_all_websockets() {
+  std::lock_guard lock(g_registry_mutex);
+  for (const auto& connection : g_connections) connection->post_drop();
+}
+
+}  // namespace dinodia::fakes

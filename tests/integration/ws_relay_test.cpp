@@ -1,0 +1,559 @@
+// The LAN bridge's WebSocket relay at /api/websocket, end to end: the real agent binary against
+// the Home Assistant stand-in (fake_ha), over real sockets (legacy-agent.md §7, §18 vector 10;
+// platform-contract.md B3/B5; issue #2's fixes).
+#include <signal.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/support/process.hpp"
+#include "tests/support/ws_client.hpp"
+
+using namespace dinodia::testing;
+using nlohmann::json;
+
+namespace {
+
+const std::string kSupervisorToken = "sup-token-9f3b7c1d2e";
+const std::string kPlainHubToken = "plain-hub-token-5a6b7c";
+// legacy-agent.md §4 test vector: only the hash is configured.
+const std::string kHashedHubToken = "example-hub-token";
+const std::string kHashedHubTokenSha =
+    "fde1bc094b00277cfc92be793d20c5792fc46ed8ababf86b9927b7aa26344e61";
+const std::string kHaAccessToken = "ha-long-lived-token-77aa";
+const std::string kInvalidHubToken = R"({"type":"auth_invalid","message":"Invalid hub token."})";
+const std::string kUnauthorized =
+    R"("type":"result","success":false,"error":{"code":"unauthorized","message":"Unauthorized"}})";
+
+std::string unauthorized_reply(int id) {
+  return "{\"id\":" + std::to_string(id) + "," + kUnauthorized;
+}
+
+long rss_kb(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+int free_port() {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor probe(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return probe.local_endpoint().port();
+}
+
+struct AgentOptions {
+  std::string ws_auth_mode = "supervisor";
+  std::string ha_access_token;
+  std::string agent_supervisor_token = kSupervisorToken;  // what the agent is given
+  std::string upstream_url;                               // default: the fake
+};
+
+class Fixture {
+ public:
+  explicit Fixture(AgentOptions o = {}) {
+    fake_ = std::make_unique<Process>(
+        std::vector<std::string>{fake_ha_binary(), "--port", "0", "--token", kSupervisorToken,
+                                 "--entities", "50"},
+        std::map<std::string, std::string>{}, dir_.file("fake_ha.log"));
+    auto line = fake_->wait_for_log("LISTENING");
+    REQUIRE(line);
+    fake_port_ = port_from_line(*line);
+
+    // A free port picked here rather than "port": 0, which the options validator currently
+    // rejects (int(1,65535)); the agent still reports the port it bound in its Listening line.
+    json options = {{"port", free_port()},
+                    {"hub_tokens", {kPlainHubToken}},
+                    {"hub_token_hashes", {kHashedHubTokenSha}},
+                    {"ws_auth_mode", o.ws_auth_mode},
+                    {"ha_access_token", o.ha_access_token},
+                    {"log_level", "debug"}};  // even debug output must not carry secrets
+    write_file(dir_.file("options.json"), options.dump());
+    std::string upstream =
+        o.upstream_url.empty() ? "http://127.0.0.1:" + std::to_string(fake_port_) : o.upstream_url;
+    agent_ = std::make_unique<Process>(
+        std::vector<std::string>{agent_binary()},
+        std::map<std::string, std::string>{{"DINODIA_OPTIONS_PATH", dir_.file("options.json")},
+                                           {"DINODIA_DATA_DIR", dir_.path()},
+                                           {"DINODIA_SUPERVISOR_URL", upstream},
+                                           {"SUPERVISOR_TOKEN", o.agent_supervisor_token},
+                                           {"DINODIA_BIND_ADDRESS", "127.0.0.1"}},
+        dir_.file("agent.log"));
+    line = agent_->wait_for_log("Listening {");
+    REQUIRE(line);
+    agent_port_ = port_from_line(*line);
+  }
+
+  std::uint16_t port() const { return static_cast<std::uint16_t>(agent_port_); }
+  Process& agent() { return *agent_; }
+
+  // Legacy order: auth_required, auth, auth_ok.
+  void authenticate(WsClient& client, const std::string& token = kPlainHubToken) {
+    client.connect(port());
+    json required = client.read_json();
+    REQUIRE(required["type"] == "auth_required");
+    client.send_json({{"type", "auth"}, {"access_token", token}});
+    json ok = client.read_json();
+    REQUIRE(ok["type"] == "auth_ok");
+  }
+
+  // A command straight to the fake (not through the agent), e.g. to inspect what it received.
+  json fake_command(json command) {
+    WsClient direct;
+    direct.connect(static_cast<std::uint16_t>(fake_port_), "/core/api/websocket");
+    REQUIRE(direct.read_json()["type"] == "auth_required");
+    direct.send_json({{"type", "auth"}, {"access_token", kSupervisorToken}});
+    REQUIRE(direct.read_json()["type"] == "auth_ok");
+    command["id"] = 1;
+    direct.send_json(command);
+    json result = direct.read_result(1, std::chrono::seconds(10));
+    direct.close();
+    return result;
+  }
+
+  json fake_received() {
+    json r = fake_command({{"type", "fake/received"}});
+    REQUIRE(r["success"] == true);
+    return r["result"];
+  }
+
+  void expect_no_secrets_logged() {
+    const std::string log = agent_->log();
+    CHECK(log.find(kSupervisorToken) == std::string::npos);
+    CHECK(log.find(kPlainHubToken) == std::string::npos);
+    CHECK(log.find(kHashedHubToken) == std::string::npos);
+    CHECK(log.find(kHaAccessToken) == std::string::npos);
+  }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<Process> fake_;
+  std::unique_ptr<Process> agent_;
+  int fake_port_ = 0;
+  int agent_port_ = 0;
+};
+
+// Expects the connection to end with a close frame carrying `code`.
+void expect_closed_with(WsClient& client, int code,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  WsEvent event = client.read(timeout);
+  INFO(event.describe());
+  REQUIRE(event.is_closed());
+  CHECK(event.close_code == code);
+}
+
+}  // namespace
+
+TEST_CASE("legacy handshake order: auth_required, hub-token auth, auth_ok, then commands") {
+  Fixture f;
+  WsClient client;
+  client.connect(f.port());
+  json required = client.read_json();
+  CHECK(required["type"] == "auth_required");
+  CHECK(required["ha_version"] == "2026.11.0");  // HA's own message, forwarded
+  // The hash-only token, with the whitespace legacy trims (§4).
+  client.send_json({{"type", "auth"}, {"access_token", "  " + kHashedHubToken + " "}});
+  json ok = client.read_json();
+  CHECK(ok["type"] == "auth_ok");
+  CHECK(ok["ha_version"] == "2026.11.0");
+  client.send_json({{"id", 1}, {"type", "config/entity_registry/list"}});
+  json result = client.read_result(1);
+  CHECK(result["success"] == true);
+  CHECK(result["result"].size() == 50);
+  client.send_json({{"id", 2}, {"type", "ping"}});
+  CHECK(client.read_json() == json({{"id", 2}, {"type", "pong"}}));
+  // The client's auth never reaches Home Assistant.
+  for (const auto& m : f.fake_received()) CHECK(m.value("type", "") != "auth");
+  f.expect_no_secrets_logged();
+}
+
+TEST_CASE("a client that sends auth before it sees auth_required (HA's JS client) works") {
+  Fixture f;
+  WsClient client;
+  client.connect(f.port());
+  client.send_json({{"type", "auth"}, {"access_token", kPlainHubToken}});
+  client.send_json(
+      {{"type", "supported_features"}, {"id", 1}, {"features", {{"coalesce_messages", 1}}}});
+  CHECK(client.read_json()["type"] == "auth_required");
+  CHECK(client.read_json()["type"] == "auth_ok");
+  CHECK(client.read_result(1)["success"] == true);
+}
+
+TEST_CASE("a wrong hub token gets the exact legacy auth_invalid and a close") {
+  Fixture f;
+  WsClient client;
+  client.connect(f.port());
+  REQUIRE(client.read_json()["type"] == "auth_required");
+  client.send_json({{"type", "auth"}, {"access_token", "not-a-hub-token"}});
+  WsEvent event = client.read();
+  REQUIRE(event.is_message());
+  CHECK(event.data == kInvalidHubToken);
+  CHECK(client.read().ended());
+
+  SECTION("also a late second auth on an authenticated session (legacy §7.5)") {
+    WsClient second;
+    f.authenticate(second);
+    second.send_json({{"type", "auth"}, {"access_token", "wrong"}});
+    WsEvent late = second.read();
+    INFO(late.describe());
+    REQUIRE(late.is_message());
+    CHECK(late.data == kInvalidHubToken);
+    CHECK(second.read().ended());
+  }
+  SECTION("an empty or non-string token is invalid too") {
+    WsClient second;
+    second.connect(f.port());
+    second.send_text(R"({"type":"auth","access_token":12345})");
+    // The reply may overtake HA's auth_required here, as in legacy; only its content matters.
+    WsEvent first = second.read();
+    if (first.is_message() && first.data.find("auth_required") != std::string::npos) {
+      first = second.read();
+    }
+    CHECK(first.data == kInvalidHubToken);
+  }
+  f.expect_no_secrets_logged();
+}
+
+TEST_CASE("§18 vector 10: a message before auth is buffered and delivered after auth_ok") {
+  Fixture f;
+  WsClient client;
+  client.connect(f.port());
+  client.send_json({{"type", "subscribe_events"}, {"id", 1}});
+  CHECK(client.read_json()["type"] == "auth_required");
+  // Nothing goes upstream before the hub token is checked.
+  CHECK(client.read(std::chrono::milliseconds(300)).kind == WsEvent::Kind::timeout);
+  client.send_json({{"type", "auth"}, {"access_token", kPlainHubToken}});
+  CHECK(client.read_json()["type"] == "auth_ok");
+  json subscribed = client.read_json();
+  CHECK(subscribed["id"] == 1);
+  CHECK(subscribed["success"] == true);
+  // The subscription is live upstream: an event fired in HA reaches the client.
+  f.fake_command(
+      {{"type", "fake/fire_state_changed"}, {"entity_id", "light.kitchen"}, {"state", "on"}});
+  json event = client.read_json();
+  CHECK(event["id"] == 1);
+  CHECK(event["type"] == "event");
+  CHECK(event["event"]["data"]["new_state"]["state"] == "on");
+}
+
+TEST_CASE("pre-auth buffering is bounded") {
+  Fixture f;
+  SECTION("by message count: the 65th message closes with 1008") {
+    WsClient client;
+    client.connect(f.port());
+    REQUIRE(client.read_json()["type"] == "auth_required");
+    for (int i = 1; i <= 65; ++i) client.send_json({{"type", "ping"}, {"id", i}});
+    expect_closed_with(client, 1008);
+  }
+  SECTION("by bytes: a 2 MiB frame before auth is refused") {
+    WsClient client;
+    client.connect(f.port());
+    REQUIRE(client.read_json()["type"] == "auth_required");
+    // The agent refuses the frame from its header, so our write may fail half-way: fine.
+    try {
+      client.send_text(R"({"id":1,"type":"x","pad":")" + std::string(2 * 1024 * 1024, 'a') + "\"}");
+    } catch (const std::runtime_error&) {
+    }
+    WsEvent event = client.read();
+    INFO(event.describe());
+    // The agent sends close 1009 (message too big) and drops the connection; as it does so
+    // with our frame still unread, the kernel may turn that into a reset first.
+    REQUIRE(event.ended());
+    if (event.is_closed()) CHECK(event.close_code == 1009);
+  }
+  // The agent keeps serving others.
+  WsClient ok;
+  f.authenticate(ok);
+}
+
+TEST_CASE("a client that never authenticates is closed after the 10 s auth timeout") {
+  Fixture f;
+  WsClient client;
+  client.connect(f.port());
+  REQUIRE(client.read_json()["type"] == "auth_required");
+  CHECK(client.read(std::chrono::seconds(8)).kind == WsEvent::Kind::timeout);
+  WsEvent event = client.read(std::chrono::seconds(5));
+  INFO(event.describe());
+  REQUIRE(event.is_closed());
+  CHECK(event.close_code == 1008);
+  CHECK(event.close_reason == "Authentication timeout");
+}
+
+TEST_CASE(
+    "frames are relayed byte-exact in both directions, text stays text, binary stays binary") {
+  Fixture f;
+  WsClient client;
+  f.authenticate(client);
+  SECTION("upstream to client") {
+    const std::string odd =
+        "{ \"id\" : 7 ,\"type\":\"event\",  \"event\":{\"z\":1,\"a\":12345678901234567890123456789,"
+        "\"f\":1.10000000000000000001,\"u\":\"\\u00e9\"} }";
+    client.send_json({{"id", 1}, {"type", "fake/raw"}, {"text", odd}});
+    WsEvent event = client.read();
+    REQUIRE(event.is_message());
+    CHECK_FALSE(event.binary);
+    CHECK(event.data == odd);
+    CHECK(client.read_result(1)["success"] == true);
+  }
+  SECTION("client to upstream") {
+    const std::string odd =
+        "{\"type\":\"fake/unknown\",   \"id\":3, \"big\": 123456789012345678901234567890 }";
+    client.send_text(odd);
+    CHECK(client.read_result(3)["error"]["code"] == "unknown_command");
+    json raw = f.fake_command({{"type", "fake/received_raw"}})["result"];
+    CHECK(std::find(raw.begin(), raw.end(), json(odd)) != raw.end());
+  }
+  SECTION("binary frames both ways (the fake echoes them)") {
+    std::string bytes("\x01\x00\xff\x7b\x22", 5);
+    bytes += std::string(70000, '\x80');
+    client.send_binary(bytes);
+    WsEvent event = client.read();
+    REQUIRE(event.is_message());
+    CHECK(event.binary);
+    CHECK(event.data == bytes);
+  }
+}
+
+TEST_CASE("supervisor/ and hassio/ commands are refused locally and never reach HA") {
+  Fixture f;
+  WsClient client;
+  f.authenticate(client);
+  client.send_json({{"id", 2}, {"type", "supervisor/api"}, {"endpoint", "/addons"}});
+  CHECK(client.read().data == unauthorized_reply(2));
+  client.send_json({{"id", 3}, {"type", "hassio/addon/info"}});
+  CHECK(client.read().data == unauthorized_reply(3));
+  // JSON escapes cannot smuggle the prefix past the filter.
+  client.send_text(R"({"id":4,"type":"supervisor\/api"})");
+  CHECK(client.read().data == unauthorized_reply(4));
+  client.send_text(R"({"id":5,"type":"hass\u0069o/x"})");
+  CHECK(client.read().data == unauthorized_reply(5));
+  // Batches: denied elements answered locally, the rest forwarded.
+  client.send_text(
+      R"([{"id":6,"type":"ping"},{"id":7,"type":"hassio/backups"},{"id":8,"type":"ping"}])");
+  CHECK(client.read().data == unauthorized_reply(7));
+  CHECK(client.read_json() == json({{"id", 6}, {"type", "pong"}}));
+  CHECK(client.read_json() == json({{"id", 8}, {"type", "pong"}}));
+  client.send_text(R"([{"id":9,"type":"supervisor/x"},{"id":10,"type":"hassio/y"}])");
+  CHECK(client.read().data == unauthorized_reply(9));
+  CHECK(client.read().data == unauthorized_reply(10));
+  // The connection stays usable.
+  client.send_json({{"id", 11}, {"type", "ping"}});
+  CHECK(client.read_json()["id"] == 11);
+
+  json received = f.fake_received();
+  int pings = 0;
+  for (const auto& m : received) {
+    json items = m.is_array() ? m : json::array({m});
+    for (const auto& item : items) {
+      std::string type = item.is_object() ? item.value("type", "") : "";
+      CHECK(type.rfind("supervisor", 0) != 0);
+      CHECK(type.rfind("hassio", 0) != 0);
+      if (type == "ping") ++pings;
+    }
+  }
+  CHECK(pings == 3);
+}
+
+TEST_CASE("close codes are propagated both ways") {
+  Fixture f;
+  SECTION("HA closes with 4001 'x' → the client sees 4001 'x'") {
+    WsClient client;
+    f.authenticate(client);
+    client.send_json({{"id", 1}, {"type", "fake/close"}, {"code", 4001}, {"reason", "x"}});
+    WsEvent event = client.read();
+    INFO(event.describe());
+    REQUIRE(event.is_closed());
+    CHECK(event.close_code == 4001);
+    CHECK(event.close_reason == "x");
+  }
+  SECTION("the client closes with 4002 'bye' → HA sees 4002 'bye'") {
+    WsClient client;
+    f.authenticate(client);
+    client.close(4002, "bye");
+    bool seen = false;
+    for (int i = 0; i < 50 && !seen; ++i) {
+      for (const auto& m : f.fake_received()) {
+        if (m.contains("closed") && m["closed"] == 4002 && m["reason"] == "bye") seen = true;
+      }
+      if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    CHECK(seen);
+  }
+}
+
+TEST_CASE("a 20 MiB message from HA is delivered (the upstream limit is 64 MiB)") {
+  Fixture f;
+  WsClient client;
+  client.set_read_limit(64 * 1024 * 1024);
+  f.authenticate(client);
+  const std::size_t size = 20 * 1024 * 1024;
+  client.send_json({{"id", 1}, {"type", "fake/big"}, {"size", size}});
+  json result = client.read_result(1, std::chrono::seconds(30));
+  CHECK(result["result"]["data"].get_ref<const std::string&>().size() == size);
+  // Still usable afterwards.
+  client.send_json({{"id", 2}, {"type", "ping"}});
+  CHECK(client.read_json()["type"] == "pong");
+}
+
+TEST_CASE("a client that stops reading gets a bounded queue and then a clean close") {
+  Fixture f;
+  WsClient slow;
+  slow.set_receive_buffer(4096);
+  f.authenticate(slow);
+  const long rss_before = rss_kb(f.agent().pid());
+  // 400 × 256 KiB = 100 MiB offered by HA while the client reads nothing.
+  slow.send_json({{"id", 1}, {"type", "fake/flood"}, {"count", 400}, {"size", 256 * 1024}});
+  long rss_peak = rss_before;
+  for (int i = 0; i < 30; ++i) {
+    rss_peak = std::max(rss_peak, rss_kb(f.agent().pid()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  INFO("agent RSS before " << rss_before << " kB, peak " << rss_peak << " kB");
+  CHECK(rss_peak - rss_before < 48 * 1024);  // queue limit 16 MiB + buffers, not 100 MiB
+  REQUIRE(f.agent().wait_for_log("WS client too slow", std::chrono::seconds(10)));
+  // Reading again: whatever was in flight, then the end of the session.
+  bool ended = false;
+  int messages = 0;
+  for (int i = 0; i < 500 && !ended; ++i) {
+    WsEvent event = slow.read(std::chrono::seconds(5));
+    if (event.kind == WsEvent::Kind::timeout) break;
+    if (event.is_closed()) CHECK(event.close_code == 1008);
+    ended = event.ended();
+    if (event.is_message()) ++messages;
+  }
+  CHECK(ended);
+  CHECK(messages < 400);
+  // Others are unaffected.
+  WsClient other;
+  f.authenticate(other);
+}
+
+TEST_CASE("HA dropping the connection mid-session closes the client cleanly") {
+  Fixture f;
+  WsClient client;
+  f.authenticate(client);
+  f.fake_command({{"type", "fake/drop_all"}});
+  WsEvent event = client.read();
+  INFO(event.describe());
+  REQUIRE(event.is_closed());
+  CHECK(event.close_code == 1011);
+  // A new session works once HA is back.
+  WsClient again;
+  f.authenticate(again);
+}
+
+TEST_CASE("an unreachable upstream closes the client with 1011") {
+  // A port nothing listens on.
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor probe(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  const auto dead_port = probe.local_endpoint().port();
+  probe.close();
+  AgentOptions o;
+  o.upstream_url = "http://127.0.0.1:" + std::to_string(dead_port);
+  Fixture f(o);
+  WsClient client;
+  client.connect(f.port());
+  expect_closed_with(client, 1011);
+}
+
+TEST_CASE("an upstream still connecting is cancelled when the client leaves") {
+  // An upstream that accepts TCP but never answers the WebSocket handshake.
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor silent(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  AgentOptions o;
+  o.upstream_url = "http://127.0.0.1:" + std::to_string(silent.local_endpoint().port());
+  Fixture f(o);
+  WsClient client;
+  client.connect(f.port());
+  boost::asio::ip::tcp::socket upstream(ioc);
+  silent.accept(upstream);
+  client.abort();
+  // The agent closes its side: our read ends (after the handshake request bytes).
+  timeval tv{5, 0};
+  setsockopt(upstream.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[4096];
+  boost::system::error_code ec;
+  const auto start = std::chrono::steady_clock::now();
+  while (!ec) upstream.read_some(boost::asio::buffer(buf), ec);
+  CHECK(ec == boost::asio::error::eof);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
+}
+
+TEST_CASE("the kiosk's 1-second WebSocket step, repeated (platform-contract B3/B5)") {
+  Fixture f;
+  for (int round = 0; round < 10; ++round) {
+    const auto start = std::chrono::steady_clock::now();
+    WsClient kiosk;
+    kiosk.connect(f.port());
+    REQUIRE(kiosk.read_json()["type"] == "auth_required");
+    kiosk.send_json({{"type", "auth"}, {"access_token", kHashedHubToken}});
+    REQUIRE(kiosk.read_json()["type"] == "auth_ok");
+    kiosk.send_json({{"id", 1}, {"type", "config/entity_registry/list"}});
+    json result = kiosk.read_result(1);
+    REQUIRE(result["success"] == true);
+    kiosk.close();
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(500));
+  }
+  f.expect_no_secrets_logged();
+}
+
+TEST_CASE("ws_auth_mode decides the upstream credential (legacy §7.3)") {
+  SECTION("ha: ha_access_token is used (here it is the one HA accepts)") {
+    AgentOptions o;
+    o.ws_auth_mode = "ha";
+    o.ha_access_token = kSupervisorToken;
+    o.agent_supervisor_token = "wrong-supervisor-token";
+    Fixture f(o);
+    WsClient client;
+    f.authenticate(client);
+  }
+  SECTION("auto: a rejected first credential is retried with the next on a fresh connection") {
+    AgentOptions o;
+    o.ws_auth_mode = "auto";
+    o.ha_access_token = kSupervisorToken;
+    o.agent_supervisor_token = "wrong-supervisor-token";
+    Fixture f(o);
+    WsClient client;
+    client.connect(f.port());
+    CHECK(client.read_json()["type"] == "auth_required");
+    client.send_json({{"type", "auth"}, {"access_token", kPlainHubToken}});
+    // No intermediate auth_invalid: clients give up on the first one they see.
+    CHECK(client.read_json()["type"] == "auth_ok");
+    client.send_json({{"id", 1}, {"type", "ping"}});
+    CHECK(client.read_json()["type"] == "pong");
+  }
+  SECTION("ha without ha_access_token: the legacy 'missing HA auth token' reply") {
+    AgentOptions o;
+    o.ws_auth_mode = "ha";
+    Fixture f(o);
+    WsClient client;
+    client.connect(f.port());
+    CHECK(client.read_json()["type"] == "auth_required");
+    client.send_json({{"type", "auth"}, {"access_token", kPlainHubToken}});
+    WsEvent event = client.read();
+    CHECK(event.data ==
+          R"({"type":"auth_invalid","message":"Hub agent is missing HA auth token."})");
+    CHECK(client.read().ended());
+  }
+  SECTION("supervisor with a token HA rejects: HA's auth_invalid reaches the client") {
+    AgentOptions o;
+    o.agent_supervisor_token = "wrong-supervisor-token";
+    o.ha_access_token = kHaAccessToken;
+    Fixture f(o);
+    WsClient client;
+    client.connect(f.port());
+    CHECK(client.read_json()["type"] == "auth_required");
+    client.send_json({{"type", "auth"}, {"access_token", kPlainHubToken}});
+    json invalid = client.read_json();
+    CHECK(invalid["type"] == "auth_invalid");
+    CHECK(client.read().ended());
+    f.expect_no_secrets_logged();
+  }
+}

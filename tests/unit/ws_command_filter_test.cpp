@@ -1,0 +1,63 @@
+// The client→HA frame inspection used by the WebSocket relay (ha_bridge/detail/ws_command_filter).
+#include "ha_bridge/detail/ws_command_filter.hpp"
+
+#include <catch2/catch.hpp>
+
+using dinodia::ha_bridge::detail::ClientFrameVerdict;
+using dinodia::ha_bridge::detail::inspect_client_text;
+using Action = ClientFrameVerdict::Action;
+
+namespace {
+const std::string kDenied7 =
+    R"({"id":7,"type":"result","success":false,"error":{"code":"unauthorized","message":"Unauthorized"}})";
+}
+
+TEST_CASE("ordinary commands are forwarded unchanged and unparsed") {
+  for (const char* frame : {R"({"id":1,"type":"ping"})", R"([{"id":1,"type":"get_states"}])",
+                            "not json at all", R"({"id":2,"type":"supervisor_like"})"}) {
+    auto v = inspect_client_text(frame);
+    CHECK(v.action == Action::forward_original);
+    CHECK(v.local_replies.empty());
+  }
+}
+
+TEST_CASE("supervisor/ and hassio/ commands are answered locally, escapes included") {
+  for (const char* frame :
+       {R"({"id":7,"type":"supervisor/info"})", R"({"type":"hassio/addon/info","id":7})",
+        R"({"id":7,"type":"supervisor\/info"})", R"({"id":7,"type":"\u0068assio/x"})"}) {
+    INFO(frame);
+    auto v = inspect_client_text(frame);
+    CHECK(v.action == Action::drop);
+    REQUIRE(v.local_replies.size() == 1);
+    CHECK(v.local_replies[0] == kDenied7);
+  }
+  // Without an id the reply carries null, like the Supervisor's msg.get("id").
+  auto v = inspect_client_text(R"({"type":"hassio/x"})");
+  REQUIRE(v.local_replies.size() == 1);
+  CHECK(v.local_replies[0].rfind(R"({"id":null,)", 0) == 0);
+}
+
+TEST_CASE("batches lose only their denied elements") {
+  auto v = inspect_client_text(
+      R"([{"id":6,"type":"ping"},{"id":7,"type":"hassio/backups"},{"id":8,"type":"ping"}])");
+  CHECK(v.action == Action::forward_rewritten);
+  CHECK(v.rewritten == R"([{"id":6,"type":"ping"},{"id":8,"type":"ping"}])");
+  REQUIRE(v.local_replies.size() == 1);
+  CHECK(v.local_replies[0] == kDenied7);
+
+  auto all = inspect_client_text(R"([{"id":1,"type":"supervisor/a"},{"id":2,"type":"hassio/b"}])");
+  CHECK(all.action == Action::drop);
+  CHECK(all.local_replies.size() == 2);
+
+  auto none = inspect_client_text(R"([ {"id":1, "type":"auth_something"} ])");
+  CHECK(none.action == Action::forward_original);
+}
+
+TEST_CASE("client auth messages are recognised and never forwarded") {
+  auto v = inspect_client_text(R"({"type":"auth","access_token":"  tok  "})");
+  CHECK(v.action == Action::client_auth);
+  CHECK(v.access_token == "  tok  ");  // the token registry trims
+  auto odd = inspect_client_text(R"({"type":"auth","access_token":42})");
+  CHECK(odd.action == Action::client_auth);
+  CHECK(odd.access_token.empty());
+}
