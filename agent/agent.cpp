@@ -4,20 +4,33 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <memory>
 #include <string>
 
+#include "agent/legacy_token_state.hpp"
 #include "agent/local_endpoints.hpp"
 #include "agent/options.hpp"
+#include "agent/platform_sync.hpp"
+#include "agent/state_store.hpp"
+#include "agent/sync_scheduler.hpp"
+#include "agent/sync_status_endpoint.hpp"
 #include "common/log.hpp"
+#include "common/text.hpp"
 #include "ha_bridge/bridge.hpp"
 #include "ha_bridge/token_registry.hpp"
+#include "platform_client/transport.hpp"
 
 namespace dinodia::agent {
 namespace {
 
 constexpr auto kShutdownGrace = std::chrono::milliseconds(4000);
+// With no stored hashes and sync enabled, pair before serving platform tokens (A3.6 item 4),
+// but never keep port 8099 closed longer than this.
+constexpr auto kInitialSyncWait = std::chrono::seconds(20);
+constexpr auto kSyncStopWait = std::chrono::seconds(3);
 
 ha_bridge::BridgeConfig bridge_config(const Options& o, const Environment& env) {
   ha_bridge::BridgeConfig c;
@@ -68,10 +81,88 @@ int run_agent(const Environment& env) {
               log::Fields().add("count", bad));
   }
 
+  // Durable state before the port opens: the hashes a client may hold must be accepted from
+  // the first request on.
+  std::unique_ptr<StateStore> store;
+  std::unique_ptr<LegacyTokenStateFile> legacy_file;
+  const std::string db_path = StateStore::default_path(env.data_dir);
+  try {
+    store = std::make_unique<StateStore>(db_path);
+  } catch (const std::exception& e) {
+    // Read-only or full /data: still serve the hashes we have (clients keep working); every
+    // sync then fails to persist and therefore acknowledges nothing.
+    log::error("Could not open the agent state for writing",
+               log::Fields().add("path", db_path).add("error", e.what()));
+    try {
+      store = std::make_unique<StateStore>(db_path, /*read_only=*/true);
+      log::warn("Serving the stored token state read-only; platform sync cannot persist");
+    } catch (const std::exception& e2) {
+      log::error("Could not open the agent state",
+                 log::Fields().add("path", db_path).add("error", e2.what()));
+      return 1;
+    }
+  }
+  try {
+    legacy_file =
+        std::make_unique<LegacyTokenStateFile>(legacy_token_state_path(env.data_dir), *store);
+    const std::string serial(text::trim(options.hub_agent_id));
+    bool imported = false;
+    try {
+      imported = legacy_file->import_if_new(serial);
+    } catch (const StateStoreError& e) {
+      log::warn("Could not import the legacy token state", log::Fields().add("error", e.what()));
+    }
+    const TokenState state = store->token_state();
+    const bool has_secret = store->pairing().has_value();
+    if (!state.hashes.empty()) tokens->set_synced(state.hashes);
+    log::info("Loaded cached token state", log::Fields()
+                                               .add("agentSeenVersion", state.agent_seen_version)
+                                               .add("hashes", state.hashes.size())
+                                               .add("hasSyncSecret", has_secret));
+    // Keep the legacy file current so a rollback to the legacy agent loses nothing.
+    if (imported || has_secret || !state.hashes.empty()) legacy_file->export_current();
+  } catch (const std::exception& e) {
+    log::error("Could not read the agent state",
+               log::Fields().add("path", db_path).add("error", e.what()));
+    return 1;
+  }
+
+  std::unique_ptr<platform_client::Transport> transport;
+  std::unique_ptr<PlatformSync> sync;
+  std::unique_ptr<SyncScheduler> scheduler;
+  bool scheduler_running = false;
+  if (options.platform_sync_enabled) {
+    transport = platform_client::make_http_transport(platform_client::TransportOptions{});
+    SyncSettings settings;
+    settings.serial = std::string(text::trim(options.hub_agent_id));
+    settings.bootstrap_secret = std::string(text::trim(options.hub_agent_secret));
+    settings.primary_base_url = options.platform_base_url;
+    settings.canary_base_url = options.platform_canary_base_url;
+    settings.token_state_endpoint = options.platform_token_state_endpoint;
+    sync = std::make_unique<PlatformSync>(settings, *store, legacy_file.get(), *tokens, *transport);
+    scheduler = std::make_unique<SyncScheduler>(
+        *sync,
+        schedule_settings(options.platform_sync_interval_minutes, env.sync_interval_seconds));
+    if (tokens->synced_count() == 0) {
+      // State lost or first install: pair (idempotent, returns the current hashes) first.
+      scheduler->start(std::chrono::milliseconds(0));
+      scheduler_running = true;
+      if (!scheduler->wait_first_cycle(kInitialSyncWait)) {
+        log::warn("Initial platform sync is taking long; serving with local tokens meanwhile");
+      }
+    }
+  } else {
+    log::info("Platform sync disabled");
+  }
+
+  auto sync_status = [&options, store = store.get(), tokens]() {
+    return sync_status_json(options, store, *tokens);
+  };
+
   std::unique_ptr<ha_bridge::LanBridge> bridge;
   try {
     bridge = std::make_unique<ha_bridge::LanBridge>(bridge_config(options, env), tokens,
-                                                    local_routes(options, *tokens));
+                                                    local_routes(options, *tokens, sync_status));
     bridge->start();
   } catch (const std::invalid_argument& e) {
     log::error(std::string("Invalid configuration: ") + e.what());
@@ -81,10 +172,21 @@ int run_agent(const Environment& env) {
     return 1;
   }
   log::info("Listening", log::Fields().add("port", static_cast<int>(bridge->bound_port())));
+  if (scheduler && !scheduler_running) {
+    scheduler->start();
+  }
 
   int received = 0;
   sigwait(&stop_signals, &received);
   log::info("Stopping", log::Fields().add("signal", received == SIGTERM ? "SIGTERM" : "SIGINT"));
+  if (scheduler && !scheduler->stop(kSyncStopWait)) {
+    // A platform request is still in flight (bounded by its own timeout). Every state change is
+    // a committed SQLite transaction, so leaving now loses nothing.
+    bridge->stop(kShutdownGrace);
+    log::info("Stopped");
+    std::fflush(stdout);
+    std::_Exit(0);
+  }
   bridge->stop(kShutdownGrace);
   log::info("Stopped");
   return 0;

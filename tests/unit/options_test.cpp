@@ -43,7 +43,7 @@ TEST_CASE("values from the file win and strings are trimmed like legacy", "[opti
   CHECK(o.ws_auth_mode == "auto");
 }
 
-TEST_CASE("port 0 (free port, tests only) is accepted; other out-of-range ports are not", "[options]") {
+TEST_CASE("port 0 (free port, tests only) is accepted, other out-of-range ports are not", "[options]") {
   CHECK(parse_options(R"({"port": 0})").options.port == 0);
   CHECK_THROWS_AS(parse_options(R"({"port": -1})"), OptionsError);
 }

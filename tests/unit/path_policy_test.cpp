@@ -93,7 +93,7 @@ TEST_CASE("the default allow-list makes the legacy decisions (§6.5)") {
   }
 }
 
-TEST_CASE("an empty allow-list denies everything; patterns use search semantics") {
+TEST_CASE("an empty allow-list denies everything, patterns use search semantics") {
   CHECK_FALSE(AllowList({}).allows("/api/states"));
   // JavaScript RegExp.test: an unanchored pattern matches anywhere in the path.
   CHECK(AllowList({"states"}).allows("/api/states"));

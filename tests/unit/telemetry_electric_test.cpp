@@ -104,7 +104,7 @@ TEST_CASE("uploads are capped at 200 rows and only sent rows are acknowledged", 
   CHECK(rest["devices"][0]["entityId"] == "light.l200");
 }
 
-TEST_CASE("a row that changed in flight stays dirty; retired rows are deleted on ack",
+TEST_CASE("a row that changed in flight stays dirty, retired rows are deleted on ack",
           "[electric][fix]") {
   ElectricTracker t;
   t.observe(lamp("k", "light.a"), "on", at("10:00"));

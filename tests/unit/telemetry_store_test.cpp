@@ -130,7 +130,7 @@ TEST_CASE("legacy files are imported once, validated, and left in place", "[stor
   CHECK(h.find("climate.boiler")->efficiency_weighted_on_seconds == Approx(3600.5));
 }
 
-TEST_CASE("legacy import: missing or wrong-schema files import nothing; unreadable ones retry",
+TEST_CASE("legacy import: missing or wrong-schema files import nothing, unreadable ones retry",
           "[store][legacy]") {
   Dir d;
   const std::string v1 = d.file("heating.json", R"({"schemaVersion": 1, "entities": {}})");

@@ -1,0 +1,328 @@
+#include "agent/platform_sync.hpp"
+
+#include <cstdlib>
+#include <exception>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.hpp"
+#include "common/log.hpp"
+#include "platform_client/hub_signer.hpp"
+#include "platform_client/url.hpp"
+
+namespace dinodia::agent {
+
+namespace pc = platform_client;
+
+namespace {
+
+constexpr std::int64_t kSkewToleranceS = 240;  // the platform allows 300 s; act before that
+constexpr const char* kMissingConfig =
+    "Platform sync requires platform_base_url, hub_agent_id (serial), and hub_agent_secret "
+    "(bootstrap).";
+
+// Re-pairing after a bad signature with a sane clock happens on the 2nd, 4th, 8th, ...
+// consecutive failure: once soon, then ever more rarely (a wrong secret will not fix itself).
+bool repair_due(int consecutive_bad_signatures) {
+  return consecutive_bad_signatures >= 2 &&
+         (consecutive_bad_signatures & (consecutive_bad_signatures - 1)) == 0;
+}
+
+}  // namespace
+
+std::string origin_of(const std::string& base_url) {
+  auto url = pc::parse_url(base_url);
+  return url ? url->origin() : base_url;
+}
+
+PlatformSync::PlatformSync(SyncSettings settings, StateStore& store,
+                           LegacyTokenStateFile* legacy_file, ha_bridge::TokenRegistry& tokens,
+                           pc::Transport& transport, std::vector<SyncContributor*> contributors)
+    : settings_(std::move(settings)),
+      store_(store),
+      legacy_file_(legacy_file),
+      tokens_(tokens),
+      api_(transport),
+      contributors_(std::move(contributors)) {}
+
+CycleOutcome PlatformSync::outcome_for(pc::Failure failure) {
+  switch (failure) {
+    case pc::Failure::none:
+      return CycleOutcome::ok;
+    case pc::Failure::unknown_serial:
+      return CycleOutcome::unknown_hub;
+    case pc::Failure::not_paired:
+    case pc::Failure::bad_signature:
+    case pc::Failure::other_unauthorized:
+      return CycleOutcome::auth;
+    default:
+      return CycleOutcome::retry;
+  }
+}
+
+CycleResult PlatformSync::run_cycle() {
+  if (settings_.serial.empty() || settings_.primary_base_url.empty()) {
+    log::warn("Platform sync failed", log::Fields().add("error", kMissingConfig));
+    return {CycleOutcome::config, kMissingConfig};
+  }
+  std::vector<std::pair<std::string, bool>> origins;  // base url, is canary
+  if (!settings_.canary_base_url.empty() &&
+      origin_of(settings_.canary_base_url) != origin_of(settings_.primary_base_url)) {
+    origins.emplace_back(settings_.canary_base_url, true);
+  }
+  origins.emplace_back(settings_.primary_base_url, false);
+
+  OriginResult last;
+  for (const auto& [base, is_canary] : origins) {
+    last = run_against(base);
+    if (last.outcome == CycleOutcome::ok) return {CycleOutcome::ok, {}};
+    if (last.outcome == CycleOutcome::config || last.outcome == CycleOutcome::local_error) break;
+    if (is_canary) {
+      // Same cycle, re-signed (fresh nonce and ts), to the primary origin.
+      log::warn("Platform canary origin failed; falling back to the primary origin",
+                log::Fields()
+                    .add("origin", origin_of(base))
+                    .add("failure", std::string(pc::to_string(last.failure)))
+                    .add("error", last.message));
+    }
+  }
+  if (last.outcome == CycleOutcome::unknown_hub) {
+    log::warn("Platform does not know this hub; keeping the last accepted hashes",
+              log::Fields().add("serial", settings_.serial).add("hashes", tokens_.synced_count()));
+  }
+  log::warn("Platform sync failed", log::Fields().add("error", last.message));
+  return {last.outcome, last.message};
+}
+
+PlatformSync::OriginResult PlatformSync::run_against(const std::string& base) {
+  std::optional<Pairing> pairing;
+  try {
+    pairing = store_.pairing();
+  } catch (const StateStoreError& e) {
+    return {pc::Failure::none, CycleOutcome::local_error, e.what()};
+  }
+  if (pairing && !pairing->serial.empty() && pairing->serial != settings_.serial) {
+    // hub_agent_id changed: the stored secret belongs to another serial.
+    log::warn("Stored pairing is for another serial; pairing again",
+              log::Fields().add("serial", settings_.serial));
+    pairing.reset();
+  }
+  bool paired_this_cycle = false;
+  if (!pairing) {
+    OriginResult r = pair(base);
+    if (r.outcome != CycleOutcome::ok) return r;
+    paired_this_cycle = true;
+    pairing = store_.pairing();
+    if (!pairing) return {pc::Failure::none, CycleOutcome::local_error, "pairing was not stored"};
+  }
+
+  const std::string url = pc::token_state_url(base, settings_.token_state_endpoint);
+  if (url.empty()) {
+    return {pc::Failure::none, CycleOutcome::config,
+            "platform_base_url / platform_token_state_endpoint do not form an http(s) URL"};
+  }
+  bool skew_retried = false, repaired = false, replay_retried = false;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    nlohmann::json extra = nlohmann::json::object();
+    for (auto* c : contributors_) {
+      try {
+        c->contribute(extra);
+      } catch (const std::exception& e) {
+        log::warn("Sync contributor failed", log::Fields().add("error", e.what()));
+      }
+    }
+    std::int64_t seen = 0;
+    try {
+      seen = store_.token_state().agent_seen_version;
+    } catch (const StateStoreError& e) {
+      return {pc::Failure::none, CycleOutcome::local_error, e.what()};
+    }
+    // Signed last, so every attempt carries a fresh nonce and ts.
+    const pc::SignedFields signed_fields =
+        pc::HubSigner::sign_now(settings_.serial, pairing->sync_secret, clock_offset_s_.load());
+    pc::TokenStateResult res = api_.token_state(url, signed_fields, seen, extra);
+    record(base, "token-state", res.http, res.failure, res.message);
+
+    switch (res.failure) {
+      case pc::Failure::none: {
+        consecutive_bad_signatures_ = 0;
+        nlohmann::json sent =
+            nlohmann::json::parse(pc::PlatformApi::token_state_body(signed_fields, seen, extra));
+        return apply(sent, res);
+      }
+      case pc::Failure::bad_signature:
+        if (!skew_retried && learn_clock_offset(res.http)) {
+          skew_retried = true;
+          continue;
+        }
+        ++consecutive_bad_signatures_;
+        if (!repaired && !paired_this_cycle && !settings_.bootstrap_secret.empty() &&
+            repair_due(consecutive_bad_signatures_)) {
+          log::warn("Platform keeps rejecting the hub signature with a sane clock; pairing again",
+                    log::Fields().add("consecutiveFailures", consecutive_bad_signatures_));
+          repaired = true;
+          OriginResult r = pair(base);
+          if (r.outcome != CycleOutcome::ok) return r;
+          pairing = store_.pairing();
+          if (!pairing) return {pc::Failure::none, CycleOutcome::local_error, "pairing lost"};
+          continue;
+        }
+        return {res.failure, CycleOutcome::auth, res.message};
+      case pc::Failure::not_paired:
+        if (!repaired && !settings_.bootstrap_secret.empty()) {
+          // The hub was re-provisioned: the platform holds no sync secret any more.
+          log::warn("Platform says the hub is not paired; pairing again");
+          repaired = true;
+          try {
+            store_.clear_sync_secret();
+          } catch (const StateStoreError& e) {
+            log::warn("Could not clear the sync secret", log::Fields().add("error", e.what()));
+          }
+          OriginResult r = pair(base);
+          if (r.outcome != CycleOutcome::ok) return r;
+          pairing = store_.pairing();
+          if (!pairing) return {pc::Failure::none, CycleOutcome::local_error, "pairing lost"};
+          continue;
+        }
+        return {res.failure, CycleOutcome::auth, res.message};
+      case pc::Failure::replay:
+        // Cannot happen with fresh random nonces; one re-signed retry, then back off.
+        if (!replay_retried) {
+          replay_retried = true;
+          continue;
+        }
+        return {res.failure, CycleOutcome::retry, res.message};
+      default:
+        return {res.failure, outcome_for(res.failure), res.message};
+    }
+  }
+  return {pc::Failure::none, CycleOutcome::retry, "too many attempts in one cycle"};
+}
+
+PlatformSync::OriginResult PlatformSync::pair(const std::string& base) {
+  if (settings_.bootstrap_secret.empty()) {
+    return {pc::Failure::none, CycleOutcome::config, kMissingConfig};
+  }
+  const std::string url = pc::pair_url(base);
+  if (url.empty()) {
+    return {pc::Failure::none, CycleOutcome::config, "platform_base_url is not an http(s) URL"};
+  }
+  pc::PairResult pr;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const pc::SignedFields signed_fields = pc::HubSigner::sign_now(
+        settings_.serial, settings_.bootstrap_secret, clock_offset_s_.load());
+    pr = api_.pair(url, signed_fields);
+    record(base, "pair", pr.http, pr.failure, pr.message);
+    if (attempt == 0 && pr.failure == pc::Failure::bad_signature && learn_clock_offset(pr.http)) {
+      continue;
+    }
+    if (attempt == 0 && pr.failure == pc::Failure::replay) continue;
+    break;
+  }
+  if (pr.failure != pc::Failure::none) {
+    std::string message = "Pairing failed: " + pr.message;
+    if (pr.failure == pc::Failure::bad_signature) {
+      message += " (check hub_agent_secret and the hub clock)";
+    } else if (pr.failure == pc::Failure::unknown_serial) {
+      message += " (check hub_agent_id)";
+    }
+    return {pr.failure, outcome_for(pr.failure), message};
+  }
+  Pairing pairing{settings_.serial, pr.sync_secret, clock::iso8601(), origin_of(base)};
+  TokenState state;
+  try {
+    state =
+        store_.apply_pair(pairing, pr.hub_token_hashes, pr.latest_version, pr.published_version);
+  } catch (const StateStoreError& e) {
+    log::error("Could not persist the pairing", log::Fields().add("error", e.what()));
+    return {pc::Failure::none, CycleOutcome::local_error, e.what()};
+  }
+  if (!pr.hub_token_hashes.empty()) tokens_.set_synced(state.hashes);
+  if (legacy_file_) legacy_file_->export_current();
+  log::Fields fields;
+  fields.add("hashes", tokens_.synced_count()).add("agentSeenVersion", state.agent_seen_version);
+  if (!pr.http.backend.empty()) fields.add("backend", pr.http.backend);
+  log::info("Paired with platform", fields);
+  return {};
+}
+
+PlatformSync::OriginResult PlatformSync::apply(const nlohmann::json& sent,
+                                               const pc::TokenStateResult& res) {
+  for (auto* c : contributors_) {
+    try {
+      c->on_response(sent, res.raw);
+    } catch (const std::exception& e) {
+      log::warn("Sync contributor failed", log::Fields().add("error", e.what()));
+    }
+  }
+  if (res.hub_token_hashes.empty()) {
+    // A lost or odd answer must never be read as "accept nothing" (A3.6 item 3).
+    log::warn("Platform token-state returned zero hashes; ignoring");
+    return {};
+  }
+  TokenState state;
+  try {
+    state =
+        store_.apply_token_state(res.hub_token_hashes, res.latest_version, res.published_version);
+  } catch (const StateStoreError& e) {
+    // Nothing applied, nothing acknowledged: the next cycle reports the old version again.
+    log::error("Could not persist token state", log::Fields().add("error", e.what()));
+    return {pc::Failure::none, CycleOutcome::local_error, e.what()};
+  }
+  tokens_.set_synced(state.hashes);
+  if (legacy_file_) legacy_file_->export_current();
+  for (auto* c : contributors_) {
+    try {
+      c->on_committed(sent);
+    } catch (const std::exception& e) {
+      log::warn("Sync contributor failed", log::Fields().add("error", e.what()));
+    }
+  }
+  log::Fields fields;
+  fields.add("hashes", state.hashes.size()).add("agentSeenVersion", state.agent_seen_version);
+  if (!res.http.backend.empty()) fields.add("backend", res.http.backend);
+  log::info("Platform sync updated tokens", fields);
+  return {};
+}
+
+bool PlatformSync::learn_clock_offset(const pc::HttpResult& http) {
+  if (!http.date_unix) return false;
+  const std::int64_t now = clock::unix_seconds();
+  const std::int64_t diff = *http.date_unix - (now + clock_offset_s_.load());
+  if (std::llabs(diff) <= kSkewToleranceS) return false;
+  const std::int64_t offset = *http.date_unix - now;
+  clock_offset_s_.store(offset);
+  log::warn("Hub clock differs from the platform clock; signing with the platform time",
+            log::Fields().add("offsetSeconds", offset));
+  return true;
+}
+
+void PlatformSync::record(const std::string& base, const char* operation,
+                          const pc::HttpResult& http, pc::Failure failure,
+                          const std::string& message) {
+  SyncAttempt a;
+  a.at_ms = clock::unix_millis();
+  a.origin = origin_of(base);
+  a.operation = operation;
+  a.backend = http.backend;
+  a.status = failure == pc::Failure::none ? "ok" : std::string(pc::to_string(failure));
+  a.http_status = http.status;
+  a.latency_ms = http.latency.count();
+  a.error = message;
+  try {
+    store_.record_attempt(a);
+  } catch (const StateStoreError& e) {
+    log::warn("Could not record the sync attempt", log::Fields().add("error", e.what()));
+  }
+  if (!http.backend.empty() || http.status != 0) {
+    log::debug("Platform answered", log::Fields()
+                                        .add("operation", operation)
+                                        .add("origin", a.origin)
+                                        .add("status", http.status)
+                                        .add("backend", http.backend)
+                                        .add("latencyMs", a.latency_ms));
+  }
+}
+
+}  // namespace dinodia::agent

@@ -1,0 +1,92 @@
+#pragma once
+// One platform sync cycle (legacy §9.3–9.4, platform-contract A3.6, issue #3): pair when no sync
+// secret is held, POST token-state with agentSeenVersion, apply the answer transactionally, and
+// recover by itself from the platform's known failure answers. With a canary origin configured
+// the cycle goes there first and falls back, re-signed, to the primary origin.
+//
+// Runs on the sync thread only (one cycle at a time); status readers use the StateStore.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "agent/legacy_token_state.hpp"
+#include "agent/state_store.hpp"
+#include "agent/sync_contributor.hpp"
+#include "ha_bridge/token_registry.hpp"
+#include "platform_client/platform_api.hpp"
+#include "platform_client/transport.hpp"
+
+namespace dinodia::agent {
+
+struct SyncSettings {
+  std::string serial;            // hub_agent_id, trimmed
+  std::string bootstrap_secret;  // hub_agent_secret (never logged)
+  std::string primary_base_url;  // platform_base_url
+  std::string canary_base_url;   // platform_canary_base_url, "" = none
+  std::string token_state_endpoint;
+};
+
+// What the scheduler needs to pick the next delay.
+enum class CycleOutcome {
+  ok,           // applied (or a zero-hash answer ignored on purpose)
+  retry,        // transient: network, timeout, 5xx, malformed, replay → exponential back-off
+  unknown_hub,  // 404 Unknown hub serial. → keep last hashes, back off
+  auth,         // 401 that recovery could not fix → back off
+  config,       // options missing → next regular interval
+  local_error,  // the state store could not persist → back off
+};
+
+struct CycleResult {
+  CycleOutcome outcome = CycleOutcome::ok;
+  std::string message;  // for logs; never a secret
+};
+
+class PlatformSync {
+ public:
+  PlatformSync(SyncSettings settings, StateStore& store, LegacyTokenStateFile* legacy_file,
+               ha_bridge::TokenRegistry& tokens, platform_client::Transport& transport,
+               std::vector<SyncContributor*> contributors = {});
+
+  CycleResult run_cycle();
+
+  // Seconds to add to the hub clock when signing, learned from a platform Date header.
+  std::int64_t clock_offset_s() const { return clock_offset_s_.load(); }
+
+ private:
+  struct OriginResult {
+    platform_client::Failure failure = platform_client::Failure::none;
+    CycleOutcome outcome = CycleOutcome::ok;
+    std::string message;
+  };
+  OriginResult run_against(const std::string& base_url);
+  // Pairs with the bootstrap secret; stores the pairing and any hashes in one transaction.
+  OriginResult pair(const std::string& base_url);
+  OriginResult apply(const nlohmann::json& sent_extra,
+                     const platform_client::TokenStateResult& result);
+  // True (and the offset updated + logged) if a bad_signature answer carries a Date header more
+  // than 240 s away from the hub's (corrected) clock.
+  bool learn_clock_offset(const platform_client::HttpResult& http);
+  void record(const std::string& base_url, const char* operation,
+              const platform_client::HttpResult& http, platform_client::Failure failure,
+              const std::string& message);
+  static CycleOutcome outcome_for(platform_client::Failure failure);
+
+  SyncSettings settings_;
+  StateStore& store_;
+  LegacyTokenStateFile* legacy_file_;
+  ha_bridge::TokenRegistry& tokens_;
+  platform_client::PlatformApi api_;
+  std::vector<SyncContributor*> contributors_;
+  std::atomic<std::int64_t> clock_offset_s_{0};
+  int consecutive_bad_signatures_ = 0;
+  int repairs_after_bad_signature_ = 0;
+};
+
+// The origin part (scheme://host[:port]) of a base URL, for history and status; the input if it
+// does not parse.
+std::string origin_of(const std::string& base_url);
+
+}  // namespace dinodia::agent

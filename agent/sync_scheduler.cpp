@@ -1,0 +1,121 @@
+#include "agent/sync_scheduler.hpp"
+
+#include <algorithm>
+
+#include "common/log.hpp"
+
+namespace dinodia::agent {
+
+using std::chrono::milliseconds;
+
+ScheduleSettings schedule_settings(int interval_minutes, std::optional<int> override_seconds) {
+  ScheduleSettings s;
+  if (override_seconds) {
+    s.first_min = milliseconds(200);
+    s.first_max = milliseconds(1000);
+    s.interval = milliseconds(std::int64_t{*override_seconds} * 1000);
+    s.jitter_max = milliseconds(0);
+    s.backoff_base = milliseconds(500);
+    s.backoff_min = milliseconds(200);
+    return s;
+  }
+  const int minutes = std::max(2, interval_minutes);
+  s.interval = milliseconds(std::int64_t{minutes} * 60000);
+  return s;
+}
+
+SyncScheduler::SyncScheduler(PlatformSync& sync, ScheduleSettings settings)
+    : sync_(sync), settings_(settings), rng_(std::random_device{}()) {}
+
+SyncScheduler::~SyncScheduler() {
+  stop(std::chrono::hours(1));
+}
+
+void SyncScheduler::start(std::optional<milliseconds> first_delay) {
+  milliseconds delay;
+  if (first_delay) {
+    delay = *first_delay;
+  } else {
+    std::uniform_int_distribution<std::int64_t> d(settings_.first_min.count(),
+                                                  settings_.first_max.count());
+    delay = milliseconds(d(rng_));
+  }
+  log::info(
+      "Platform sync scheduled",
+      log::Fields()
+          .add("everyMinutes", static_cast<double>(settings_.interval.count()) / 60000.0)
+          .add("jitterSeconds", static_cast<std::int64_t>(settings_.jitter_max.count() / 1000)));
+  thread_ = std::thread([this, delay] { run(delay); });
+}
+
+milliseconds SyncScheduler::next_delay(CycleOutcome outcome, int consecutive_failures) {
+  if (outcome == CycleOutcome::ok || outcome == CycleOutcome::config) {
+    std::int64_t jitter = 0;
+    if (settings_.jitter_max.count() > 0) {
+      std::uniform_int_distribution<std::int64_t> d(0, settings_.jitter_max.count() - 1);
+      jitter = d(rng_);
+    }
+    return settings_.interval + milliseconds(jitter);
+  }
+  // Exponential back-off with full jitter, capped at the regular interval.
+  const int exponent = std::clamp(consecutive_failures - 1, 0, 20);
+  const std::int64_t ceiling = std::min<std::int64_t>(
+      settings_.interval.count(), settings_.backoff_base.count() * (std::int64_t{1} << exponent));
+  const std::int64_t floor = std::min(settings_.backoff_min.count(), ceiling);
+  std::uniform_int_distribution<std::int64_t> d(floor, std::max(floor, ceiling));
+  return milliseconds(d(rng_));
+}
+
+void SyncScheduler::run(milliseconds first_delay) {
+  milliseconds delay = first_delay;
+  int consecutive_failures = 0;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      if (cv_.wait_for(lock, delay, [this] { return stopping_; })) break;
+    }
+    CycleResult result;
+    try {
+      result = sync_.run_cycle();
+    } catch (const std::exception& e) {
+      log::error("Platform sync failed", log::Fields().add("error", e.what()));
+      result = {CycleOutcome::retry, e.what()};
+    }
+    consecutive_failures = result.outcome == CycleOutcome::ok ? 0 : consecutive_failures + 1;
+    delay = next_delay(result.outcome, consecutive_failures);
+    {
+      std::lock_guard lock(mutex_);
+      ++cycles_done_;
+    }
+    cv_.notify_all();
+  }
+  {
+    std::lock_guard lock(mutex_);
+    finished_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool SyncScheduler::wait_first_cycle(milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return cv_.wait_for(lock, timeout, [this] { return cycles_done_ > 0 || finished_; });
+}
+
+bool SyncScheduler::stop(milliseconds timeout) {
+  if (!thread_.joinable()) return true;
+  bool done;
+  {
+    std::unique_lock lock(mutex_);
+    stopping_ = true;
+    cv_.notify_all();
+    done = cv_.wait_for(lock, timeout, [this] { return finished_; });
+  }
+  if (done) {
+    thread_.join();
+  } else {
+    thread_.detach();
+  }
+  return done;
+}
+
+}  // namespace dinodia::agent

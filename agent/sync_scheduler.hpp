@@ -1,0 +1,64 @@
+#pragma once
+// Runs the platform sync on its own thread (legacy §9.5, issue #3): first run 2–6 s after
+// start, then every platform_sync_interval_minutes plus 0–60 s jitter; runs never overlap. After
+// a failed cycle the next one comes sooner, with exponential back-off and full jitter capped at
+// the interval. DINODIA_SYNC_INTERVAL_SECONDS (tests, local runs) replaces the cadence: first
+// run after 0.2–1 s, then every N s without jitter.
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "agent/platform_sync.hpp"
+
+namespace dinodia::agent {
+
+struct ScheduleSettings {
+  std::chrono::milliseconds first_min{2000};
+  std::chrono::milliseconds first_max{6000};
+  std::chrono::milliseconds interval{120000};
+  std::chrono::milliseconds jitter_max{60000};  // 0 = none
+  std::chrono::milliseconds backoff_base{5000};
+  std::chrono::milliseconds backoff_min{1000};
+};
+
+// interval_minutes from options (minimum 2, as legacy); override_seconds from the environment.
+ScheduleSettings schedule_settings(int interval_minutes, std::optional<int> override_seconds);
+
+class SyncScheduler {
+ public:
+  SyncScheduler(PlatformSync& sync, ScheduleSettings settings);
+  ~SyncScheduler();
+  SyncScheduler(const SyncScheduler&) = delete;
+  SyncScheduler& operator=(const SyncScheduler&) = delete;
+
+  // Starts the thread; the first cycle runs after `first_delay`, or a random delay in
+  // [first_min, first_max] when not given.
+  void start(std::optional<std::chrono::milliseconds> first_delay = std::nullopt);
+  // Waits until the first cycle has finished; false on timeout.
+  bool wait_first_cycle(std::chrono::milliseconds timeout);
+  // Wakes the thread and joins it. A cycle in flight finishes its current request first (every
+  // request has a total timeout); returns false if the thread did not end within `timeout`
+  // (it is then detached and the caller should exit the process).
+  bool stop(std::chrono::milliseconds timeout);
+
+  // Delay before the next cycle after `outcome`, given the count of consecutive failures
+  // including this one. Public for tests.
+  std::chrono::milliseconds next_delay(CycleOutcome outcome, int consecutive_failures);
+
+ private:
+  void run(std::chrono::milliseconds first_delay);
+
+  PlatformSync& sync_;
+  ScheduleSettings settings_;
+  std::mt19937_64 rng_;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool finished_ = false;
+  int cycles_done_ = 0;
+};
+
+}  // namespace dinodia::agent

@@ -1,0 +1,149 @@
+#include "agent/sync_status_endpoint.hpp"
+
+#include <utility>
+
+#include "agent/platform_sync.hpp"
+#include "common/clock.hpp"
+#include "common/crypto.hpp"
+#include "common/log.hpp"
+#include "common/text.hpp"
+
+namespace dinodia::agent {
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// application/x-www-form-urlencoded decoding, as URLSearchParams does.
+std::string form_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
+               hex_value(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::string query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    auto eq = pair.find('=');
+    std::string key = form_decode(pair.substr(0, eq));
+    if (key == name) {
+      return eq == std::string_view::npos ? std::string() : form_decode(pair.substr(eq + 1));
+    }
+  }
+  return {};
+}
+
+nlohmann::ordered_json iso_or_null(std::int64_t ms) {
+  return ms > 0 ? nlohmann::ordered_json(clock::iso8601_from_millis(ms))
+                : nlohmann::ordered_json(nullptr);
+}
+
+}  // namespace
+
+std::string presented_sync_status_token(const ha_bridge::LocalRequest& request) {
+  std::string_view bearer = text::bearer_token(request.header("authorization"));
+  if (!bearer.empty()) return std::string(bearer);
+  std::string_view header = text::trim(request.header("x-dinodia-sync-status-token"));
+  if (!header.empty()) return std::string(header);
+  return std::string(text::trim(query_param(request.query, "token")));
+}
+
+nlohmann::ordered_json sync_status_json(const Options& options, const StateStore* store,
+                                        const ha_bridge::TokenRegistry& tokens) {
+  nlohmann::ordered_json j;
+  j["ok"] = true;
+  j["platformSyncEnabled"] = options.platform_sync_enabled;
+  std::int64_t seen = 0;
+  bool has_secret = false;
+  nlohmann::ordered_json origins = nlohmann::ordered_json::array();
+  nlohmann::ordered_json last_sync = nullptr;
+  std::string store_error;
+  if (store) {
+    try {
+      seen = store->token_state().agent_seen_version;
+      has_secret = store->pairing().has_value();
+      const std::string primary = origin_of(options.platform_base_url);
+      const std::string canary = options.platform_canary_base_url.empty()
+                                     ? std::string()
+                                     : origin_of(options.platform_canary_base_url);
+      for (const auto& c : store->origin_counters()) {
+        nlohmann::ordered_json o;
+        o["origin"] = c.origin;
+        o["role"] = c.origin == canary ? "canary" : c.origin == primary ? "primary" : "previous";
+        o["successes"] = c.successes;
+        o["failures"] = c.failures;
+        o["lastError"] = c.last_error.empty() ? nlohmann::ordered_json(nullptr)
+                                              : nlohmann::ordered_json(c.last_error);
+        o["lastBackend"] = c.last_backend.empty() ? nlohmann::ordered_json(nullptr)
+                                                  : nlohmann::ordered_json(c.last_backend);
+        o["lastSuccessAt"] = iso_or_null(c.last_success_ms);
+        o["lastFailureAt"] = iso_or_null(c.last_failure_ms);
+        origins.push_back(std::move(o));
+      }
+      auto recent = store->recent_attempts(1);
+      if (!recent.empty()) {
+        const auto& a = recent.front();
+        last_sync = {{"at", clock::iso8601_from_millis(a.at_ms)},
+                     {"origin", a.origin},
+                     {"operation", a.operation},
+                     {"status", a.status},
+                     {"httpStatus", a.http_status},
+                     {"backend", a.backend},
+                     {"latencyMs", a.latency_ms}};
+      }
+    } catch (const StateStoreError& e) {
+      store_error = e.what();
+    }
+  }
+  j["agentSeenVersion"] = seen;
+  j["hashes"] = tokens.synced_count();
+  j["hasSyncSecret"] = has_secret;
+  // PLACEHOLDER until issue #4 (electric usage tracking) provides real numbers; the legacy
+  // agent also always reports enabled: true.
+  j["electricUsage"] = {{"enabled", true},    {"trackedEntities", 0},   {"pendingSegments", 0},
+                        {"dirtyEntities", 0}, {"lastResetAt", nullptr}, {"placeholder", true}};
+  j["origins"] = std::move(origins);
+  j["lastAttempt"] = std::move(last_sync);
+  if (!store_error.empty()) j["stateError"] = store_error;
+  return j;
+}
+
+ha_bridge::LocalRoute sync_status_route(std::string configured_token,
+                                        std::function<nlohmann::ordered_json()> status) {
+  std::string token(text::trim(configured_token));
+  return {"GET", "/_dinodia/sync-status",
+          [token = std::move(token), status = std::move(status)](ha_bridge::LocalRequest request,
+                                                                 ha_bridge::Responder respond) {
+            ha_bridge::LocalResponse response;
+            const std::string presented = presented_sync_status_token(request);
+            if (token.empty() || presented.empty() ||
+                !crypto::constant_time_equal(presented, token) || !status) {
+              response.status = 404;
+              response.body = R"({"error":"Not found."})";
+              respond(std::move(response));
+              return;
+            }
+            response.body = status().dump();
+            response.headers.emplace_back("cache-control", "no-store");
+            respond(std::move(response));
+          },
+          64 * 1024};
+}
+
+}  // namespace dinodia::agent

@@ -1,0 +1,30 @@
+#pragma once
+// GET /_dinodia/sync-status (legacy §5.2) plus the origin information issue #3 adds: 404
+// {"error":"Not found."} unless sync_status_token is set and the presented token (bearer,
+// x-dinodia-sync-status-token, or ?token=) matches in constant time.
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/options.hpp"
+#include "agent/state_store.hpp"
+#include "ha_bridge/local_routes.hpp"
+#include "ha_bridge/token_registry.hpp"
+
+namespace dinodia::agent {
+
+// The token the caller presented: first non-empty of the Authorization bearer token, the
+// x-dinodia-sync-status-token header (trimmed), the `token` query parameter (decoded, trimmed).
+std::string presented_sync_status_token(const ha_bridge::LocalRequest& request);
+
+// The 200 body. `store` may be null (state database unavailable).
+nlohmann::ordered_json sync_status_json(const Options& options, const StateStore* store,
+                                        const ha_bridge::TokenRegistry& tokens);
+
+// `status` builds the body on each authorised request.
+ha_bridge::LocalRoute sync_status_route(std::string configured_token,
+                                        std::function<nlohmann::ordered_json()> status);
+
+}  // namespace dinodia::agent
