@@ -23,7 +23,13 @@ namespace dinodia::ha_bridge::detail {
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t kChunk = 32 * 1024;
+constexpr std::size_t kChunk = 64 * 1024;
+// Beast sizes each socket read as max(512, capacity - size) of the dynamic buffer. The
+// buffer_body parser copies bytes out at once, so an unreserved flat_buffer never grows and a
+// 256 KiB camera image took ~500 reads of 512 bytes (each re-arming a timer). Reserving gives
+// reads of up to this size.
+constexpr std::size_t kUpstreamReadBuffer = 64 * 1024;
+constexpr std::size_t kClientBodyReadBuffer = 16 * 1024;
 constexpr std::size_t kFlowBodyCapture = 4096;
 
 bool is_hop_by_hop(std::string_view name) {
@@ -214,6 +220,7 @@ class Exchange {
 
     body_parser_.emplace(std::move(header_));
     body_parser_->body_limit(ctx_.config.max_body_bytes);
+    client_.buffer.reserve(kClientBodyReadBuffer);
     std::vector<char> chunk(kChunk);
     while (!body_parser_->is_done()) {
       body_parser_->get().body().data = chunk.data();
@@ -257,6 +264,7 @@ class Exchange {
       response_parser_->body_limit(boost::none);
       response_parser_->header_limit(64 * 1024);
       if (method_ == "HEAD") response_parser_->skip(true);
+      upstream_buffer_.reserve(kUpstreamReadBuffer);
       upstream_->expires_after(ctx_.config.upstream_timeout);
       auto [ec, n] =
           co_await http::async_read_header(*upstream_, upstream_buffer_, *response_parser_, kTuple);
@@ -365,12 +373,19 @@ class Exchange {
     res.body().data = nullptr;
     res.body().size = 0;
     res.body().more = !response_parser_->is_done();
-    client_.stream.expires_after(ctx_.config.io_timeout);
-    auto [hec, hn] = co_await http::async_write_header(client_.stream, serializer, kTuple);
-    (void)hn;
-    if (hec) {
-      upstream_->close();
-      co_return ExchangeEnd::close;
+    // When the whole body is already buffered (small JSON answers, the hot path), the header goes
+    // out with the body in one write. Otherwise it goes first, so a streaming client sees the
+    // status before the first chunk arrives.
+    const auto length = response_parser_->content_length();
+    const bool whole_body_buffered = length && upstream_buffer_.size() >= *length;
+    if (!whole_body_buffered) {
+      client_.stream.expires_after(ctx_.config.io_timeout);
+      auto [hec, hn] = co_await http::async_write_header(client_.stream, serializer, kTuple);
+      (void)hn;
+      if (hec) {
+        upstream_->close();
+        co_return ExchangeEnd::close;
+      }
     }
 
     std::vector<char> chunk(kChunk);

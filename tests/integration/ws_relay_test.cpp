@@ -43,12 +43,6 @@ long rss_kb(pid_t pid) {
   return -1;
 }
 
-int free_port() {
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::acceptor probe(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return probe.local_endpoint().port();
-}
-
 struct AgentOptions {
   std::string ws_auth_mode = "supervisor";
   std::string ha_access_token;
@@ -67,9 +61,12 @@ class Fixture {
     REQUIRE(line);
     fake_port_ = port_from_line(*line);
 
-    // A free port picked here rather than "port": 0, which the options validator currently
-    // rejects (int(1,65535)); the agent still reports the port it bound in its Listening line.
-    json options = {{"port", free_port()},
+    // "port": 0 binds a free port; the agent reports it in its Listening line. Usage tracking
+    // is off: its own long-lived Home Assistant connection would otherwise race the relay's
+    // upstream connection in the tests that play the upstream themselves.
+    json options = {{"port", 0},
+                    {"heating_usage_tracking_enabled", false},
+                    {"electric_usage_tracking_enabled", false},
                     {"hub_tokens", {kPlainHubToken}},
                     {"hub_token_hashes", {kHashedHubTokenSha}},
                     {"ws_auth_mode", o.ws_auth_mode},
