@@ -85,14 +85,17 @@ json check_value(const OptionSpec& spec, const json& value) {
     auto comma = schema.find(',');
     long long lo = std::stoll(std::string(schema.substr(4, comma - 4)));
     long long hi = std::stoll(std::string(schema.substr(comma + 1, schema.size() - comma - 2)));
-    std::string expected =
-        "an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+    std::string expected = "an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
     long long n = 0;
     if (value.is_number_integer()) {
       n = value.get<long long>();
     } else if (value.is_number_float()) {
       double d = value.get<double>();
-      if (!std::isfinite(d) || std::floor(d) != d) fail(spec.name, value, expected);
+      // Range-check as a double first: converting an out-of-range double is undefined.
+      if (!std::isfinite(d) || std::floor(d) != d || d < static_cast<double>(lo) - 1 ||
+          d > static_cast<double>(hi) + 1) {
+        fail(spec.name, value, expected);
+      }
       n = static_cast<long long>(d);
     } else {
       fail(spec.name, value, expected);
@@ -133,12 +136,54 @@ json check_value(const OptionSpec& spec, const json& value) {
   throw std::logic_error("unknown schema " + std::string(schema));
 }
 
-std::vector<std::string> strings(const json& v) { return v.get<std::vector<std::string>>(); }
-std::string trimmed(const json& v) { return std::string(text::trim(v.get<std::string>())); }
+constexpr int kMaxOptionsDepth = 8;
+constexpr std::size_t kMaxPatternLength = 1024;
+constexpr long kMaxRepetition = 1000;
+
+// libstdc++'s regex compiler overflows (undefined behaviour, found by fuzzing) on repetition
+// counts such as a{22222222222222222222}; patterns are operator-supplied, but a typo must still
+// give a clear error rather than a crash. Returns a reason, or nullptr when the pattern is fine.
+const char* unsafe_regex(std::string_view pattern) {
+  if (pattern.size() > kMaxPatternLength) return "longer than 1024 characters";
+  bool escaped = false;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (escaped) {
+      escaped = false;
+      continue;
+    }
+    if (c == '\\') {
+      escaped = true;
+    } else if (c == '{') {
+      long value = 0;
+      for (std::size_t j = i + 1; j < pattern.size() && pattern[j] != '}'; ++j) {
+        const char d = pattern[j];
+        if (d == ',') {
+          value = 0;
+        } else if (d >= '0' && d <= '9') {
+          value = value * 10 + (d - '0');
+          if (value > kMaxRepetition) return "a repetition count above 1000";
+        } else {
+          break;  // not a {n,m} quantifier
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
+std::vector<std::string> strings(const json& v) {
+  return v.get<std::vector<std::string>>();
+}
+std::string trimmed(const json& v) {
+  return std::string(text::trim(v.get<std::string>()));
+}
 
 }  // namespace
 
-const std::vector<OptionSpec>& option_specs() { return kSpecs; }
+const std::vector<OptionSpec>& option_specs() {
+  return kSpecs;
+}
 
 std::vector<std::string> Options::upstream_ws_tokens(const std::string& supervisor_token) const {
   std::vector<std::string> out;
@@ -157,10 +202,16 @@ std::vector<std::string> Options::upstream_ws_tokens(const std::string& supervis
 }
 
 LoadedOptions parse_options(std::string_view json_text) {
+  // The Supervisor writes a flat object; deep nesting is not an options file (and dumping a
+  // deeply nested value into an error message would recurse once per level).
+  if (!text::json_nesting_within(json_text, kMaxOptionsDepth)) {
+    throw OptionsError("options file nests deeper than " + std::to_string(kMaxOptionsDepth) +
+                       " levels");
+  }
   json root;
   try {
     root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for numbers like 1e999
     throw OptionsError(std::string("options file is not valid JSON: ") + e.what());
   }
   if (!root.is_object()) throw OptionsError("options file must hold a JSON object");
@@ -190,6 +241,11 @@ LoadedOptions parse_options(std::string_view json_text) {
   o.ha_access_token = trimmed(values["ha_access_token"]);
   o.allowed_path_regex = strings(values["allowed_path_regex"]);
   for (const auto& pattern : o.allowed_path_regex) {
+    if (const char* problem = unsafe_regex(pattern)) {
+      throw OptionsError("option 'allowed_path_regex': value " + json(pattern).dump() +
+                         " is invalid, expected an ECMAScript regular expression (" + problem +
+                         ")");
+    }
     try {
       std::regex compiled(pattern, std::regex::ECMAScript);
       (void)compiled;

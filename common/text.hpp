@@ -17,3 +17,13 @@ bool istarts_with(std::string_view s, std::string_view prefix);
 std::string_view bearer_token(std::string_view authorization);
 
 }  // namespace dinodia::text
+
+namespace dinodia::text {
+
+// True if the JSON text never nests objects/arrays deeper than `max_depth` (strings and their
+// escapes are skipped). Checked BEFORE parsing untrusted JSON: nlohmann's parser is iterative,
+// but copying, comparing and dumping a parsed value recurse once per level, so a deep enough
+// document from the LAN or the platform would overflow the stack.
+bool json_nesting_within(std::string_view json_text, int max_depth);
+
+}  // namespace dinodia::text

@@ -5,6 +5,7 @@
 // collapses runs of '/'. We reproduce those decisions exactly (they decide what is allowed),
 // including the quirk that a target starting with "//" is a scheme-relative URL whose first
 // segment becomes the host. The normalised path is both what is checked and what is forwarded.
+#include <cstddef>
 #include <optional>
 #include <regex>
 #include <string>
@@ -26,6 +27,9 @@ std::optional<NormalisedTarget> normalise_target(std::string_view request_target
 // ECMAScript regexes, matched with search semantics (JavaScript RegExp.test) against
 // client_path only (no query). Construction throws std::regex_error on an invalid pattern; the
 // options loader reports that before we get here.
+// Paths longer than this are never allowed (see AllowList::allows).
+inline constexpr std::size_t kMaxAllowListPathLength = 4096;
+
 class AllowList {
  public:
   explicit AllowList(const std::vector<std::string>& patterns);

@@ -16,32 +16,6 @@ using ordered_json = nlohmann::ordered_json;
 // hostile body cannot exhaust the stack. Platform answers nest three levels at most.
 constexpr int kMaxJsonDepth = 64;
 
-bool nesting_within(std::string_view body, int limit) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : body) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > limit) return false;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return true;
-}
-
 std::string dump(const ordered_json& j) {
   // Invalid UTF-8 in a contributed string must not throw mid-cycle; JSON.stringify would have
   // carried replacement characters as well.
@@ -106,7 +80,7 @@ std::optional<nlohmann::json> parse_object(const HttpResult& http, std::string& 
     message = "Platform response body is empty.";
     return std::nullopt;
   }
-  if (!nesting_within(http.body, kMaxJsonDepth)) {
+  if (!text::json_nesting_within(http.body, kMaxJsonDepth)) {
     message = "Platform response is nested too deeply.";
     return std::nullopt;
   }
@@ -209,7 +183,7 @@ std::string PlatformApi::token_state_body(const SignedFields& f, std::int64_t ag
 }
 
 std::string PlatformApi::error_text(const HttpResult& http) {
-  if (http.body.empty() || !nesting_within(http.body, kMaxJsonDepth)) return {};
+  if (http.body.empty() || !text::json_nesting_within(http.body, kMaxJsonDepth)) return {};
   nlohmann::json parsed = nlohmann::json::parse(http.body, nullptr, false);
   if (parsed.is_discarded() || !parsed.is_object()) return {};
   auto it = parsed.find("error");

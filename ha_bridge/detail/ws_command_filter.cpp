@@ -2,10 +2,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/text.hpp"
+
 namespace dinodia::ha_bridge::detail {
 namespace {
 
 using nlohmann::json;
+
+// Home Assistant's own messages nest a few levels; anything deeper that also looks like it
+// needs inspection is hostile (copying or dumping it would recurse once per level).
+constexpr int kMaxInspectedDepth = 64;
 
 bool might_need_inspection(std::string_view frame) {
   return frame.find('\\') != std::string_view::npos ||
@@ -44,6 +50,12 @@ ClientFrameVerdict inspect_client_text(std::string_view frame) {
   ClientFrameVerdict verdict;
   if (!might_need_inspection(frame)) return verdict;
 
+  if (!text::json_nesting_within(frame, kMaxInspectedDepth)) {
+    // Could hide an auth message or a denied command that we cannot safely take apart: nothing
+    // goes upstream. Core would refuse such a frame anyway.
+    verdict.action = ClientFrameVerdict::Action::drop;
+    return verdict;
+  }
   // Frames that are not JSON go through unchanged: Core answers them itself (invalid_format or
   // a disconnect), exactly as it would without the bridge.
   json parsed = json::parse(frame, nullptr, /*allow_exceptions=*/false);

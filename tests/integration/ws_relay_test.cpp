@@ -270,6 +270,28 @@ TEST_CASE("pre-auth buffering is bounded") {
   f.authenticate(ok);
 }
 
+TEST_CASE("deeply nested frames before and after auth never crash the agent") {
+  // Fuzzing found that a ~400 KB frame {"type":"supervisor/x","id":[[[...]]]} (or a batch
+  // holding one) crashed the agent, before authentication, through recursive JSON copies.
+  Fixture f;
+  const std::string nest(150000, '['), unnest(150000, ']');
+  {
+    WsClient hostile;
+    hostile.connect(f.port());
+    REQUIRE(hostile.read_json()["type"] == "auth_required");
+    hostile.send_text(R"({"type":"supervisor/x","id":)" + nest + unnest + "}");
+    hostile.send_text(R"([{"type":"hassio/x"},)" + nest + unnest + "]");
+    hostile.abort();
+  }
+  WsClient client;
+  f.authenticate(client);
+  client.send_text(R"({"type":"supervisor/x","id":)" + nest + unnest + "}");
+  client.send_json({{"id", 5}, {"type", "ping"}});
+  CHECK(client.read_result(5)["type"] == "pong");
+  WsClient another;  // the process is still there and serving
+  f.authenticate(another);
+}
+
 TEST_CASE("a client that never authenticates is closed after the 10 s auth timeout") {
   Fixture f;
   WsClient client;

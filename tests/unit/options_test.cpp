@@ -18,10 +18,10 @@ TEST_CASE("defaults are the config.yaml defaults of legacy v0.4.17", "[options]"
   CHECK(o.platform_sync_interval_minutes == 2);
   CHECK(o.platform_sync_enabled == false);
   CHECK(o.ha_area_snapshot_refresh_minutes == 10);
-  CHECK(o.allowed_path_regex ==
-        std::vector<std::string>{"^/api/?$", "^/api/states($|/.*)", "^/api/services/.*",
-                                 "^/api/template$", "^/api/config.*", "^/api/camera_proxy/.*",
-                                 "^/api/websocket$"});
+  CHECK(o.allowed_path_regex == std::vector<std::string>{"^/api/?$", "^/api/states($|/.*)",
+                                                         "^/api/services/.*", "^/api/template$",
+                                                         "^/api/config.*", "^/api/camera_proxy/.*",
+                                                         "^/api/websocket$"});
   CHECK(o.heating_usage_tracking_labels == std::vector<std::string>{"Boiler", "Radiator"});
   CHECK(o.heating_usage_persist_path == "/data/heating_usage_state.json");
   CHECK(o.electric_usage_tracking_label == "Light");
@@ -43,7 +43,8 @@ TEST_CASE("values from the file win and strings are trimmed like legacy", "[opti
   CHECK(o.ws_auth_mode == "auto");
 }
 
-TEST_CASE("port 0 (free port, tests only) is accepted, other out-of-range ports are not", "[options]") {
+TEST_CASE("port 0 (free port, tests only) is accepted, other out-of-range ports are not",
+          "[options]") {
   CHECK(parse_options(R"({"port": 0})").options.port == 0);
   CHECK_THROWS_AS(parse_options(R"({"port": -1})"), OptionsError);
 }
@@ -116,4 +117,17 @@ TEST_CASE("every option spec has a parsable default of its declared type", "[opt
   all += "}";
   CHECK_NOTHROW(parse_options(all));
   CHECK(parse_options(all).warnings.empty());
+}
+
+TEST_CASE("hostile option files give an OptionsError, never a crash (fuzzing findings)",
+          "[options]") {
+  CHECK_THROWS_AS(parse_options(R"({"port": 3.3e32})"), OptionsError);
+  CHECK_THROWS_AS(parse_options(R"({"port": -3.3e32})"), OptionsError);
+  CHECK_THROWS_AS(parse_options(R"({"port": 1e999})"), OptionsError);
+  CHECK_THROWS_AS(parse_options(R"({"allowed_path_regex": ["^/api/a{22222222222222222222}"]})"),
+                  OptionsError);
+  CHECK_THROWS_AS(parse_options(R"({"allowed_path_regex": ["^/api/a{2,99999}"]})"), OptionsError);
+  CHECK_NOTHROW(parse_options(R"({"allowed_path_regex": ["^/api/a{2,5}$", "^/x\\{9999\\}"]})"));
+  const std::string deep = "{\"port\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  CHECK_THROWS_AS(parse_options(deep), OptionsError);
 }

@@ -3,6 +3,8 @@
 // the parser the legacy agent uses.
 #include "ha_bridge/path_policy.hpp"
 
+#include "agent/options.hpp"
+
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -106,4 +108,12 @@ TEST_CASE("normalised paths are what the allow-list decides on (§18 vectors)") 
   CHECK_FALSE(allow.allows(normalise_target("//api/states")->client_path));
   CHECK(allow.allows(normalise_target("/foo/%2e%2e/api/states")->client_path));
   CHECK_FALSE(allow.allows(normalise_target("/api/states/../../api/history")->client_path));
+}
+
+TEST_CASE("a very long path is not allowed and does not exhaust the stack (fuzzing finding)") {
+  dinodia::ha_bridge::AllowList list(
+      dinodia::agent::parse_options("{}").options.allowed_path_regex);
+  const std::string long_path = "/api/states/" + std::string(31000, 'a');
+  CHECK_FALSE(list.allows(long_path));
+  CHECK(list.allows("/api/states/" + std::string(1000, 'a')));
 }

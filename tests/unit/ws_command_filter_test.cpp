@@ -2,6 +2,7 @@
 #include "ha_bridge/detail/ws_command_filter.hpp"
 
 #include <catch2/catch.hpp>
+#include <string>
 
 using dinodia::ha_bridge::detail::ClientFrameVerdict;
 using dinodia::ha_bridge::detail::inspect_client_text;
@@ -60,4 +61,19 @@ TEST_CASE("client auth messages are recognised and never forwarded") {
   auto odd = inspect_client_text(R"({"type":"auth","access_token":42})");
   CHECK(odd.action == Action::client_auth);
   CHECK(odd.access_token.empty());
+}
+
+TEST_CASE("deeply nested frames that need inspection are dropped, not recursed into") {
+  using dinodia::ha_bridge::detail::ClientFrameVerdict;
+  using dinodia::ha_bridge::detail::inspect_client_text;
+  const std::string nest(200000, '['), unnest(200000, ']');
+  auto v = inspect_client_text(R"({"type":"supervisor/x","id":)" + nest + unnest + "}");
+  CHECK(v.action == ClientFrameVerdict::Action::drop);
+  v = inspect_client_text(R"([{"type":"hassio/x"},)" + nest + unnest + "]");
+  CHECK(v.action == ClientFrameVerdict::Action::drop);
+  // Ordinary nesting still gets the normal treatment.
+  v = inspect_client_text(R"({"type":"supervisor/info","id":7,"data":[[[1]]]})");
+  CHECK(v.action == ClientFrameVerdict::Action::drop);
+  REQUIRE(v.local_replies.size() == 1);
+  CHECK(v.local_replies[0].find(R"("id":7)") != std::string::npos);
 }
