@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <deque>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -221,4 +222,42 @@ TEST_CASE("missing bootstrap secret without a sync secret: the legacy message", 
         "Platform sync requires platform_base_url, hub_agent_id (serial), and hub_agent_secret "
         "(bootstrap).");
   CHECK(f.transport.sent.empty());
+}
+
+TEST_CASE("no nonce is ever sent twice across thousands of requests, retries and restarts",
+          "[sync]") {
+  // The platform rejects a repeated (serial, nonce) as a replay; the integration tests cover a
+  // few hundred real requests, this covers thousands of cycles with every recovery path.
+  Fixture f;
+  f.paired({kH1}, 1);
+  std::set<std::string> nonces;
+  std::size_t requests = 0;
+  for (int restart = 0; restart < 30; ++restart) {
+    auto sync = f.make();  // a new engine over the same database: a process restart
+    for (int cycle = 0; cycle < 100; ++cycle) {
+      switch ((restart * 100 + cycle) % 4) {
+        case 0:
+          f.transport.answers = {answer(200, state_body({kH1}, 1, 1))};
+          break;
+        case 1:
+          f.transport.answers = {error(500, "boom")};
+          break;
+        case 2:
+          f.transport.answers = {};
+          break;  // transport failure
+        default:
+          f.transport.answers = {error(401, "Hub not paired yet."),
+                                 answer(200, pair_body({kH1}, 1)),
+                                 answer(200, state_body({kH1}, 1, 1))};
+      }
+      (void)sync.run_cycle();
+    }
+    for (; requests < f.transport.sent.size(); ++requests) {
+      const auto& body = f.transport.sent[requests].body;
+      REQUIRE(body["nonce"].is_string());
+      CHECK(nonces.insert(body["nonce"].get<std::string>()).second);
+    }
+  }
+  CHECK(requests >= 3000);
+  CHECK(nonces.size() == requests);
 }
