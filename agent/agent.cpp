@@ -17,6 +17,8 @@
 #include "agent/state_store.hpp"
 #include "agent/sync_scheduler.hpp"
 #include "agent/sync_status_endpoint.hpp"
+#include "agent/telemetry_service.hpp"
+#include "agent/zha_endpoints.hpp"
 #include "common/log.hpp"
 #include "common/text.hpp"
 #include "ha_bridge/bridge.hpp"
@@ -85,33 +87,12 @@ int run_agent(const Environment& env) {
   // the first request on.
   std::unique_ptr<StateStore> store;
   std::unique_ptr<LegacyTokenStateFile> legacy_file;
-  const std::string db_path = StateStore::default_path(env.data_dir);
   try {
-    store = std::make_unique<StateStore>(db_path);
-  } catch (const std::exception& e) {
-    // Read-only or full /data: still serve the hashes we have (clients keep working); every
-    // sync then fails to persist and therefore acknowledges nothing.
-    log::error("Could not open the agent state for writing",
-               log::Fields().add("path", db_path).add("error", e.what()));
-    try {
-      store = std::make_unique<StateStore>(db_path, /*read_only=*/true);
-      log::warn("Serving the stored token state read-only; platform sync cannot persist");
-    } catch (const std::exception& e2) {
-      log::error("Could not open the agent state",
-                 log::Fields().add("path", db_path).add("error", e2.what()));
-      return 1;
-    }
-  }
-  try {
+    store = std::make_unique<StateStore>(StateStore::default_path(env.data_dir));
     legacy_file =
         std::make_unique<LegacyTokenStateFile>(legacy_token_state_path(env.data_dir), *store);
     const std::string serial(text::trim(options.hub_agent_id));
-    bool imported = false;
-    try {
-      imported = legacy_file->import_if_new(serial);
-    } catch (const StateStoreError& e) {
-      log::warn("Could not import the legacy token state", log::Fields().add("error", e.what()));
-    }
+    const bool imported = legacy_file->import_if_new(serial);
     const TokenState state = store->token_state();
     const bool has_secret = store->pairing().has_value();
     if (!state.hashes.empty()) tokens->set_synced(state.hashes);
@@ -122,9 +103,34 @@ int run_agent(const Environment& env) {
     // Keep the legacy file current so a rollback to the legacy agent loses nothing.
     if (imported || has_secret || !state.hashes.empty()) legacy_file->export_current();
   } catch (const std::exception& e) {
-    log::error("Could not read the agent state",
-               log::Fields().add("path", db_path).add("error", e.what()));
+    log::error(
+        "Could not open the agent state",
+        log::Fields().add("path", StateStore::default_path(env.data_dir)).add("error", e.what()));
     return 1;
+  }
+
+  // Declared before the telemetry service on purpose: the service's timers and its Home
+  // Assistant connection live on the bridge's io_context, so on every return path the service
+  // must be destroyed first (reverse declaration order). AddressSanitizer found the opposite
+  // order using freed memory at shutdown.
+  std::unique_ptr<ha_bridge::LanBridge> bridge;
+  std::shared_ptr<TelemetryService> telemetry;  // built with the bridge, whose loop it uses
+  auto sync_status = [&options, store = store.get(), tokens, &telemetry]() {
+    const nlohmann::json electric = telemetry ? telemetry->status_json() : nlohmann::json();
+    return sync_status_json(options, store, *tokens, telemetry ? &electric : nullptr);
+  };
+
+  try {
+    auto routes = local_routes(options, *tokens, sync_status);
+    auto zha = zha_routes(tokens, ha_client_config(options, env),
+                          [&bridge]() -> boost::asio::io_context& { return bridge->io_context(); });
+    routes.insert(routes.end(), zha.begin(), zha.end());
+    bridge = std::make_unique<ha_bridge::LanBridge>(bridge_config(options, env), tokens,
+                                                    std::move(routes));
+    telemetry = make_telemetry_service(options, env, bridge->io_context());
+  } catch (const std::invalid_argument& e) {
+    log::error(std::string("Invalid configuration: ") + e.what());
+    return 2;
   }
 
   std::unique_ptr<platform_client::Transport> transport;
@@ -139,7 +145,8 @@ int run_agent(const Environment& env) {
     settings.primary_base_url = options.platform_base_url;
     settings.canary_base_url = options.platform_canary_base_url;
     settings.token_state_endpoint = options.platform_token_state_endpoint;
-    sync = std::make_unique<PlatformSync>(settings, *store, legacy_file.get(), *tokens, *transport);
+    sync = std::make_unique<PlatformSync>(settings, *store, legacy_file.get(), *tokens, *transport,
+                                          std::vector<SyncContributor*>{telemetry.get()});
     scheduler = std::make_unique<SyncScheduler>(
         *sync,
         schedule_settings(options.platform_sync_interval_minutes, env.sync_interval_seconds));
@@ -155,22 +162,13 @@ int run_agent(const Environment& env) {
     log::info("Platform sync disabled");
   }
 
-  auto sync_status = [&options, store = store.get(), tokens]() {
-    return sync_status_json(options, store, *tokens);
-  };
-
-  std::unique_ptr<ha_bridge::LanBridge> bridge;
   try {
-    bridge = std::make_unique<ha_bridge::LanBridge>(bridge_config(options, env), tokens,
-                                                    local_routes(options, *tokens, sync_status));
     bridge->start();
-  } catch (const std::invalid_argument& e) {
-    log::error(std::string("Invalid configuration: ") + e.what());
-    return 2;
   } catch (const std::exception& e) {
     log::error(std::string("Could not start the LAN bridge: ") + e.what());
     return 1;
   }
+  telemetry->start();
   log::info("Listening", log::Fields().add("port", static_cast<int>(bridge->bound_port())));
   if (scheduler && !scheduler_running) {
     scheduler->start();
@@ -179,7 +177,9 @@ int run_agent(const Environment& env) {
   int received = 0;
   sigwait(&stop_signals, &received);
   log::info("Stopping", log::Fields().add("signal", received == SIGTERM ? "SIGTERM" : "SIGINT"));
-  if (scheduler && !scheduler->stop(kSyncStopWait)) {
+  const bool sync_stopped = !scheduler || scheduler->stop(kSyncStopWait);
+  telemetry->stop();  // flushes usage state
+  if (!sync_stopped) {
     // A platform request is still in flight (bounded by its own timeout). Every state change is
     // a committed SQLite transaction, so leaving now loses nothing.
     bridge->stop(kShutdownGrace);

@@ -65,7 +65,8 @@ std::string presented_sync_status_token(const ha_bridge::LocalRequest& request) 
 }
 
 nlohmann::ordered_json sync_status_json(const Options& options, const StateStore* store,
-                                        const ha_bridge::TokenRegistry& tokens) {
+                                        const ha_bridge::TokenRegistry& tokens,
+                                        const nlohmann::json* electric_usage) {
   nlohmann::ordered_json j;
   j["ok"] = true;
   j["platformSyncEnabled"] = options.platform_sync_enabled;
@@ -114,10 +115,15 @@ nlohmann::ordered_json sync_status_json(const Options& options, const StateStore
   j["agentSeenVersion"] = seen;
   j["hashes"] = tokens.synced_count();
   j["hasSyncSecret"] = has_secret;
-  // PLACEHOLDER until issue #4 (electric usage tracking) provides real numbers; the legacy
-  // agent also always reports enabled: true.
-  j["electricUsage"] = {{"enabled", true},    {"trackedEntities", 0},   {"pendingSegments", 0},
-                        {"dirtyEntities", 0}, {"lastResetAt", nullptr}, {"placeholder", true}};
+  // Legacy §12.8 key order; `enabled` reflects the option (legacy always said true, §17 item 30).
+  auto field = [&](const char* key, nlohmann::json fallback) {
+    return electric_usage && electric_usage->contains(key) ? (*electric_usage)[key] : fallback;
+  };
+  j["electricUsage"] = {{"enabled", field("enabled", options.electric_usage_tracking_enabled)},
+                        {"trackedEntities", field("trackedEntities", 0)},
+                        {"pendingSegments", field("pendingSegments", 0)},
+                        {"dirtyEntities", field("dirtyEntities", 0)},
+                        {"lastResetAt", field("lastResetAt", nullptr)}};
   j["origins"] = std::move(origins);
   j["lastAttempt"] = std::move(last_sync);
   if (!store_error.empty()) j["stateError"] = store_error;

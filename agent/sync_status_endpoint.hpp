@@ -19,9 +19,12 @@ namespace dinodia::agent {
 // x-dinodia-sync-status-token header (trimmed), the `token` query parameter (decoded, trimmed).
 std::string presented_sync_status_token(const ha_bridge::LocalRequest& request);
 
-// The 200 body. `store` may be null (state database unavailable).
+// The 200 body. `store` may be null (state database unavailable). `electric_usage` is the
+// telemetry's status object (TelemetryService::status_json()); null: tracking not running,
+// reported with zero counts and `enabled` from the option.
 nlohmann::ordered_json sync_status_json(const Options& options, const StateStore* store,
-                                        const ha_bridge::TokenRegistry& tokens);
+                                        const ha_bridge::TokenRegistry& tokens,
+                                        const nlohmann::json* electric_usage = nullptr);
 
 // `status` builds the body on each authorised request.
 ha_bridge::LocalRoute sync_status_route(std::string configured_token,

@@ -174,7 +174,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     const bool keep_alive_requested = header.get().keep_alive();
     bool close_after = false;
-    if (!header.is_done()) {
+    // Beast checks a declared Content-Length against the body limit when it parses the header,
+    // which happened under the bridge-wide limit; a route's smaller limit is checked here.
+    if (const auto declared = header.content_length();
+        declared && *declared > route.max_body_bytes) {
+      request.body_too_large = true;
+      close_after = true;
+    } else if (!header.is_done()) {
       http::request_parser<http::string_body> body_parser{std::move(header)};
       body_parser.body_limit(route.max_body_bytes);
       client_.stream.expires_after(ctx_->config.io_timeout);

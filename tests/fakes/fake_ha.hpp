@@ -36,14 +36,18 @@ struct FakeHaState {
   std::string ha_version = "2026.11.0";
   std::atomic<bool> core_running{true};  // false: every /core/* answers 502 like the Supervisor
 
-  std::mutex mutex;                      // guards everything below
-  nlohmann::json states;                 // array of HA state objects
-  nlohmann::json area_registry;          // config/area_registry/list result
-  nlohmann::json label_registry;         // config/label_registry/list result
-  nlohmann::json device_registry;        // config/device_registry/list result
-  nlohmann::json entity_registry;        // config/entity_registry/list result
-  nlohmann::json network_info;           // /network/info "data"
-  std::vector<RecordedRequest> requests;  // every REST request received (for assertions)
+  std::mutex mutex;                // guards everything below
+  nlohmann::json states;           // array of HA state objects
+  nlohmann::json area_registry;    // config/area_registry/list result
+  nlohmann::json label_registry;   // config/label_registry/list result
+  nlohmann::json device_registry;  // config/device_registry/list result
+  nlohmann::json entity_registry;  // config/entity_registry/list result
+  nlohmann::json network_info;     // /network/info "data"
+  // Zigbee behaviour (POST /_fake/set {"zha": {...}}): "devices" (zha/devices result; absent:
+  // HA answers unknown_command as without ZHA), "devices_error" {code, message},
+  // "devices_delay_ms", "permit_status" + "permit_body" (services/zha/permit answer).
+  nlohmann::json zha = nlohmann::json::object();
+  std::vector<RecordedRequest> requests;    // every REST request received (for assertions)
   std::vector<nlohmann::json> ws_received;  // every WS message received after auth
   std::atomic<int> ws_connections_open{0};
   std::atomic<int> ws_connections_total{0};
@@ -55,6 +59,9 @@ struct FakeHaState {
 void serve_websocket(boost::asio::ip::tcp::socket socket,
                      boost::beast::http::request<boost::beast::http::string_body> req,
                      boost::beast::flat_buffer buffer, std::shared_ptr<FakeHaState> state);
+
+// Sends `event` to every subscription of `event_type` on every authenticated connection.
+void broadcast_event(const std::string& event_type, const nlohmann::json& event);
 
 // Drops every open WebSocket connection (used to simulate Core restarting).
 void drop_all_websockets();

@@ -216,6 +216,34 @@ class Handler {
       state_->core_running = true;
       return send(req, 200, "application/json", "{}");
     }
+    if (path == "/_fake/set") {
+      // {"label_registry"|"entity_registry"|"device_registry"|"area_registry"|"network_info"|
+      //  "zha": value, "states": [state objects upserted by entity_id]}
+      json body = json::parse(req.body(), nullptr, false);
+      if (!body.is_object()) return send(req, 400, "text/plain", "expected a JSON object");
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      if (body.contains("label_registry")) state_->label_registry = body["label_registry"];
+      if (body.contains("entity_registry")) state_->entity_registry = body["entity_registry"];
+      if (body.contains("device_registry")) state_->device_registry = body["device_registry"];
+      if (body.contains("area_registry")) state_->area_registry = body["area_registry"];
+      if (body.contains("network_info")) state_->network_info = body["network_info"];
+      if (body.contains("zha")) state_->zha = body["zha"];
+      for (const auto& st : body.value("states", json::array())) upsert_state(st);
+      return send(req, 200, "application/json", "{}");
+    }
+    if (path == "/_fake/event") {
+      // A whole state_changed event (any time_fired, any new_state); the state is updated
+      // from new_state, then the event goes to every subscription.
+      json event = json::parse(req.body(), nullptr, false);
+      if (!event.is_object()) return send(req, 400, "text/plain", "expected a JSON object");
+      {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        const json ns = event.value("data", json::object()).value("new_state", json());
+        if (ns.is_object()) upsert_state(ns);
+      }
+      broadcast_event(event.value("event_type", "state_changed"), event);
+      return send(req, 200, "application/json", "{}");
+    }
     if (path == "/_fake/core") {
       auto it = query.find("running");
       state_->core_running = it == query.end() || it->second != "0";
@@ -223,6 +251,20 @@ class Handler {
       return send(req, 200, "application/json", "{}");
     }
     return send(req, 404, "text/plain", "unknown control endpoint");
+  }
+
+  // Caller holds state_->mutex.
+  void upsert_state(const json& st) {
+    if (!st.is_object()) return;
+    if (!state_->states.is_array()) state_->states = json::array();
+    const std::string id = st.value("entity_id", "");
+    for (auto& s : state_->states) {
+      if (s.value("entity_id", "") == id) {
+        s = st;
+        return;
+      }
+    }
+    state_->states.push_back(st);
   }
 
   bool core_api(const Request& req, const std::string& path,
@@ -256,6 +298,17 @@ class Handler {
       }
       if (long delay = query_long(query, "delay_ms", 0); delay > 0) {
         if (!wait_unless_client_leaves(std::chrono::milliseconds(delay))) return false;
+      }
+      if (path == "/api/services/zha/permit") {
+        json zha;
+        {
+          std::lock_guard<std::mutex> lock(state_->mutex);
+          zha = state_->zha;
+        }
+        if (zha.contains("permit_status")) {
+          return send(req, zha["permit_status"].get<unsigned>(), "text/plain",
+                      zha.value("permit_body", std::string()));
+        }
       }
       return send(req, 200, "application/json", "[]");
     }

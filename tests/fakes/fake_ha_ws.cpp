@@ -307,8 +307,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
                           }))
                .dump());
     } else if (type == "config/device_registry/list") {
-      send(result_message(
-               id, locked([&] { return or_default(state_->device_registry, json::array()); }))
+      send(result_message(id, locked([&] {
+                            // Set but not an array (POST /_fake/set): answered verbatim, a registry
+                            // of the wrong shape.
+                            return state_->device_registry.is_null() ? json::array()
+                                                                     : state_->device_registry;
+                          }))
                .dump());
     } else if (type == "config/entity_registry/list") {
       send(result_message(id, locked([&] {
@@ -341,6 +345,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
         send(error_message(id, "not_found", "Subscription not found.").dump());
       } else {
         send(result_message(id, nullptr).dump());
+      }
+    } else if (type == "zha/devices") {
+      const json zha = locked([&] { return state_->zha; });
+      auto answer = [self = shared_from_this(), id, zha] {
+        if (zha.contains("devices_error") && zha["devices_error"].is_object()) {
+          self->send(error_message(id, zha["devices_error"].value("code", "unknown_error"),
+                                   zha["devices_error"].value("message", ""))
+                         .dump());
+        } else if (zha.contains("devices")) {
+          self->send(result_message(id, zha["devices"]).dump());
+        } else {
+          self->send(error_message(id, "unknown_command", "Unknown command.").dump());
+        }
+      };
+      if (int delay = zha.value("devices_delay_ms", 0); delay > 0) {
+        auto timer = std::make_shared<asio::steady_timer>(ioc_);
+        timer->expires_after(std::chrono::milliseconds(delay));
+        timer->async_wait([timer, answer](beast::error_code ec) {
+          if (!ec) answer();
+        });
+      } else {
+        answer();
       }
     } else if (type == "fake/raw") {
       send(msg.value("text", std::string()));
@@ -530,6 +556,11 @@ void serve_websocket(tcp::socket socket, beast::http::request<beast::http::strin
   connection->run(req);
   std::lock_guard lock(g_registry_mutex);
   g_connections.erase(connection);
+}
+
+void broadcast_event(const std::string& event_type, const json& event) {
+  std::lock_guard lock(g_registry_mutex);
+  for (const auto& connection : g_connections) connection->post_event(event_type, event);
 }
 
 void drop_all_websockets() {

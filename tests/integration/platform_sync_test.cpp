@@ -287,7 +287,8 @@ TEST_CASE("sync-status endpoint: 404 unless the configured token is presented", 
   CHECK(st["ok"] == true);
   CHECK(st["platformSyncEnabled"] == true);
   CHECK(st["hashes"].get<int>() >= 1);
-  CHECK(st["electricUsage"]["enabled"] == true);
+  // Follows the option (legacy always said true, §17 item 30); these tests disable tracking.
+  CHECK(st["electricUsage"]["enabled"] == false);
   REQUIRE(st["origins"].is_array());
   bool canary_seen = false;
   for (const auto& o : st["origins"]) {

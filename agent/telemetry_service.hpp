@@ -1,0 +1,55 @@
+#pragma once
+// Telemetry orchestration (legacy-agent.md §8.3, §11-14, issue #4): the tracker connection to
+// Home Assistant (registry refreshes, seeding, state_changed, polling), the heating and electric
+// trackers with their durable store, the HA area snapshot and LAN address detection, offered to
+// the platform sync as a SyncContributor.
+//
+// Fixes over legacy (§17): one poll loop and one refresh loop for the process lifetime (they do
+// not multiply on reconnect, item 20) and polling does not depend on subscribe_events succeeding
+// (item 21); observation times are clamped to "now" so lastSeenAt is never in the future; the
+// poll honours electric_usage_poll_interval_seconds for electric entities (item 19): both
+// intervals are honoured by polling on the shorter one and skipping a tracker whose own
+// interval has not elapsed.
+//
+// Threads: HA callbacks run on the bridge's io_context (serialised on one strand); the sync
+// thread calls the SyncContributor methods; tracker state is guarded by one mutex.
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/environment.hpp"
+#include "agent/options.hpp"
+#include "agent/sync_contributor.hpp"
+#include "ha_bridge/ha_client.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace dinodia::agent {
+
+class TelemetryService : public SyncContributor {
+ public:
+  ~TelemetryService() override = default;
+  // Opens the HA tracker connection (if a tracker is enabled) and the loops.
+  virtual void start() = 0;
+  // Stops the connection and loops and flushes the usage state (SIGTERM). Idempotent.
+  virtual void stop() = 0;
+  // The `electricUsage` object of /_dinodia/sync-status (legacy §12.8; `enabled` reflects the
+  // option, §17 item 30).
+  virtual nlohmann::json status_json() const = 0;
+};
+
+// How the agent reaches HA and the Supervisor (env DINODIA_SUPERVISOR_URL, SUPERVISOR_TOKEN,
+// ws_auth_mode). Throws std::invalid_argument for a bad supervisor URL.
+ha_bridge::HaClientConfig ha_client_config(const Options& options, const Environment& env);
+
+// Until start() the service makes no network calls (a sync cycle before the bridge's loop runs
+// only carries the stored usage rows).
+// Opens the usage store (<data_dir>/dinodia-agent.db) and imports the legacy JSON state files
+// once. A store that cannot be opened is logged and the service runs without persistence.
+std::shared_ptr<TelemetryService> make_telemetry_service(const Options& options,
+                                                         const Environment& env,
+                                                         boost::asio::io_context& io);
+
+}  // namespace dinodia::agent

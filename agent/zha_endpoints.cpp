@@ -1,0 +1,169 @@
+#include "agent/zha_endpoints.hpp"
+
+#include <utility>
+
+#include "common/log.hpp"
+#include "common/text.hpp"
+#include "telemetry/zha.hpp"
+
+namespace dinodia::agent {
+
+namespace {
+
+using json = nlohmann::json;
+using ordered = nlohmann::ordered_json;
+using ha_bridge::LocalRequest;
+using ha_bridge::LocalResponse;
+using ha_bridge::Responder;
+
+constexpr auto kZhaTimeout = std::chrono::milliseconds(15000);
+constexpr std::size_t kMaxBodyBytes = 1024 * 1024;
+
+// The bodies are built here with the legacy key order (nlohmann::json would sort the keys;
+// legacy §5.3-5.6 bodies are byte-exact parity targets).
+std::string error_body(const telemetry::ZhaError& e) {
+  return ordered{{"error", e.message}, {"code", e.code}}.dump();
+}
+const std::string kUnauthorized =
+    ordered{{"error", "Unauthorized."}, {"code", "unauthorized"}}.dump();
+
+std::string invalid_body(const char* details) {
+  return ordered{{"error", "Invalid request body."}, {"code", "invalid_json"}, {"details", details}}
+      .dump();
+}
+
+std::string devices_body(const json& result) {
+  ordered devices = ordered::array();
+  const json cleaned = telemetry::zha_devices_body(result);
+  for (const auto& row : cleaned["devices"]) {
+    devices.push_back(ordered{{"ieee", row["ieee"]},
+                              {"name", row["name"]},
+                              {"manufacturer", row["manufacturer"]},
+                              {"model", row["model"]},
+                              {"available", row["available"]}});
+  }
+  return ordered{{"devices", std::move(devices)}}.dump();
+}
+
+std::string health_body(const telemetry::ZhaHealth& h) {
+  auto opt = [](const std::optional<std::string>& s) { return s ? ordered(*s) : ordered(); };
+  return ordered{{"hubReachable", true},
+                 {"supervisorTokenPresent", h.supervisor_token_present},
+                 {"registryReadable", h.registry_readable},
+                 {"registryErrorCode", opt(h.registry_error_code)},
+                 {"zhaDevicesReadable", h.zha_devices_readable},
+                 {"zhaErrorCode", opt(h.zha_error_code)}}
+      .dump();
+}
+
+LocalResponse reply(int status, std::string body) {
+  LocalResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+bool authorised(const ha_bridge::TokenRegistry& tokens, const LocalRequest& req) {
+  const std::string_view token = text::bearer_token(req.header("authorization"));
+  return !token.empty() && tokens.accepts(token);
+}
+
+LocalResponse error_reply(const std::string& error) {
+  const telemetry::ZhaError mapped = telemetry::classify_zha_error(error);
+  return reply(mapped.status, error_body(mapped));
+}
+
+// The mapped code plus a detail that never carries a credential (HA error messages do not).
+void log_failure(const char* message, const std::string& error) {
+  const telemetry::ZhaError mapped = telemetry::classify_zha_error(error);
+  log::warn(message, log::Fields().add("code", mapped.code).add("detail", error));
+}
+
+struct Shared {
+  std::shared_ptr<const ha_bridge::TokenRegistry> tokens;
+  ha_bridge::HaClientConfig ha;
+  std::function<boost::asio::io_context&()> io;
+};
+
+void permit(const std::shared_ptr<Shared>& s, LocalRequest req, Responder respond) {
+  if (!authorised(*s->tokens, req)) return respond(reply(401, kUnauthorized));
+  // The size is checked here as well: the route limit is what §5.3 promises, whatever the
+  // transport enforced.
+  const bool too_large = req.body_too_large || req.body.size() > kMaxBodyBytes;
+  if (too_large) {
+    LocalResponse r = reply(400, invalid_body("Request body too large"));
+    r.close_connection = true;
+    return respond(std::move(r));
+  }
+  telemetry::PermitBody body = telemetry::parse_permit_body(req.body, false);
+  if (!body.value) return respond(reply(400, invalid_body("Invalid JSON body")));
+  const json raw = body.value->is_object() && body.value->contains("duration")
+                       ? (*body.value)["duration"]
+                       : json();
+  log::info("Dinodia Zigbee permit requested",
+            log::Fields().add("duration", raw.is_null() ? std::string("undefined") : raw.dump()));
+  const int duration = telemetry::permit_duration(*body.value);
+  ha_bridge::call_service(
+      s->io(), s->ha, "zha", "permit", json{{"duration", duration}},
+      [respond = std::move(respond), duration](std::string error, json) {
+        if (!error.empty()) {
+          log_failure("Dinodia Zigbee permit failed", error);
+          return respond(error_reply(error));
+        }
+        respond(reply(200, ordered{{"ok", true}, {"duration", duration}}.dump()));
+      });
+}
+
+void devices(const std::shared_ptr<Shared>& s, LocalRequest req, Responder respond) {
+  if (!authorised(*s->tokens, req)) return respond(reply(401, kUnauthorized));
+  log::info("Dinodia Zigbee devices requested");
+  ha_bridge::ws_command_once(s->io(), s->ha, "zha/devices", json::object(), kZhaTimeout,
+                             [respond = std::move(respond)](std::string error, json result) {
+                               if (!error.empty()) {
+                                 log_failure("Dinodia Zigbee device list failed", error);
+                                 return respond(error_reply(error));
+                               }
+                               respond(reply(200, devices_body(result)));
+                             });
+}
+
+void health(const std::shared_ptr<Shared>& s, LocalRequest req, Responder respond) {
+  if (!authorised(*s->tokens, req)) return respond(reply(401, kUnauthorized));
+  log::info("Dinodia Zigbee health requested");
+  auto h = std::make_shared<telemetry::ZhaHealth>();
+  h->supervisor_token_present = !s->ha.supervisor_token.empty();
+  ha_bridge::ws_command_once(
+      s->io(), s->ha, "config/device_registry/list", json::object(), kZhaTimeout,
+      [s, h, respond = std::move(respond)](std::string error, json result) mutable {
+        telemetry::set_registry_outcome(*h, error.empty() ? &result : nullptr, error);
+        ha_bridge::ws_command_once(s->io(), s->ha, "zha/devices", json::object(), kZhaTimeout,
+                                   [h, respond = std::move(respond)](std::string zha_error, json) {
+                                     telemetry::set_zha_outcome(*h, zha_error.empty(), zha_error);
+                                     respond(reply(200, health_body(*h)));
+                                   });
+      });
+}
+
+}  // namespace
+
+std::vector<ha_bridge::LocalRoute> zha_routes(
+    std::shared_ptr<const ha_bridge::TokenRegistry> tokens, ha_bridge::HaClientConfig ha,
+    std::function<boost::asio::io_context&()> io) {
+  auto s = std::make_shared<Shared>(Shared{std::move(tokens), std::move(ha), std::move(io)});
+  std::vector<ha_bridge::LocalRoute> routes;
+  routes.push_back(
+      {"POST", "/_dinodia/zha/permit",
+       [s](LocalRequest req, Responder respond) { permit(s, std::move(req), std::move(respond)); },
+       kMaxBodyBytes});
+  routes.push_back(
+      {"GET", "/_dinodia/zha/devices",
+       [s](LocalRequest req, Responder respond) { devices(s, std::move(req), std::move(respond)); },
+       kMaxBodyBytes});
+  routes.push_back(
+      {"GET", "/_dinodia/zha/health",
+       [s](LocalRequest req, Responder respond) { health(s, std::move(req), std::move(respond)); },
+       kMaxBodyBytes});
+  return routes;
+}
+
+}  // namespace dinodia::agent
