@@ -11,7 +11,6 @@ namespace dinodia::agent {
 namespace {
 
 using json = nlohmann::json;
-using ordered = nlohmann::ordered_json;
 using ha_bridge::LocalRequest;
 using ha_bridge::LocalResponse;
 using ha_bridge::Responder;
@@ -19,41 +18,13 @@ using ha_bridge::Responder;
 constexpr auto kZhaTimeout = std::chrono::milliseconds(15000);
 constexpr std::size_t kMaxBodyBytes = 1024 * 1024;
 
-// The bodies are built here with the legacy key order (nlohmann::json would sort the keys;
-// legacy §5.3-5.6 bodies are byte-exact parity targets).
 std::string error_body(const telemetry::ZhaError& e) {
-  return ordered{{"error", e.message}, {"code", e.code}}.dump();
+  return e.body();
 }
-const std::string kUnauthorized =
-    ordered{{"error", "Unauthorized."}, {"code", "unauthorized"}}.dump();
-
-std::string invalid_body(const char* details) {
-  return ordered{{"error", "Invalid request body."}, {"code", "invalid_json"}, {"details", details}}
-      .dump();
-}
+const std::string kUnauthorized = telemetry::unauthorized_body();
 
 std::string devices_body(const json& result) {
-  ordered devices = ordered::array();
-  const json cleaned = telemetry::zha_devices_body(result);
-  for (const auto& row : cleaned["devices"]) {
-    devices.push_back(ordered{{"ieee", row["ieee"]},
-                              {"name", row["name"]},
-                              {"manufacturer", row["manufacturer"]},
-                              {"model", row["model"]},
-                              {"available", row["available"]}});
-  }
-  return ordered{{"devices", std::move(devices)}}.dump();
-}
-
-std::string health_body(const telemetry::ZhaHealth& h) {
-  auto opt = [](const std::optional<std::string>& s) { return s ? ordered(*s) : ordered(); };
-  return ordered{{"hubReachable", true},
-                 {"supervisorTokenPresent", h.supervisor_token_present},
-                 {"registryReadable", h.registry_readable},
-                 {"registryErrorCode", opt(h.registry_error_code)},
-                 {"zhaDevicesReadable", h.zha_devices_readable},
-                 {"zhaErrorCode", opt(h.zha_error_code)}}
-      .dump();
+  return telemetry::zha_devices_body(result).dump();
 }
 
 LocalResponse reply(int status, std::string body) {
@@ -90,28 +61,26 @@ void permit(const std::shared_ptr<Shared>& s, LocalRequest req, Responder respon
   // The size is checked here as well: the route limit is what §5.3 promises, whatever the
   // transport enforced.
   const bool too_large = req.body_too_large || req.body.size() > kMaxBodyBytes;
-  if (too_large) {
-    LocalResponse r = reply(400, invalid_body("Request body too large"));
-    r.close_connection = true;
+  telemetry::PermitBody body = telemetry::parse_permit_body(req.body, too_large);
+  if (!body.value) {
+    LocalResponse r = reply(400, body.error_body);
+    r.close_connection = too_large;  // the rest of an oversized body was never read
     return respond(std::move(r));
   }
-  telemetry::PermitBody body = telemetry::parse_permit_body(req.body, false);
-  if (!body.value) return respond(reply(400, invalid_body("Invalid JSON body")));
   const json raw = body.value->is_object() && body.value->contains("duration")
                        ? (*body.value)["duration"]
                        : json();
   log::info("Dinodia Zigbee permit requested",
             log::Fields().add("duration", raw.is_null() ? std::string("undefined") : raw.dump()));
   const int duration = telemetry::permit_duration(*body.value);
-  ha_bridge::call_service(
-      s->io(), s->ha, "zha", "permit", json{{"duration", duration}},
-      [respond = std::move(respond), duration](std::string error, json) {
-        if (!error.empty()) {
-          log_failure("Dinodia Zigbee permit failed", error);
-          return respond(error_reply(error));
-        }
-        respond(reply(200, ordered{{"ok", true}, {"duration", duration}}.dump()));
-      });
+  ha_bridge::call_service(s->io(), s->ha, "zha", "permit", json{{"duration", duration}},
+                          [respond = std::move(respond), duration](std::string error, json) {
+                            if (!error.empty()) {
+                              log_failure("Dinodia Zigbee permit failed", error);
+                              return respond(error_reply(error));
+                            }
+                            respond(reply(200, telemetry::permit_ok_body(duration)));
+                          });
 }
 
 void devices(const std::shared_ptr<Shared>& s, LocalRequest req, Responder respond) {
@@ -139,7 +108,7 @@ void health(const std::shared_ptr<Shared>& s, LocalRequest req, Responder respon
         ha_bridge::ws_command_once(s->io(), s->ha, "zha/devices", json::object(), kZhaTimeout,
                                    [h, respond = std::move(respond)](std::string zha_error, json) {
                                      telemetry::set_zha_outcome(*h, zha_error.empty(), zha_error);
-                                     respond(reply(200, health_body(*h)));
+                                     respond(reply(200, telemetry::zha_health_body(*h)));
                                    });
       });
 }

@@ -7,9 +7,12 @@
 namespace dinodia::telemetry {
 
 using Json = nlohmann::json;
+// Reply bodies keep the legacy key order (legacy §5.3-5.6 are byte-level parity targets);
+// nlohmann::json would sort the keys.
+using Ordered = nlohmann::ordered_json;
 
 std::string ZhaError::body() const {
-  return Json{{"error", message}, {"code", code}}.dump();
+  return Ordered{{"error", message}, {"code", code}}.dump();
 }
 
 ZhaError classify_zha_error(std::string_view error) {
@@ -50,7 +53,8 @@ int permit_duration(const Json& body) {
 
 PermitBody parse_permit_body(std::string_view body, bool too_large) {
   auto invalid = [](const char* details) {
-    return Json{{"error", "Invalid request body."}, {"code", "invalid_json"}, {"details", details}}
+    return Ordered{
+        {"error", "Invalid request body."}, {"code", "invalid_json"}, {"details", details}}
         .dump();
   };
   if (too_large) return {std::nullopt, invalid("Request body too large")};
@@ -61,36 +65,37 @@ PermitBody parse_permit_body(std::string_view body, bool too_large) {
 }
 
 std::string unauthorized_body() {
-  return Json{{"error", "Unauthorized."}, {"code", "unauthorized"}}.dump();
+  return Ordered{{"error", "Unauthorized."}, {"code", "unauthorized"}}.dump();
 }
 
 std::string permit_ok_body(int duration) {
-  return Json{{"ok", true}, {"duration", duration}}.dump();
+  return Ordered{{"ok", true}, {"duration", duration}}.dump();
 }
 
-Json zha_devices_body(const Json& result) {
-  auto str = [](const Json& row, const char* key) -> Json {
+Ordered zha_devices_body(const Json& result) {
+  auto str = [](const Json& row, const char* key) -> Ordered {
     auto it = row.find(key);
     if (it == row.end() || !it->is_string()) return nullptr;
     auto t = text::trim(it->get_ref<const std::string&>());
-    return t.empty() ? Json(nullptr) : Json(std::string(t));
+    return t.empty() ? Ordered(nullptr) : Ordered(std::string(t));
   };
-  Json devices = Json::array();
+  Ordered devices = Ordered::array();
   if (result.is_array()) {
     for (const auto& row : result) {
       if (!row.is_object()) continue;
-      Json ieee = str(row, "ieee");
+      Ordered ieee = str(row, "ieee");
       if (ieee.is_null()) continue;
       auto avail = row.find("available");
-      devices.push_back(
-          {{"ieee", ieee},
-           {"name", str(row, "name")},
-           {"manufacturer", str(row, "manufacturer")},
-           {"model", str(row, "model")},
-           {"available", avail != row.end() && avail->is_boolean() ? *avail : Json(nullptr)}});
+      devices.push_back(Ordered{
+          {"ieee", ieee},
+          {"name", str(row, "name")},
+          {"manufacturer", str(row, "manufacturer")},
+          {"model", str(row, "model")},
+          {"available", avail != row.end() && avail->is_boolean() ? Ordered(avail->get<bool>())
+                                                                  : Ordered(nullptr)}});
     }
   }
-  return Json{{"devices", std::move(devices)}};
+  return Ordered{{"devices", std::move(devices)}};
 }
 
 void set_registry_outcome(ZhaHealth& h, const Json* result, std::string_view error) {
@@ -116,14 +121,13 @@ void set_zha_outcome(ZhaHealth& h, bool ok, std::string_view error) {
 }
 
 std::string zha_health_body(const ZhaHealth& h) {
-  auto opt = [](const std::optional<std::string>& s) { return s ? Json(*s) : Json(nullptr); };
-  // nlohmann sorts keys; clients parse JSON, so order is not part of the contract.
-  return Json{{"hubReachable", true},
-              {"supervisorTokenPresent", h.supervisor_token_present},
-              {"registryReadable", h.registry_readable},
-              {"registryErrorCode", opt(h.registry_error_code)},
-              {"zhaDevicesReadable", h.zha_devices_readable},
-              {"zhaErrorCode", opt(h.zha_error_code)}}
+  auto opt = [](const std::optional<std::string>& s) { return s ? Ordered(*s) : Ordered(nullptr); };
+  return Ordered{{"hubReachable", true},
+                 {"supervisorTokenPresent", h.supervisor_token_present},
+                 {"registryReadable", h.registry_readable},
+                 {"registryErrorCode", opt(h.registry_error_code)},
+                 {"zhaDevicesReadable", h.zha_devices_readable},
+                 {"zhaErrorCode", opt(h.zha_error_code)}}
       .dump();
 }
 

@@ -30,13 +30,13 @@ struct PermitBody {
 };
 PermitBody parse_permit_body(std::string_view body, bool too_large);
 
-// The canned bodies (§5.3-5.5).
+// The canned bodies (§5.3-5.5), in the legacy key order.
 std::string unauthorized_body();  // {"error":"Unauthorized.","code":"unauthorized"}
 std::string permit_ok_body(int duration);
 
 // §5.4: rows without a non-empty ieee dropped; strings trimmed, empty -> null; `available` kept
 // only if boolean. `result` is the zha/devices result; a non-array gives an empty list.
-nlohmann::json zha_devices_body(const nlohmann::json& result);
+nlohmann::ordered_json zha_devices_body(const nlohmann::json& result);
 
 struct ZhaHealth {
   bool supervisor_token_present = false;
