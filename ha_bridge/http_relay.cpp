@@ -98,7 +98,12 @@ asio::awaitable<void> watch_client(ClientConnection& client, std::shared_ptr<Cli
 asio::awaitable<void> stop_watch(ClientConnection& client, ClientWatch& watch) {
   if (watch.done) co_return;
   watch.active = false;
-  client.stream.socket().cancel();
+  // The non-throwing overload: at shutdown the socket may already be closed (force_close), and
+  // a throw here unwound the session while the watch's read was still queued, which then
+  // resumed into freed memory (found by AddressSanitizer). Waiting for `finished` below is what
+  // keeps `client` alive until the watch has let go of it.
+  boost::system::error_code ignored;
+  client.stream.socket().cancel(ignored);
   co_await watch.finished.async_wait(kTuple);
 }
 
