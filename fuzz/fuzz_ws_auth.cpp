@@ -65,6 +65,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const json parsed = json::parse(frame, nullptr, false);
   const std::string* type = parsed.is_discarded() ? nullptr : type_of(parsed);
 
+  if (!dinodia::text::json_nesting_within(frame, dinodia::ha_bridge::detail::kMaxInspectedDepth)) {
+    // Too deep to take apart: either dropped whole, or (when nothing in it could be an auth
+    // message or a denied command) forwarded untouched; never answered piecemeal.
+    FUZZ_CHECK(verdict.local_replies.empty(), "no piecemeal replies for a too-deep frame");
+    FUZZ_CHECK(verdict.action == Action::drop || verdict.action == Action::forward_original,
+               "a too-deep frame is dropped or forwarded whole");
+    if (verdict.action == Action::forward_original) {
+      FUZZ_CHECK(type == nullptr || (*type != "auth" && !is_denied_ws_type(*type)),
+                 "a forwarded too-deep frame is neither auth nor denied");
+      if (!parsed.is_discarded() && parsed.is_array()) {
+        for (const auto& element : parsed) {
+          FUZZ_CHECK(!is_denied(element), "a forwarded too-deep batch hides no denied command");
+        }
+      }
+    }
+    return 0;
+  }
+
   if (type != nullptr && *type == "auth") {
     FUZZ_CHECK(verdict.action == Action::client_auth, "an auth message is never forwarded");
     auto it = parsed.find("access_token");

@@ -9,10 +9,6 @@ namespace {
 
 using nlohmann::json;
 
-// Home Assistant's own messages nest a few levels; anything deeper that also looks like it
-// needs inspection is hostile (copying or dumping it would recurse once per level).
-constexpr int kMaxInspectedDepth = 64;
-
 bool might_need_inspection(std::string_view frame) {
   return frame.find('\\') != std::string_view::npos ||
          frame.find("auth") != std::string_view::npos ||

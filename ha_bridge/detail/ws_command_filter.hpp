@@ -31,6 +31,10 @@ struct ClientFrameVerdict {
   std::string access_token;  // client_auth only; empty when absent or not a string
 };
 
+// A frame that needs inspection but nests deeper than this is dropped whole, with no local
+// replies: taking it apart would recurse once per level (a remote crash found by fuzzing).
+inline constexpr int kMaxInspectedDepth = 64;
+
 ClientFrameVerdict inspect_client_text(std::string_view frame);
 
 }  // namespace dinodia::ha_bridge::detail

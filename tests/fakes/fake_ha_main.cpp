@@ -51,6 +51,7 @@ struct Counters {
   std::atomic<int> cancelled{0};
   std::atomic<int> completed_delayed{0};
   std::atomic<int> connections_total{0};
+  std::atomic<long> requests_total{0};  // every /core/* REST request recorded
 };
 Counters g_counters;
 std::mutex g_automations_mutex;
@@ -178,7 +179,13 @@ class Handler {
     r.target = std::string(req.target());
     for (const auto& f : req) r.headers.emplace_back(f.name_string(), f.value());
     r.body = req.body();
+    g_counters.requests_total.fetch_add(1);
     std::lock_guard<std::mutex> lock(state_->mutex);
+    // Bounded so a benchmark's hundreds of thousands of requests do not grow the stand-in; tests
+    // look at far fewer than this.
+    if (state_->requests.size() >= 20000) {
+      state_->requests.erase(state_->requests.begin(), state_->requests.begin() + 10000);
+    }
     state_->requests.push_back(std::move(r));
   }
 
@@ -197,6 +204,7 @@ class Handler {
     }
     if (path == "/_fake/stats") {
       json stats = {{"inflight", g_counters.inflight.load()},
+                    {"requests_total", g_counters.requests_total.load()},
                     {"cancelled", g_counters.cancelled.load()},
                     {"completed_delayed", g_counters.completed_delayed.load()},
                     {"connections_total", g_counters.connections_total.load()},
