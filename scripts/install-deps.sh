@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-system1.81-dev libssl-dev nlohmann-json3-dev libsqlite3-dev
   libcpp-httplib-dev catch2
-  openssl curl ca-certificates procps
+  openssl curl ca-certificates procps python3
 )
 if [ "${DINODIA_BENCH_DEPS:-0}" = "1" ]; then
   packages+=(wrk nginx-light)
