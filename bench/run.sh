@@ -8,6 +8,9 @@
 # Workloads (issue #2): GET /api/ and GET /api/states (300 entities, ~200 KB) at 16 connections,
 # camera_proxy 256 KiB at 8, WebSocket sessions per second at 16 (connect, auth,
 # config/entity_registry/list, close); plus the agent's RSS idle and at peak.
+# Kiosk profile (issue #6): K = 1, 3, 10 kiosks each running the 1-second Home-mode cycle
+# (platform-contract B5) for KIOSK_SECONDS, with p50/p99 per step, the agent's CPU time per cycle,
+# the Home Assistant requests per cycle and the agent's RSS.
 # Prints a Markdown table and writes it to bench/results/latest.md.
 #
 #   ./bench/run.sh                 # DURATION=10 seconds per measurement by default
@@ -18,7 +21,9 @@ DURATION="${DURATION:-10}"
 BUILD_DIR="${BUILD_DIR:-build-bench}"
 DINODIA_BENCH_DEPS=1 ./scripts/install-deps.sh
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target dinodia-hub-agent fake_ha bench_ws_sessions >/dev/null
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target dinodia-hub-agent fake_ha bench_ws_sessions \
+  bench_kiosk_profile >/dev/null
+KIOSK_SECONDS="${KIOSK_SECONDS:-60}"  # 0 skips the kiosk profile
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -146,3 +151,36 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
   echo
   echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -m), $(date -u +%Y-%m-%d). Duration ${DURATION}s per cell; wrk -t2; load generator, stand-in, proxy share the same cores."
 } | tee "$ROOT/bench/results/latest.md"
+
+[ "$KIOSK_SECONDS" -gt 0 ] || exit 0
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+fake_requests() { curl -s "http://127.0.0.1:$FAKE_PORT/_fake/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("requests_total", -1))'; }
+TICKS_PER_SECOND=$(getconf CLK_TCK)
+{
+  echo
+  echo "Kiosk profile: each kiosk runs GET /api/ → GET /api/states → POST /api/template → WebSocket config/entity_registry/list once a second for ${KIOSK_SECONDS}s."
+  echo
+  echo "| K | via | cycles | errors | api p50/p99 ms | states p50/p99 ms | template p50/p99 ms | websocket p50/p99 ms | agent CPU per cycle | agent CPU share | HA requests per cycle |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+} | tee -a "$ROOT/bench/results/latest.md"
+for k in 1 3 10; do
+  for t in direct nginx agent; do
+    prefix=""; [ "$t" = direct ] && prefix="/core"
+    token="${WSTOKEN[$t]}"
+    before_ticks=$(cpu_ticks "$AGENT_PID"); before_req=$(fake_requests)
+    out=$("$BUILD_DIR/bench/bench_kiosk_profile" 127.0.0.1 "$(PORT_OF "$t")" "$prefix" "${WSPATH[$t]}" "$token" "$k" "$KIOSK_SECONDS" || true)
+    after_ticks=$(cpu_ticks "$AGENT_PID"); after_req=$(fake_requests)
+    echo "$out" | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+k, via, ticks, tps, reqs, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+cycles = max(r["cycles"], 1)
+step = lambda s: "%.2f / %.2f" % (r[s + "_p50_ms"], r[s + "_p99_ms"])
+cpu = "%.2f ms" % (1000.0 * ticks / tps / cycles) if via == "agent" else "–"
+share = "%.1f %%" % (100.0 * ticks / tps / secs) if via == "agent" else "–"
+per = "%.1f" % (reqs / cycles) if reqs >= 0 else "n/a"
+print("| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s |" % (k, via, r["cycles"], r["errors"], step("api"), step("states"), step("template"), step("websocket"), cpu, share, per))
+' "$k" "$t" "$((after_ticks - before_ticks))" "$TICKS_PER_SECOND" "$((after_req - before_req))" "$KIOSK_SECONDS"
+  done
+done | tee -a "$ROOT/bench/results/latest.md"
+echo "Agent RSS after the kiosk profile: $(( $(rss_kb "$AGENT_PID" VmRSS) / 1024 )) MiB (peak $(( $(rss_kb "$AGENT_PID" VmHWM) / 1024 )) MiB)." | tee -a "$ROOT/bench/results/latest.md"
