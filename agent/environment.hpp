@@ -7,7 +7,7 @@
 namespace dinodia::agent {
 
 struct Environment {
-  std::string options_path = "/data/options.json";  // DINODIA_OPTIONS_PATH
+  std::string options_path = "/data/options.json";   // DINODIA_OPTIONS_PATH
   std::string data_dir = "/data";                    // DINODIA_DATA_DIR
   std::string supervisor_url = "http://supervisor";  // DINODIA_SUPERVISOR_URL
   std::string supervisor_token;                      // SUPERVISOR_TOKEN (HASSIO_TOKEN fallback)

@@ -165,12 +165,13 @@ int main(int argc, char** argv) {
       std::lock_guard<std::mutex> lock(mutex);
       cycles += my_cycles;
       errors += my_errors;
-      for (auto& [step, v] : local) latencies[step].insert(latencies[step].end(), v.begin(), v.end());
+      for (auto& [step, v] : local)
+        latencies[step].insert(latencies[step].end(), v.begin(), v.end());
     });
   }
   for (auto& t : threads) t.join();
-  std::printf("{\"kiosks\":%d,\"seconds\":%d,\"cycles\":%ld,\"errors\":%ld", kiosks, seconds, cycles,
-              errors);
+  std::printf("{\"kiosks\":%d,\"seconds\":%d,\"cycles\":%ld,\"errors\":%ld", kiosks, seconds,
+              cycles, errors);
   for (const char* step : steps) {
     auto& v = latencies[step];
     std::sort(v.begin(), v.end());

@@ -51,7 +51,9 @@ std::string iso8601_from_millis(std::int64_t millis) {
   return buf;
 }
 
-std::string iso8601(TimePoint t) { return iso8601_from_millis(unix_millis(t)); }
+std::string iso8601(TimePoint t) {
+  return iso8601_from_millis(unix_millis(t));
+}
 
 std::optional<std::int64_t> parse_iso8601_millis(std::string_view s) {
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
@@ -66,7 +68,8 @@ std::optional<std::int64_t> parse_iso8601_millis(std::string_view s) {
   if (pos < s.size()) {
     if (s[pos] != 'T' && s[pos] != 't' && s[pos] != ' ') return std::nullopt;
     ++pos;
-    if (!digits(s, pos, 2, h) || pos + 2 >= s.size() || s[pos + 2] != ':' || !digits(s, pos + 3, 2, mi)) {
+    if (!digits(s, pos, 2, h) || pos + 2 >= s.size() || s[pos + 2] != ':' ||
+        !digits(s, pos + 3, 2, mi)) {
       return std::nullopt;
     }
     pos += 5;
@@ -116,8 +119,8 @@ std::optional<std::int64_t> parse_http_date(std::string_view s) {
                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   if (s.size() < 29 || s[3] != ',' || s[4] != ' ') return std::nullopt;
   int d = 0, y = 0, h = 0, mi = 0, sec = 0;
-  if (!digits(s, 5, 2, d) || !digits(s, 12, 4, y) || !digits(s, 17, 2, h) || !digits(s, 20, 2, mi) ||
-      !digits(s, 23, 2, sec)) {
+  if (!digits(s, 5, 2, d) || !digits(s, 12, 4, y) || !digits(s, 17, 2, h) ||
+      !digits(s, 20, 2, mi) || !digits(s, 23, 2, sec)) {
     return std::nullopt;
   }
   int mo = 0;

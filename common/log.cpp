@@ -13,11 +13,16 @@ std::mutex g_write_mutex;
 
 std::string_view level_name(Level level) {
   switch (level) {
-    case Level::trace: return "TRACE";
-    case Level::debug: return "DEBUG";
-    case Level::info: return "INFO";
-    case Level::warn: return "WARN";
-    case Level::error: return "ERROR";
+    case Level::trace:
+      return "TRACE";
+    case Level::debug:
+      return "DEBUG";
+    case Level::info:
+      return "INFO";
+    case Level::warn:
+      return "WARN";
+    case Level::error:
+      return "ERROR";
   }
   return "INFO";
 }
@@ -31,9 +36,15 @@ Level parse_level(std::string_view name) {
   return Level::info;
 }
 
-void set_level(Level level) { g_level.store(static_cast<int>(level), std::memory_order_relaxed); }
-Level level() { return static_cast<Level>(g_level.load(std::memory_order_relaxed)); }
-bool enabled(Level level) { return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed); }
+void set_level(Level level) {
+  g_level.store(static_cast<int>(level), std::memory_order_relaxed);
+}
+Level level() {
+  return static_cast<Level>(g_level.load(std::memory_order_relaxed));
+}
+bool enabled(Level level) {
+  return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
+}
 
 void write(Level lvl, std::string_view message, std::string_view extra) {
   if (!enabled(lvl)) return;
@@ -90,6 +101,8 @@ Fields& Fields::add_null(std::string_view k) {
   body_.append("null");
   return *this;
 }
-std::string Fields::str() const { return body_.empty() ? "{}" : body_ + " }"; }
+std::string Fields::str() const {
+  return body_.empty() ? "{}" : body_ + " }";
+}
 
 }  // namespace dinodia::log

@@ -25,18 +25,18 @@ struct BridgeConfig {
   std::string bind_address = "0.0.0.0";
   std::uint16_t port = 8099;  // 0 = pick a free port (tests)
   UpstreamTarget upstream;
-  std::string supervisor_token;               // replaces the client's Authorization upstream
+  std::string supervisor_token;                 // replaces the client's Authorization upstream
   std::vector<std::string> upstream_ws_tokens;  // ws_auth_mode order (legacy §7.3)
   std::vector<std::string> allowed_path_regex;
 
-  std::size_t max_header_bytes = 32 * 1024;  // HA's own line limit is 24570
+  std::size_t max_header_bytes = 32 * 1024;       // HA's own line limit is 24570
   std::size_t max_body_bytes = 16 * 1024 * 1024;  // like the Supervisor's MAX_CLIENT_SIZE
-  std::chrono::seconds header_timeout{10};   // from the first byte to the end of the header
-  std::chrono::seconds idle_timeout{65};     // keep-alive wait for the next request
-  std::chrono::seconds io_timeout{30};       // any single body read/write stalling this long
+  std::chrono::seconds header_timeout{10};        // from the first byte to the end of the header
+  std::chrono::seconds idle_timeout{65};          // keep-alive wait for the next request
+  std::chrono::seconds io_timeout{30};            // any single body read/write stalling this long
   std::chrono::seconds upstream_connect_timeout{10};
   std::chrono::seconds upstream_timeout{300};  // like the Supervisor's proxy timeout
-  std::size_t upstream_pool_size = 32;       // idle keep-alive connections kept upstream
+  std::size_t upstream_pool_size = 32;         // idle keep-alive connections kept upstream
 
   // WebSocket relay (legacy §7, fixed as issue #2 asks).
   std::chrono::seconds ws_auth_timeout{10};  // as Core's AUTH_MESSAGE_TIMEOUT

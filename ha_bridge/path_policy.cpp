@@ -173,7 +173,8 @@ std::optional<NormalisedTarget> normalise_target(std::string_view target) {
     out.pathname.push_back('/');
     out.pathname += segment;
   }
-  if (out.pathname.empty()) out.pathname.push_back('/');  // not = "/": GCC 12 -Wrestrict false positive
+  if (out.pathname.empty())
+    out.pathname.push_back('/');  // not = "/": GCC 12 -Wrestrict false positive
   for (char c : out.pathname) {
     if (c == '/' && !out.client_path.empty() && out.client_path.back() == '/') continue;
     out.client_path.push_back(c);

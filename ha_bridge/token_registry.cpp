@@ -84,7 +84,9 @@ bool TokenRegistry::accepts(std::string_view presented_token) const {
   return snap->synced.count(hash) != 0 || snap->local.count(hash) != 0;
 }
 
-std::size_t TokenRegistry::synced_count() const { return current()->synced.size(); }
+std::size_t TokenRegistry::synced_count() const {
+  return current()->synced.size();
+}
 
 std::vector<std::string> TokenRegistry::synced_hashes() const {
   auto snap = current();

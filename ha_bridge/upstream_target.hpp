@@ -14,10 +14,10 @@ struct UpstreamTarget {
   std::string path_prefix;  // path part of the base URL without trailing '/', usually empty
 
   // "/core" + path (path starts with '/').
-  std::string core_path(std::string_view path) const { return path_prefix + "/core" + std::string(path); }
-  std::string host_header() const {
-    return port == 80 ? host : host + ":" + std::to_string(port);
+  std::string core_path(std::string_view path) const {
+    return path_prefix + "/core" + std::string(path);
   }
+  std::string host_header() const { return port == 80 ? host : host + ":" + std::to_string(port); }
 };
 
 // Accepts http://host[:port][/prefix]. Throws std::invalid_argument with a clear message for

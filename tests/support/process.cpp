@@ -39,7 +39,9 @@ std::string read_file(const std::string& path) {
   s << in.rdbuf();
   return s.str();
 }
-bool file_exists(const std::string& path) { return std::filesystem::exists(path); }
+bool file_exists(const std::string& path) {
+  return std::filesystem::exists(path);
+}
 
 Process::Process(std::vector<std::string> argv, std::map<std::string, std::string> env,
                  std::string log_path)
@@ -119,7 +121,9 @@ std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
   return exit_code_;
 }
 
-std::string Process::log() const { return read_file(log_path_); }
+std::string Process::log() const {
+  return read_file(log_path_);
+}
 
 std::optional<std::string> Process::wait_for_log(const std::string& needle,
                                                  std::chrono::milliseconds timeout) {
@@ -153,9 +157,17 @@ int port_from_line(const std::string& line) {
   return 0;
 }
 
-std::string agent_binary() { return DINODIA_AGENT_BIN; }
-std::string fake_ha_binary() { return DINODIA_FAKE_HA_BIN; }
-std::string fake_platform_binary() { return DINODIA_FAKE_PLATFORM_BIN; }
-std::string source_dir() { return DINODIA_SOURCE_DIR; }
+std::string agent_binary() {
+  return DINODIA_AGENT_BIN;
+}
+std::string fake_ha_binary() {
+  return DINODIA_FAKE_HA_BIN;
+}
+std::string fake_platform_binary() {
+  return DINODIA_FAKE_PLATFORM_BIN;
+}
+std::string source_dir() {
+  return DINODIA_SOURCE_DIR;
+}
 
 }  // namespace dinodia::testing

@@ -1,6 +1,6 @@
 // ha_bridge/TokenRegistry: legacy §4 acceptance rules and the lock-free snapshot swap.
-#include <catch2/catch.hpp>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <thread>
 
 #include "common/crypto.hpp"
@@ -15,7 +15,9 @@ const std::string kHash = "fde1bc094b00277cfc92be793d20c5792fc46ed8ababf86b9927b
 TEST_CASE("synced hashes accept the token, trimmed, case-insensitive hash", "[tokens]") {
   TokenRegistry r;
   CHECK_FALSE(r.accepts("example-hub-token"));
-  r.set_synced({"  " + std::string("FDE1BC094B00277CFC92BE793D20C5792FC46ED8ABABF86B9927B7AA26344E61") + " "});
+  r.set_synced({"  " +
+                std::string("FDE1BC094B00277CFC92BE793D20C5792FC46ED8ABABF86B9927B7AA26344E61") +
+                " "});
   CHECK(r.accepts("example-hub-token"));
   CHECK(r.accepts("  example-hub-token\t"));
   CHECK_FALSE(r.accepts("Example-hub-token"));
