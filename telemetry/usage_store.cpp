@@ -34,6 +34,30 @@ FileRead read_file(const std::string& path, std::string& out) {
   return FileRead::ok;
 }
 
+// Reads one legacy usage file and hands it to `apply` when it is a JSON object of the expected
+// schema; anything else is logged and skipped. Returns false only when the file exists but could
+// not be read, so the import is retried at the next start.
+template <class Apply>
+bool import_legacy_file(const std::string& path, int schema, const char* ignored_message,
+                        Apply apply) {
+  std::string text;
+  switch (read_file(path, text)) {
+    case FileRead::missing:
+      return true;
+    case FileRead::error:
+      return false;
+    case FileRead::ok:
+      break;
+  }
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_discarded() && j.is_object() && j.value("schemaVersion", nlohmann::json()) == schema) {
+    apply(j);
+  } else {
+    log::warn(ignored_message, log::Fields().add("path", path));
+  }
+  return true;
+}
+
 }  // namespace
 
 UsageStore::UsageStore(const std::string& path) {
@@ -156,57 +180,31 @@ LegacyImportResult UsageStore::import_legacy_once(const std::string& heating_pat
   }
   exec("BEGIN IMMEDIATE");
   try {
-    std::string text;
-    if (!read_state(kHeating)) {
-      switch (read_file(heating_path, text)) {
-        case FileRead::ok: {
-          auto j = nlohmann::json::parse(text, nullptr, false);
-          HeatingTracker imported = heating;
-          if (!j.is_discarded() && j.is_object() &&
-              j.value("schemaVersion", nlohmann::json()) == 2) {
-            result.dropped_entries += imported.load_json(j);
-            result.heating_entities = imported.entries().size();
-            heating = std::move(imported);
-            write_state(kHeating, heating.to_json().dump());
-            heating_saved_rev_ = heating.revision();
-            result.heating_imported = true;
-          } else {
-            log::warn("Legacy heating usage state ignored (not a schema-2 state)",
-                      log::Fields().add("path", heating_path));
-          }
-          break;
-        }
-        case FileRead::error:
-          result.retry_next_start = true;
-          break;
-        case FileRead::missing:
-          break;
-      }
+    if (!read_state(kHeating) &&
+        !import_legacy_file(heating_path, 2,
+                            "Legacy heating usage state ignored (not a schema-2 state)",
+                            [&](const nlohmann::json& j) {
+                              HeatingTracker imported = heating;
+                              result.dropped_entries += imported.load_json(j);
+                              result.heating_entities = imported.entries().size();
+                              heating = std::move(imported);
+                              write_state(kHeating, heating.to_json().dump());
+                              heating_saved_rev_ = heating.revision();
+                              result.heating_imported = true;
+                            })) {
+      result.retry_next_start = true;
     }
-    if (!read_state(kElectric)) {
-      text.clear();
-      switch (read_file(electric_path, text)) {
-        case FileRead::ok: {
-          auto j = nlohmann::json::parse(text, nullptr, false);
-          if (!j.is_discarded() && j.is_object() &&
-              j.value("schemaVersion", nlohmann::json()) == 1) {
-            result.dropped_entries += electric.load_json(j);
-            result.electric_rows = electric.entities().size() + electric.pending().size();
-            write_state(kElectric, electric.to_json().dump());
-            electric_saved_rev_ = electric.revision();
-            result.electric_imported = true;
-          } else {
-            log::warn("Legacy electric usage state ignored (not a schema-1 state)",
-                      log::Fields().add("path", electric_path));
-          }
-          break;
-        }
-        case FileRead::error:
-          result.retry_next_start = true;
-          break;
-        case FileRead::missing:
-          break;
-      }
+    if (!read_state(kElectric) &&
+        !import_legacy_file(
+            electric_path, 1, "Legacy electric usage state ignored (not a schema-1 state)",
+            [&](const nlohmann::json& j) {
+              result.dropped_entries += electric.load_json(j);
+              result.electric_rows = electric.entities().size() + electric.pending().size();
+              write_state(kElectric, electric.to_json().dump());
+              electric_saved_rev_ = electric.revision();
+              result.electric_imported = true;
+            })) {
+      result.retry_next_start = true;
     }
     if (!result.retry_next_start) {
       exec(
