@@ -5,7 +5,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <future>
 #include <optional>
 #include <system_error>
@@ -20,28 +19,49 @@ namespace dinodia::ha_bridge {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+// One worker per thread, each with its own single-threaded io_context and its own pool of
+// upstream connections (the nginx worker model). A connection lives on one worker for its whole
+// life, so the hot path takes no locks, wakes no other thread and never re-registers a socket
+// with another event loop; a pooled upstream connection is reused on the loop it belongs to.
+struct Worker {
+  explicit Worker(const BridgeConfig& config)
+      : ioc(1), pool(config.upstream_pool_size, std::chrono::seconds(20)) {}
+  asio::io_context ioc;
+  // Idle keep-alive HTTP connections to the Supervisor (20 s idle maximum, well below aiohttp's
+  // 75 s keep-alive, so we rarely pick one the server is closing).
+  detail::UpstreamPool pool;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::thread thread;
+};
+
 struct LanBridge::Impl {
   Impl(BridgeConfig config, std::shared_ptr<const TokenRegistry> tokens,
        std::vector<LocalRoute> routes)
       : ctx(std::make_shared<detail::BridgeContext>(std::move(config), std::move(tokens),
-                                                    std::move(routes))),
-        acceptor(asio::make_strand(ioc)) {}
+                                                    std::move(routes))) {
+    const int count = ctx->config.threads > 0 ? ctx->config.threads : 1;
+    for (int i = 0; i < count; ++i) workers.push_back(std::make_unique<Worker>(ctx->config));
+    acceptor.emplace(workers.front()->ioc);
+  }
 
   void accept() {
-    acceptor.async_accept(
-        asio::make_strand(ioc), [this](boost::system::error_code ec, tcp::socket socket) {
-          if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+    // The accepted socket is created directly on the next worker's loop (round robin).
+    Worker& next = *workers[next_worker];
+    next_worker = (next_worker + 1) % workers.size();
+    acceptor->async_accept(
+        next.ioc, [this, &next](boost::system::error_code ec, tcp::socket socket) {
+          if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
           if (!ec) {
             boost::system::error_code ignored;
             socket.set_option(tcp::no_delay(true), ignored);
-            detail::start_http_session(std::move(socket), ctx);
+            detail::start_http_session(std::move(socket), ctx, next.pool);
           } else if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
             // Out of file descriptors: back off briefly instead of spinning on accept.
             log::warn("Accept failed", ec.message());
-            auto timer = std::make_shared<asio::steady_timer>(acceptor.get_executor());
+            auto timer = std::make_shared<asio::steady_timer>(acceptor->get_executor());
             timer->expires_after(std::chrono::milliseconds(100));
             timer->async_wait([this, timer](boost::system::error_code) {
-              if (acceptor.is_open()) accept();
+              if (acceptor->is_open()) accept();
             });
             return;
           }
@@ -49,11 +69,10 @@ struct LanBridge::Impl {
         });
   }
 
-  asio::io_context ioc;
   std::shared_ptr<detail::BridgeContext> ctx;
-  tcp::acceptor acceptor;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  std::vector<std::thread> threads;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::size_t next_worker = 0;            // touched only on the acceptor's loop
+  std::optional<tcp::acceptor> acceptor;  // on the first worker's loop
   std::uint16_t port = 0;
   bool running = false;
 };
@@ -78,28 +97,29 @@ void LanBridge::start() {
     throw std::system_error(
         ec, std::string(what) + " " + cfg.bind_address + ":" + std::to_string(cfg.port));
   };
-  impl.acceptor.open(endpoint.protocol(), ec);
+  impl.acceptor->open(endpoint.protocol(), ec);
   if (ec) fail("cannot open socket for");
-  impl.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  impl.acceptor.bind(endpoint, ec);
+  impl.acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+  impl.acceptor->bind(endpoint, ec);
   if (ec) fail("cannot bind");
-  impl.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  impl.acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) fail("cannot listen on");
-  impl.port = impl.acceptor.local_endpoint().port();
+  impl.port = impl.acceptor->local_endpoint().port();
 
   // Resolve the Supervisor once now for components that want an endpoint; the relay resolves
   // again by itself whenever a connect fails, so a failure here is not fatal.
   try {
-    tcp::resolver resolver(impl.ioc);
+    tcp::resolver resolver(impl.workers.front()->ioc);
     auto results = resolver.resolve(cfg.upstream.host, std::to_string(cfg.upstream.port));
     if (!results.empty()) impl.ctx->upstream_endpoint = results.begin()->endpoint();
   } catch (const std::exception&) {
   }
 
-  impl.work.emplace(impl.ioc.get_executor());
-  asio::post(impl.acceptor.get_executor(), [&impl] { impl.accept(); });
-  const int threads = cfg.threads > 0 ? cfg.threads : 1;
-  for (int i = 0; i < threads; ++i) impl.threads.emplace_back([&impl] { impl.ioc.run(); });
+  asio::post(impl.acceptor->get_executor(), [&impl] { impl.accept(); });
+  for (auto& worker : impl.workers) {
+    worker->work.emplace(worker->ioc.get_executor());
+    worker->thread = std::thread([&ioc = worker->ioc] { ioc.run(); });
+  }
   impl.running = true;
 }
 
@@ -115,9 +135,9 @@ void LanBridge::stop(std::chrono::milliseconds grace) {
   connections.set_stopping();
 
   std::promise<void> closed;
-  asio::post(impl.acceptor.get_executor(), [&impl, &closed] {
+  asio::post(impl.acceptor->get_executor(), [&impl, &closed] {
     boost::system::error_code ignored;
-    impl.acceptor.close(ignored);
+    impl.acceptor->close(ignored);
     closed.set_value();
   });
   closed.get_future().wait();
@@ -132,13 +152,14 @@ void LanBridge::stop(std::chrono::milliseconds grace) {
   while (connections.size() > 0 && std::chrono::steady_clock::now() < hard_deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  impl.work.reset();
-  impl.ctx->upstream_pool.clear();
-  impl.ioc.stop();
-  for (auto& t : impl.threads) {
-    if (t.joinable()) t.join();
+  for (auto& worker : impl.workers) {
+    worker->work.reset();
+    worker->pool.clear();
+    worker->ioc.stop();
   }
-  impl.threads.clear();
+  for (auto& worker : impl.workers) {
+    if (worker->thread.joinable()) worker->thread.join();
+  }
 }
 
 BridgeStats LanBridge::stats() const {
@@ -155,7 +176,7 @@ BridgeStats LanBridge::stats() const {
 }
 
 asio::io_context& LanBridge::io_context() {
-  return impl_->ioc;
+  return impl_->workers.front()->ioc;
 }
 
 }  // namespace dinodia::ha_bridge

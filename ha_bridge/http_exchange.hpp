@@ -14,10 +14,12 @@
 namespace dinodia::ha_bridge::detail {
 
 struct ClientConnection {
-  explicit ClientConnection(tcp::socket socket) : stream(std::move(socket)) {}
+  ClientConnection(tcp::socket socket, UpstreamPool& pool)
+      : stream(std::move(socket)), upstream_pool(pool) {}
   beast::tcp_stream stream;
-  beast::flat_buffer buffer;  // bytes read from the client but not parsed yet
-  bool stopping = false;      // shutdown began: answer the current request, then close
+  UpstreamPool& upstream_pool;  // the worker's: same event loop as this connection
+  beast::flat_buffer buffer;    // bytes read from the client but not parsed yet
+  bool stopping = false;        // shutdown began: answer the current request, then close
   // The upstream connection of the exchange in flight, so that a forced close reaches it.
   beast::tcp_stream* upstream = nullptr;
 };

@@ -1,22 +1,23 @@
 // The HTTP relay (legacy-agent.md §6 with the deliberate differences issue #2 asks for): auth
 // first, then the allow-list, then one streamed exchange with the Supervisor's Core proxy.
-#include <array>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cerrno>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <vector>
 
 #include "common/log.hpp"
 #include "common/text.hpp"
+#include "ha_bridge/detail/splice_relay.hpp"
 #include "ha_bridge/http_exchange.hpp"
 
 namespace dinodia::ha_bridge::detail {
@@ -31,6 +32,8 @@ constexpr std::size_t kChunk = 64 * 1024;
 constexpr std::size_t kUpstreamReadBuffer = 64 * 1024;
 constexpr std::size_t kClientBodyReadBuffer = 16 * 1024;
 constexpr std::size_t kFlowBodyCapture = 4096;
+// Bodies with at least this much left to read after the header are spliced (see splice_relay).
+constexpr std::uint64_t kSpliceThreshold = 64 * 1024;
 
 bool is_hop_by_hop(std::string_view name) {
   static constexpr std::string_view kNames[] = {
@@ -66,45 +69,71 @@ bool capture_flow_body(std::string_view method, std::string_view path, unsigned 
 
 // Watches the client socket while we wait for Home Assistant's answer: a client that goes away
 // (EOF or reset) closes the upstream connection, which cancels the upstream request instead
-// of letting it run on for up to five minutes.
-struct ClientWatch {
-  explicit ClientWatch(const asio::any_io_executor& ex) : finished(ex) {
-    finished.expires_at(std::chrono::steady_clock::time_point::max());
+// of letting it run on for up to five minutes. Bytes of a pipelined next request are kept.
+// Callback based (a readiness wait plus non-blocking reads), not a coroutine: it runs for
+// every relayed request, and this costs one allocation and no extra event-loop round trips.
+class ClientWatch : public std::enable_shared_from_this<ClientWatch> {
+ public:
+  ClientWatch(ClientConnection& client, std::size_t max_buffered)
+      : client_(&client), max_buffered_(max_buffered) {}
+
+  // No read is attempted first: Asio registers a readiness wait with EPOLL_CTL_MOD, which
+  // reports an EOF or bytes that arrived before the wait was armed.
+  void start() { arm(); }
+  // After stop() the watch never touches the connection again: a wait still queued completes
+  // (cancelled) later and finds `active_` false.
+  void stop() noexcept {
+    if (!active_) return;
+    active_ = false;
+    boost::system::error_code ignored;
+    client_->stream.socket().cancel(ignored);
   }
-  bool active = true;
-  bool client_gone = false;
-  bool done = false;
-  asio::steady_timer finished;
+  bool client_gone() const { return client_gone_; }
+
+ private:
+  void arm() {
+    client_->stream.socket().async_wait(tcp::socket::wait_read,
+                                        [self = shared_from_this()](boost::system::error_code ec) {
+                                          if (!self->active_) return;
+                                          if (ec) {
+                                            if (ec != asio::error::operation_aborted) self->gone();
+                                            return;
+                                          }
+                                          if (self->drain()) self->arm();
+                                        });
+  }
+  // Reads whatever the client sent, without blocking. False when watching is over.
+  bool drain() {
+    auto& buffer = client_->buffer;
+    while (buffer.size() <= max_buffered_) {
+      auto space = buffer.prepare(1024);
+      const ssize_t n = ::recv(client_->stream.socket().native_handle(), space.data(), space.size(),
+                               MSG_DONTWAIT);
+      if (n > 0) {
+        buffer.commit(static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+      if (n < 0 && errno == EINTR) continue;
+      gone();  // EOF, reset, or the socket was closed under us
+      return false;
+    }
+    return false;  // a client flooding us while it waits: stop reading, answer, then close
+  }
+  void gone() {
+    client_gone_ = true;
+    if (client_->upstream) client_->upstream->close();
+  }
+
+  ClientConnection* client_;
+  const std::size_t max_buffered_;
+  bool active_ = true;
+  bool client_gone_ = false;
 };
 
-asio::awaitable<void> watch_client(ClientConnection& client, std::shared_ptr<ClientWatch> watch,
-                                   std::size_t max_buffered) {
-  while (watch->active) {
-    auto [ec, n] = co_await client.stream.async_read_some(client.buffer.prepare(1024), kTuple);
-    client.buffer.commit(n);  // a pipelined next request: keep its bytes
-    if (ec) {
-      if (watch->active && ec != asio::error::operation_aborted) {
-        watch->client_gone = true;
-        if (client.upstream) client.upstream->close();
-      }
-      break;
-    }
-    if (client.buffer.size() > max_buffered) break;
-  }
-  watch->done = true;
-  watch->finished.cancel();
-}
-
-asio::awaitable<void> stop_watch(ClientConnection& client, ClientWatch& watch) {
-  if (watch.done) co_return;
-  watch.active = false;
-  // The non-throwing overload: at shutdown the socket may already be closed (force_close), and
-  // a throw here unwound the session while the watch's read was still queued, which then
-  // resumed into freed memory (found by AddressSanitizer). Waiting for `finished` below is what
-  // keeps `client` alive until the watch has let go of it.
-  boost::system::error_code ignored;
-  client.stream.socket().cancel(ignored);
-  co_await watch.finished.async_wait(kTuple);
+// Body chunks are relayed through one buffer per direction and exchange; it need not be zeroed.
+std::unique_ptr<char[]> chunk_buffer(std::size_t size) {
+  return std::unique_ptr<char[]>(new char[size]);
 }
 
 class Exchange {
@@ -185,7 +214,7 @@ class Exchange {
     client_.upstream = &*upstream_;
     upstream_->expires_after(ctx_.config.upstream_connect_timeout);
     beast::error_code ec;
-    if (auto endpoint = ctx_.upstream_pool.cached_endpoint()) {
+    if (auto endpoint = client_.upstream_pool.cached_endpoint()) {
       std::tie(ec) = co_await upstream_->async_connect(*endpoint, kTuple);
     } else {
       tcp::resolver resolver(executor);
@@ -195,11 +224,11 @@ class Exchange {
       if (!ec) {
         tcp::endpoint connected;
         std::tie(ec, connected) = co_await upstream_->async_connect(results, kTuple);
-        if (!ec) ctx_.upstream_pool.set_cached_endpoint(connected);
+        if (!ec) client_.upstream_pool.set_cached_endpoint(connected);
       }
     }
     if (ec) {
-      ctx_.upstream_pool.set_cached_endpoint(std::nullopt);
+      client_.upstream_pool.set_cached_endpoint(std::nullopt);
       error_ = ec;
       co_return false;
     }
@@ -226,10 +255,12 @@ class Exchange {
     body_parser_.emplace(std::move(header_));
     body_parser_->body_limit(ctx_.config.max_body_bytes);
     client_.buffer.reserve(kClientBodyReadBuffer);
-    std::vector<char> chunk(kChunk);
+    const std::size_t chunk_size =
+        std::min<std::uint64_t>(kChunk, body_parser_->content_length().value_or(kChunk));
+    const auto chunk = chunk_buffer(chunk_size);
     while (!body_parser_->is_done()) {
-      body_parser_->get().body().data = chunk.data();
-      body_parser_->get().body().size = chunk.size();
+      body_parser_->get().body().data = chunk.get();
+      body_parser_->get().body().size = chunk_size;
       client_.stream.expires_after(ctx_.config.io_timeout);
       auto [rec, rn] =
           co_await http::async_read(client_.stream, client_.buffer, *body_parser_, kTuple);
@@ -240,8 +271,8 @@ class Exchange {
         error_ = rec;
         co_return false;
       }
-      const std::size_t got = chunk.size() - body_parser_->get().body().size;
-      upstream_req_.body().data = got ? chunk.data() : nullptr;
+      const std::size_t got = chunk_size - body_parser_->get().body().size;
+      upstream_req_.body().data = got ? chunk.get() : nullptr;
       upstream_req_.body().size = got;
       upstream_req_.body().more = !body_parser_->is_done();
       upstream_->expires_after(ctx_.config.io_timeout);
@@ -258,10 +289,13 @@ class Exchange {
   }
 
   asio::awaitable<bool> read_response_header() {
-    auto watch = std::make_shared<ClientWatch>(client_.stream.get_executor());
     client_.stream.expires_never();
-    asio::co_spawn(client_.stream.get_executor(),
-                   watch_client(client_, watch, ctx_.config.max_header_bytes), asio::detached);
+    auto watch = std::make_shared<ClientWatch>(client_, ctx_.config.max_header_bytes);
+    watch->start();
+    struct StopWatch {
+      ClientWatch& watch;
+      ~StopWatch() { watch.stop(); }
+    } stop_watch{*watch};
     bool ok = true;
     // 1xx interim answers are consumed here; the client got its own 100 Continue from us.
     for (int interim = 0; interim < 8; ++interim) {
@@ -282,8 +316,8 @@ class Exchange {
       const unsigned status = response_parser_->get().result_int();
       if (status < 100 || status >= 200) break;
     }
-    client_gone_ = watch->client_gone;
-    co_await stop_watch(client_, *watch);
+    client_gone_ = watch->client_gone();
+    watch->stop();
     co_return ok && !client_gone_;
   }
 
@@ -293,7 +327,11 @@ class Exchange {
       error_ = {};
       client_.upstream = nullptr;
       upstream_.reset();
-      if (auto idle = ctx_.upstream_pool.take(client_.stream.get_executor())) {
+      // The retry always takes a fresh connection: when one pooled connection was dead (Home
+      // Assistant restarted), the others usually are too.
+      std::optional<tcp::socket> idle;
+      if (attempt == 0) idle = client_.upstream_pool.take(!has_body_);
+      if (idle) {
         upstream_.emplace(std::move(*idle));
         client_.upstream = &*upstream_;
         reused = true;
@@ -378,12 +416,69 @@ class Exchange {
     res.body().data = nullptr;
     res.body().size = 0;
     res.body().more = !response_parser_->is_done();
-    // When the whole body is already buffered (small JSON answers, the hot path), the header goes
-    // out with the body in one write. Otherwise it goes first, so a streaming client sees the
-    // status before the first chunk arrives.
     const auto length = response_parser_->content_length();
     const bool whole_body_buffered = length && upstream_buffer_.size() >= *length;
-    if (!whole_body_buffered) {
+    // A large body of known length (camera images) moves between the sockets inside the kernel.
+    const bool splice_body = !whole_body_buffered && !bodiless && !capture && length &&
+                             *length - upstream_buffer_.size() >= kSpliceThreshold;
+    bool body_relayed = false;
+    if (whole_body_buffered && !bodiless) {
+      // The hot path (small JSON answers): the whole body is already in our read buffer, so the
+      // header and the body go out in one write, straight from that buffer.
+      const auto whole = static_cast<std::size_t>(*length);
+      const auto* bytes = static_cast<const char*>(upstream_buffer_.data().data());
+      if (capture) captured.assign(bytes, std::min(whole, kFlowBodyCapture));
+      res.body().data = whole ? const_cast<char*>(bytes) : nullptr;
+      res.body().size = whole;
+      res.body().more = false;
+      client_.stream.expires_after(ctx_.config.io_timeout);
+      auto [wec, wn] = co_await http::async_write(client_.stream, serializer, kTuple);
+      (void)wn;
+      if (wec == http::error::need_buffer) wec = {};
+      if (wec) {
+        upstream_->close();
+        co_return ExchangeEnd::close;
+      }
+      upstream_buffer_.consume(whole);
+      body_relayed = true;
+    } else if (splice_body) {
+      // The header and whatever body bytes came with it go out first, from our buffer; the
+      // rest never enters user space.
+      // With no body bytes buffered the header is written on its own: given an empty buffer
+      // with more to come, Beast's serializer would report need_buffer before the header.
+      const std::size_t buffered = upstream_buffer_.size();
+      res.body().data = buffered ? const_cast<void*>(upstream_buffer_.data().data()) : nullptr;
+      res.body().size = buffered;
+      res.body().more = true;
+      client_.stream.expires_after(ctx_.config.io_timeout);
+      auto [wec, wn] = buffered
+                           ? co_await http::async_write(client_.stream, serializer, kTuple)
+                           : co_await http::async_write_header(client_.stream, serializer, kTuple);
+      (void)wn;
+      client_.stream.expires_never();
+      if (wec == http::error::need_buffer) wec = {};
+      if (wec) {
+        upstream_->close();
+        co_return ExchangeEnd::close;
+      }
+      upstream_buffer_.consume(buffered);
+      upstream_->expires_never();
+      beast::error_code move_error;
+      const auto moved =
+          co_await move_bytes(upstream_->socket(), client_.stream.socket(), *length - buffered,
+                              ctx_.config.upstream_timeout, ctx_.config.io_timeout, move_error);
+      if (moved == MoveResult::source_failed) {
+        error_ = move_error;  // Home Assistant went away mid-body: the client's connection ends
+        client_.stream.close();
+        co_return co_await upstream_failed(true);
+      }
+      if (moved == MoveResult::sink_failed) {
+        upstream_->close();  // the client went away: stop reading from Home Assistant
+        co_return ExchangeEnd::close;
+      }
+      body_relayed = true;
+    } else {
+      // Streaming: the header goes first, so a client sees the status before the first chunk.
       client_.stream.expires_after(ctx_.config.io_timeout);
       auto [hec, hn] = co_await http::async_write_header(client_.stream, serializer, kTuple);
       (void)hn;
@@ -393,10 +488,12 @@ class Exchange {
       }
     }
 
-    std::vector<char> chunk(kChunk);
-    while (!response_parser_->is_done()) {
-      response_parser_->get().body().data = chunk.data();
-      response_parser_->get().body().size = chunk.size();
+    const std::size_t chunk_size = std::min<std::uint64_t>(kChunk, length.value_or(kChunk));
+    std::unique_ptr<char[]> chunk;
+    while (!body_relayed && !serializer.is_done() && !response_parser_->is_done()) {
+      if (!chunk) chunk = chunk_buffer(chunk_size);
+      response_parser_->get().body().data = chunk.get();
+      response_parser_->get().body().size = chunk_size;
       upstream_->expires_after(ctx_.config.upstream_timeout);
       auto [rec, rn] =
           co_await http::async_read(*upstream_, upstream_buffer_, *response_parser_, kTuple);
@@ -409,11 +506,11 @@ class Exchange {
         client_.stream.close();
         co_return co_await upstream_failed(true);
       }
-      const std::size_t got = chunk.size() - response_parser_->get().body().size;
+      const std::size_t got = chunk_size - response_parser_->get().body().size;
       if (capture && captured.size() < kFlowBodyCapture) {
-        captured.append(chunk.data(), std::min(got, kFlowBodyCapture - captured.size()));
+        captured.append(chunk.get(), std::min(got, kFlowBodyCapture - captured.size()));
       }
-      res.body().data = got ? chunk.data() : nullptr;
+      res.body().data = got ? chunk.get() : nullptr;
       res.body().size = got;
       res.body().more = !response_parser_->is_done();
       client_.stream.expires_after(ctx_.config.io_timeout);
@@ -425,7 +522,7 @@ class Exchange {
         co_return ExchangeEnd::close;
       }
     }
-    if (!serializer.is_done()) {
+    if (!body_relayed && !serializer.is_done()) {
       res.body().data = nullptr;
       res.body().size = 0;
       res.body().more = false;
@@ -452,7 +549,7 @@ class Exchange {
 
     if (upstream_reusable && upstream_buffer_.size() == 0 && upstream_->socket().is_open()) {
       upstream_->expires_never();
-      ctx_.upstream_pool.give_back(upstream_->release_socket());
+      client_.upstream_pool.give_back(upstream_->release_socket());
     } else {
       upstream_->close();
     }

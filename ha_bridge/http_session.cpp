@@ -42,8 +42,8 @@ asio::awaitable<void> lingering_close(ClientConnection& client) {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket socket, std::shared_ptr<BridgeContext> ctx)
-      : client_(std::move(socket)), ctx_(std::move(ctx)) {}
+  HttpSession(tcp::socket socket, std::shared_ptr<BridgeContext> ctx, UpstreamPool& pool)
+      : client_(std::move(socket), pool), ctx_(std::move(ctx)) {}
 
   void start() {
     auto self = shared_from_this();
@@ -273,8 +273,9 @@ asio::awaitable<ExchangeEnd> reply_json(ClientConnection& client, BridgeContext&
   co_return (ec || !keep_alive) ? ExchangeEnd::close : ExchangeEnd::keep_alive;
 }
 
-void start_http_session(tcp::socket socket, std::shared_ptr<BridgeContext> ctx) {
-  std::make_shared<HttpSession>(std::move(socket), std::move(ctx))->start();
+void start_http_session(tcp::socket socket, std::shared_ptr<BridgeContext> ctx,
+                        UpstreamPool& upstream_pool) {
+  std::make_shared<HttpSession>(std::move(socket), std::move(ctx), upstream_pool)->start();
 }
 
 }  // namespace dinodia::ha_bridge::detail

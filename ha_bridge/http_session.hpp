@@ -1,12 +1,14 @@
 #pragma once
 // Internal to ha_bridge: one HTTP/1.1 session per accepted client connection (keep-alive loop,
-// dispatch to local routes / WebSocket relay / HTTP relay). Each session runs on its own strand.
+// dispatch to local routes / WebSocket relay / HTTP relay). A session runs on the single-threaded
+// loop of the worker that accepted it and relays through that worker's upstream pool.
 #include <memory>
 
 #include "ha_bridge/detail/context.hpp"
 
 namespace dinodia::ha_bridge::detail {
 
-void start_http_session(tcp::socket socket, std::shared_ptr<BridgeContext> ctx);
+void start_http_session(tcp::socket socket, std::shared_ptr<BridgeContext> ctx,
+                        UpstreamPool& upstream_pool);
 
 }  // namespace dinodia::ha_bridge::detail

@@ -25,7 +25,8 @@ bool looks_alive(tcp::socket& socket) {
 UpstreamPool::UpstreamPool(std::size_t max_idle, std::chrono::steady_clock::duration max_idle_age)
     : max_idle_(max_idle), max_idle_age_(max_idle_age) {}
 
-std::optional<tcp::socket> UpstreamPool::take(const asio::any_io_executor& executor) {
+std::optional<tcp::socket> UpstreamPool::take(bool request_is_retryable) {
+  constexpr auto kProbeAfterIdle = std::chrono::seconds(1);
   const auto now = std::chrono::steady_clock::now();
   while (true) {
     std::optional<Idle> candidate;
@@ -35,31 +36,14 @@ std::optional<tcp::socket> UpstreamPool::take(const asio::any_io_executor& execu
       candidate.emplace(std::move(idle_.back()));
       idle_.pop_back();
     }
-    if (now - candidate->since > max_idle_age_ || !looks_alive(candidate->socket)) {
+    const auto idle_for = now - candidate->since;
+    const bool probe = !request_is_retryable || idle_for > kProbeAfterIdle;
+    if (idle_for > max_idle_age_ || (probe && !looks_alive(candidate->socket))) {
       boost::system::error_code ignored;
       candidate->socket.close(ignored);
       continue;
     }
-    // Sockets are bound to the executor they were created with; hand the descriptor over to
-    // the caller's strand so every operation and timer of the exchange runs there.
-    boost::system::error_code ec;
-    const auto protocol = candidate->socket.local_endpoint(ec).protocol();
-    if (ec) {
-      candidate->socket.close(ec);
-      continue;
-    }
-    const auto fd = candidate->socket.release(ec);
-    if (ec) {
-      candidate->socket.close(ec);
-      continue;
-    }
-    tcp::socket rebound(executor);
-    rebound.assign(protocol, fd, ec);
-    if (ec) {
-      ::close(fd);
-      continue;
-    }
-    return rebound;
+    return std::move(candidate->socket);
   }
 }
 

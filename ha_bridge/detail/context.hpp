@@ -68,9 +68,6 @@ struct BridgeContext {
   tcp::endpoint upstream_endpoint;  // resolved once at start (re-resolved on connect failure)
   AtomicStats stats;
   ConnectionTracker connections;
-  // Idle keep-alive HTTP connections to the Supervisor (the HTTP relay's; 20 s idle maximum,
-  // well below aiohttp's 75 s keep-alive, so we rarely pick one the server is closing).
-  UpstreamPool upstream_pool{config.upstream_pool_size, std::chrono::seconds(20)};
 
   BridgeContext(BridgeConfig c, std::shared_ptr<const TokenRegistry> t, std::vector<LocalRoute> r)
       : config(std::move(c)),

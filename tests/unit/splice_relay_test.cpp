@@ -1,0 +1,221 @@
+// move_bytes (ha_bridge/detail/splice_relay): the kernel-side body relay for large responses,
+// over real loopback TCP connections, with splice and with the user-space fallback.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <csignal>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "ha_bridge/detail/splice_relay.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using dinodia::ha_bridge::detail::move_bytes;
+using dinodia::ha_bridge::detail::MoveResult;
+using namespace std::chrono_literals;
+
+// A connected loopback pair: `outer` is a plain blocking descriptor the test drives from a
+// thread; `inner` is the Asio socket move_bytes works on.
+struct Pair {
+  explicit Pair(asio::io_context& ioc) : inner(ioc) {
+    tcp::acceptor acceptor(ioc, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+    tcp::socket client(ioc);
+    client.connect(acceptor.local_endpoint());
+    acceptor.accept(inner);
+    outer = client.release();
+  }
+  ~Pair() {
+    if (outer >= 0) ::close(outer);
+  }
+  void close_outer() {
+    ::close(outer);
+    outer = -1;
+  }
+  tcp::socket inner;
+  int outer = -1;
+};
+
+std::string pattern(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + i / 977) & 0xff);
+  return s;
+}
+
+void write_all(int fd, const std::string& data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return;
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+std::string read_exactly(int fd, std::size_t n) {
+  std::string out;
+  char buf[65536];
+  while (out.size() < n) {
+    const ssize_t got = ::recv(fd, buf, std::min(sizeof buf, n - out.size()), 0);
+    if (got <= 0) break;
+    out.append(buf, static_cast<std::size_t>(got));
+  }
+  return out;
+}
+
+struct Outcome {
+  MoveResult result = MoveResult::done;
+  boost::system::error_code error;
+  std::chrono::milliseconds took{0};
+};
+
+Outcome run_move(asio::io_context& ioc, Pair& from, Pair& to, std::uint64_t count, bool use_splice,
+                 std::chrono::milliseconds read_timeout = 5s,
+                 std::chrono::milliseconds write_timeout = 5s) {
+  Outcome outcome;
+  std::optional<MoveResult> result;
+  const auto start = std::chrono::steady_clock::now();
+  asio::co_spawn(ioc,
+                 move_bytes(from.inner, to.inner, count, read_timeout, write_timeout, outcome.error,
+                            use_splice),
+                 [&](std::exception_ptr e, MoveResult r) {
+                   if (e) std::rethrow_exception(e);
+                   result = r;
+                 });
+  ioc.restart();
+  ioc.run();
+  outcome.took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  REQUIRE(result.has_value());
+  outcome.result = *result;
+  return outcome;
+}
+
+}  // namespace
+
+TEST_CASE("move_bytes relays exactly the count and leaves the next bytes unread") {
+  const bool use_splice = GENERATE(true, false);
+  INFO("splice: " << use_splice);
+  asio::io_context ioc;
+  Pair from(ioc), to(ioc);
+  const std::size_t count = 3 * 1024 * 1024 + 123;  // more than the pipe and socket buffers
+  const std::string body = pattern(count);
+  const std::string next_request = "NEXT-RESPONSE";
+  std::thread writer([&] {
+    write_all(from.outer, body.substr(0, 100000));
+    std::this_thread::sleep_for(50ms);  // the source stalls once: the relay waits for it
+    write_all(from.outer, body.substr(100000) + next_request);
+  });
+  std::string received;
+  std::thread reader([&] { received = read_exactly(to.outer, count); });
+
+  const auto outcome = run_move(ioc, from, to, count, use_splice);
+  writer.join();
+  reader.join();
+  CHECK(outcome.result == MoveResult::done);
+  CHECK(!outcome.error);
+  REQUIRE(received.size() == count);
+  CHECK(received == body);
+  // What follows the body is still in the source connection, for its next user.
+  char rest[64] = {};
+  const ssize_t n = ::recv(from.inner.native_handle(), rest, sizeof rest, MSG_DONTWAIT);
+  CHECK(std::string(rest, n > 0 ? static_cast<std::size_t>(n) : 0) == next_request);
+}
+
+TEST_CASE("move_bytes: a source that ends early is a source failure") {
+  const bool use_splice = GENERATE(true, false);
+  asio::io_context ioc;
+  Pair from(ioc), to(ioc);
+  std::thread writer([&] {
+    write_all(from.outer, pattern(200000));
+    from.close_outer();
+  });
+  std::thread reader([&] { read_exactly(to.outer, 200000); });
+  const auto outcome = run_move(ioc, from, to, 500000, use_splice);
+  writer.join();
+  reader.join();
+  CHECK(outcome.result == MoveResult::source_failed);
+  CHECK(outcome.error == asio::error::eof);
+}
+
+TEST_CASE("move_bytes: a source that stalls is cut off after the read timeout") {
+  const bool use_splice = GENERATE(true, false);
+  asio::io_context ioc;
+  Pair from(ioc), to(ioc);
+  write_all(from.outer, pattern(1000));
+  std::thread reader([&] { read_exactly(to.outer, 1000); });
+  const auto outcome = run_move(ioc, from, to, 5000, use_splice, 300ms, 5s);
+  reader.join();
+  CHECK(outcome.result == MoveResult::source_failed);
+  CHECK(outcome.error == asio::error::timed_out);
+  CHECK(outcome.took >= 290ms);
+  CHECK(outcome.took < 3s);
+}
+
+namespace {
+// Feeds `fd` without blocking until told to stop (the relay may stop reading at any point).
+class Feeder {
+ public:
+  Feeder(int fd, std::size_t count)
+      : thread_([this, fd, count] {
+          const std::string block = pattern(65536);
+          std::size_t sent = 0;
+          while (!stop_ && sent < count) {
+            const ssize_t n = ::send(fd, block.data(), std::min(block.size(), count - sent),
+                                     MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n > 0) {
+              sent += static_cast<std::size_t>(n);
+            } else {
+              std::this_thread::sleep_for(1ms);
+            }
+          }
+        }) {}
+  ~Feeder() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+}  // namespace
+
+TEST_CASE("move_bytes: a sink that stops reading is cut off after the write timeout") {
+  const bool use_splice = GENERATE(true, false);
+  INFO("splice: " << use_splice);
+  asio::io_context ioc;
+  Pair from(ioc), to(ioc);
+  const std::size_t count = 32 * 1024 * 1024;  // far more than the buffers between us and it
+  Feeder feeder(from.outer, count);
+  const auto outcome = run_move(ioc, from, to, count, use_splice, 5s, 300ms);
+  CHECK(outcome.result == MoveResult::sink_failed);
+  CHECK(outcome.error == asio::error::timed_out);
+  CHECK(outcome.took < 4s);
+}
+
+TEST_CASE("move_bytes: a sink that closes is a sink failure") {
+  const bool use_splice = GENERATE(true, false);
+  INFO("splice: " << use_splice);
+  // splice(2) into a socket cannot be told MSG_NOSIGNAL; the agent ignores SIGPIPE (agent.cpp),
+  // and so does this test.
+  std::signal(SIGPIPE, SIG_IGN);
+  asio::io_context ioc;
+  Pair from(ioc), to(ioc);
+  to.close_outer();
+  const std::size_t count = 32 * 1024 * 1024;  // more than one write can hand to the kernel
+  Feeder feeder(from.outer, count);
+  const auto outcome = run_move(ioc, from, to, count, use_splice);
+  CHECK(outcome.result == MoveResult::sink_failed);
+  CHECK((outcome.error == asio::error::broken_pipe ||
+         outcome.error == asio::error::connection_reset));
+}
