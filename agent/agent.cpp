@@ -43,6 +43,12 @@ ha_bridge::BridgeConfig bridge_config(const Options& o, const Environment& env) 
   c.upstream_ws_tokens = o.upstream_ws_tokens(env.supervisor_token);
   c.allowed_path_regex = o.allowed_path_regex;
   c.max_body_bytes = static_cast<std::size_t>(o.max_request_body_mb) * 1024 * 1024;
+  const auto& t = env.bridge_timeouts;
+  if (t.idle) c.idle_timeout = std::chrono::seconds(*t.idle);
+  if (t.header) c.header_timeout = std::chrono::seconds(*t.header);
+  if (t.io) c.io_timeout = std::chrono::seconds(*t.io);
+  if (t.ws_auth) c.ws_auth_timeout = std::chrono::seconds(*t.ws_auth);
+  if (t.ws_ping) c.ws_ping_interval = std::chrono::seconds(*t.ws_ping);
   return c;
 }
 

@@ -6,6 +6,22 @@
 
 namespace dinodia::agent {
 
+// DINODIA_BRIDGE_TIMEOUTS="idle=2,header=2,io=5,ws_auth=2,ws_ping=1" (whole seconds, 1..3600,
+// any subset, any order). Only tests set it: they cannot wait out the 65 s keep-alive idle time
+// or the 30 s WebSocket ping interval. A home never needs it; the defaults in BridgeConfig are
+// the documented behaviour.
+struct BridgeTimeoutOverrides {
+  std::optional<int> idle;     // BridgeConfig::idle_timeout
+  std::optional<int> header;   // BridgeConfig::header_timeout
+  std::optional<int> io;       // BridgeConfig::io_timeout
+  std::optional<int> ws_auth;  // BridgeConfig::ws_auth_timeout
+  std::optional<int> ws_ping;  // BridgeConfig::ws_ping_interval
+};
+
+// Parses the DINODIA_BRIDGE_TIMEOUTS value. Throws std::invalid_argument naming the variable and
+// the offending key or value.
+BridgeTimeoutOverrides parse_bridge_timeouts(const std::string& value);
+
 struct Environment {
   std::string options_path = "/data/options.json";   // DINODIA_OPTIONS_PATH
   std::string data_dir = "/data";                    // DINODIA_DATA_DIR
@@ -13,6 +29,7 @@ struct Environment {
   std::string supervisor_token;                      // SUPERVISOR_TOKEN (HASSIO_TOKEN fallback)
   std::optional<int> sync_interval_seconds;          // DINODIA_SYNC_INTERVAL_SECONDS (tests only)
   std::optional<std::string> bind_address;           // DINODIA_BIND_ADDRESS (tests, benchmarks)
+  BridgeTimeoutOverrides bridge_timeouts;            // DINODIA_BRIDGE_TIMEOUTS (tests only)
 };
 
 // Reads the variables above. Throws std::invalid_argument naming the variable on a bad value.

@@ -18,6 +18,12 @@ if [ "${DINODIA_SANITIZER_DEPS:-0}" = "1" ]; then
   packages+=(clang libclang-rt-14-dev)
 fi
 
+# Node.js runs Home Assistant's own WebSocket client in the integration tests (tests/node). A
+# machine may have Node from elsewhere (e.g. a vendor package that bundles npm): only add what
+# is missing as a command.
+if ! command -v node >/dev/null 2>&1; then packages+=(nodejs); fi
+if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -28,4 +34,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The test's npm packages, exactly as package-lock.json pins them. npm keeps its own copy of the
+# lock in node_modules/.package-lock.json: when that is newer than ours, nothing changed.
+node_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/node"
+if [ ! -f "$node_dir/node_modules/.package-lock.json" ] ||
+  [ "$node_dir/package-lock.json" -nt "$node_dir/node_modules/.package-lock.json" ]; then
+  echo "Installing the Node test packages (npm ci in tests/node)"
+  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
 fi

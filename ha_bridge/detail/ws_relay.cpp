@@ -114,8 +114,10 @@ class Relay : public std::enable_shared_from_this<Relay> {
     const auto& cfg = ctx_->config;
     websocket::stream_base::timeout timeouts;
     timeouts.handshake_timeout = cfg.ws_auth_timeout;
-    // Beast pings after half the idle time without traffic and drops the peer after the full
-    // idle time, so this gives one ping per ws_ping_interval of silence.
+    // Beast's idle timer ticks every idle_timeout / 2 = ws_ping_interval: a tick sends a ping,
+    // and a tick that finds nothing received (not even a pong) since the previous ping closes
+    // the connection. So a client gets a ping every ws_ping_interval and is dropped once it
+    // has been silent for more than one and at most two intervals (bridge_behaviour_test).
     timeouts.idle_timeout = 2 * cfg.ws_ping_interval;
     timeouts.keep_alive_pings = true;
     client_.set_option(timeouts);

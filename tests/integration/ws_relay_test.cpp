@@ -48,6 +48,7 @@ struct AgentOptions {
   std::string ha_access_token;
   std::string agent_supervisor_token = kSupervisorToken;  // what the agent is given
   std::string upstream_url;                               // default: the fake
+  std::string bridge_timeouts;  // DINODIA_BRIDGE_TIMEOUTS, e.g. "ws_auth=2"; empty: defaults
 };
 
 class Fixture {
@@ -75,14 +76,14 @@ class Fixture {
     write_file(dir_.file("options.json"), options.dump());
     std::string upstream =
         o.upstream_url.empty() ? "http://127.0.0.1:" + std::to_string(fake_port_) : o.upstream_url;
-    agent_ = std::make_unique<Process>(
-        std::vector<std::string>{agent_binary()},
-        std::map<std::string, std::string>{{"DINODIA_OPTIONS_PATH", dir_.file("options.json")},
+    std::map<std::string, std::string> env{{"DINODIA_OPTIONS_PATH", dir_.file("options.json")},
                                            {"DINODIA_DATA_DIR", dir_.path()},
                                            {"DINODIA_SUPERVISOR_URL", upstream},
                                            {"SUPERVISOR_TOKEN", o.agent_supervisor_token},
-                                           {"DINODIA_BIND_ADDRESS", "127.0.0.1"}},
-        dir_.file("agent.log"));
+                                           {"DINODIA_BIND_ADDRESS", "127.0.0.1"}};
+    if (!o.bridge_timeouts.empty()) env["DINODIA_BRIDGE_TIMEOUTS"] = o.bridge_timeouts;
+    agent_ = std::make_unique<Process>(std::vector<std::string>{agent_binary()}, std::move(env),
+                                       dir_.file("agent.log"));
     line = agent_->wait_for_log("Listening {");
     REQUIRE(line);
     agent_port_ = port_from_line(*line);
@@ -292,13 +293,15 @@ TEST_CASE("deeply nested frames before and after auth never crash the agent") {
   f.authenticate(another);
 }
 
-TEST_CASE("a client that never authenticates is closed after the 10 s auth timeout") {
-  Fixture f;
+TEST_CASE("a client that never authenticates is closed after the auth timeout (10 s, here 2 s)") {
+  AgentOptions o;
+  o.bridge_timeouts = "ws_auth=2";  // the 10 s default made this test slow, not stronger
+  Fixture f(o);
   WsClient client;
   client.connect(f.port());
   REQUIRE(client.read_json()["type"] == "auth_required");
-  CHECK(client.read(std::chrono::seconds(8)).kind == WsEvent::Kind::timeout);
-  WsEvent event = client.read(std::chrono::seconds(5));
+  CHECK(client.read(std::chrono::milliseconds(1500)).kind == WsEvent::Kind::timeout);
+  WsEvent event = client.read(std::chrono::seconds(3));
   INFO(event.describe());
   REQUIRE(event.is_closed());
   CHECK(event.close_code == 1008);

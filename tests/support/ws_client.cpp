@@ -40,6 +40,7 @@ struct WsClient::Impl {
   bool read_pending = false;
   std::optional<WsEvent> read_result;
   int receive_buffer = 0;
+  std::vector<Clock::time_point> pings;
 
   // Runs handlers until `done` is true or the deadline passes.
   bool run_until(const bool& done, Clock::time_point deadline) {
@@ -92,7 +93,15 @@ struct WsClient::Impl {
   }
 };
 
-WsClient::WsClient() : impl_(std::make_unique<Impl>()) {}
+WsClient::WsClient() : impl_(std::make_unique<Impl>()) {
+  impl_->ws.control_callback([im = impl_.get()](websocket::frame_type kind, beast::string_view) {
+    if (kind == websocket::frame_type::ping) im->pings.push_back(Clock::now());
+  });
+}
+
+std::vector<Clock::time_point> WsClient::pings_received() const {
+  return impl_->pings;
+}
 WsClient::~WsClient() = default;
 
 void WsClient::set_receive_buffer(int bytes) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace dinodia::testing {
 
@@ -56,6 +57,10 @@ class WsClient {
   nlohmann::json read_json(std::chrono::milliseconds timeout = std::chrono::seconds(5));
   // Reads until a message with this "id" arrives (others are skipped); throws on anything else.
   nlohmann::json read_result(int id, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  // When each ping from the peer arrived. Pings are only seen (and answered with a pong) while
+  // a read() runs: a test that stops calling read() plays a peer that never answers pings.
+  std::vector<std::chrono::steady_clock::time_point> pings_received() const;
 
   // Sends a close frame and waits for the peer's close (or the end of the connection).
   void close(int code = 1000, const std::string& reason = "",
