@@ -283,14 +283,32 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
 
   // --- persistence ----------------------------------------------------------------------
 
-  void save_locked() {
-    if (!store_) return;
+  bool save_locked() {
+    if (!store_) return false;
     try {
-      store_->save(heating_);
-      store_->save(electric_);
+      store_->save(heating_, electric_);
+      return true;
     } catch (const std::exception& e) {
       log::error("Could not save usage state", log::Fields().add("error", e.what()));
+      return false;
     }
+  }
+
+  std::uint64_t state_changes_locked() const {
+    return heating_.state_changes() + electric_.state_changes();
+  }
+
+  // After observations made under the lock since `changes_before` was read: a state change
+  // (new segment, area or on/off/known classification) is written through at once, so a
+  // kill -9 right after it cannot count the old state past the change; same-state elapsed time
+  // is left to the batched save, the next observation recomputes it from the stored state.
+  // Returns whether a batched save is still wanted.
+  bool write_through_locked(std::uint64_t changes_before, const std::string& entity_id) {
+    if (state_changes_locked() == changes_before) return true;
+    if (save_locked()) {
+      log::debug("Usage state change recorded", log::Fields().add("entityId", entity_id));
+    }
+    return false;
   }
 
   void save_now(const char* why) {
@@ -346,6 +364,10 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
     if (!entity_id) return;
     const json new_state = data.value("new_state", json());
     bool changed = false;
+    const std::uint64_t changes_before = [&] {
+      std::lock_guard lock(mutex_);
+      return state_changes_locked();
+    }();
     if (electric_enabled_) {
       auto it = electric_selection_.find(*entity_id);
       if (it != electric_selection_.end() && new_state.is_object()) {
@@ -362,7 +384,9 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
         arm_throttle();
       }
     }
-    if (changed) save_soon();
+    if (!changed) return;
+    std::lock_guard lock(mutex_);
+    if (write_through_locked(changes_before, *entity_id)) save_soon();
   }
 
   bool heating_event(const std::string& entity_id, const json& event) {
@@ -385,12 +409,19 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
     throttle_timer_.expires_after(milliseconds(std::max<std::int64_t>(0, *due - now_ms())));
     throttle_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (ec || self->stopped_) return;
-      bool changed = false;
+      bool batch = false;
       for (const json& ev : self->throttle_.take_due(now_ms())) {
         const auto id = json_string(ev["data"], "entity_id");
-        if (id) changed |= self->heating_event(*id, ev);
+        if (!id) continue;
+        const std::uint64_t before = [&] {
+          std::lock_guard lock(self->mutex_);
+          return self->state_changes_locked();
+        }();
+        if (!self->heating_event(*id, ev)) continue;
+        std::lock_guard lock(self->mutex_);
+        batch |= self->write_through_locked(before, *id);
       }
-      if (changed) self->save_soon();
+      if (batch) self->save_soon();
       self->arm_throttle();
     });
   }
@@ -578,16 +609,16 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
       }
       selection.emplace(*id, std::move(d));
     }
-    bool changed = false;
     {
       std::lock_guard lock(mutex_);
       const std::int64_t now = now_ms();
+      bool retired = false;
       for (const auto& [id, d] : electric_selection_) {
-        if (selection.count(id) == 0) changed |= electric_.retire(id, now);
+        if (selection.count(id) == 0) retired |= electric_.retire(id, now);
       }
+      if (retired) save_locked();  // a retirement is a state change: written through
     }
     electric_selection_ = std::move(selection);
-    if (changed) save_soon();
     log::info("Electric usage registry refreshed",
               log::Fields().add("entities", electric_selection_.size()));
   }
@@ -644,9 +675,25 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
     done();
   }
 
+  // Processes an entity's throttled events now (strand), before an observation that would
+  // otherwise overtake them and have them ignored as out of order.
+  void release_held(const std::string& id) {
+    for (const json& ev : throttle_.take_entity(id, now_ms())) {
+      const std::uint64_t before = [&] {
+        std::lock_guard lock(mutex_);
+        return state_changes_locked();
+      }();
+      if (!heating_event(id, ev)) continue;
+      std::lock_guard lock(mutex_);
+      if (write_through_locked(before, id)) save_soon();
+    }
+  }
+
   void observe_state(const std::string& id, const json& state, bool heating, bool electric,
                      telemetry::ObservationSource source, std::int64_t t) {
+    if (heating && heating_enabled_) release_held(id);
     std::lock_guard lock(mutex_);
+    const std::uint64_t before = state_changes_locked();
     if (heating && heating_enabled_) {
       auto it = heating_selection_.find(id);
       if (it != heating_selection_.end()) {
@@ -659,6 +706,8 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
         electric_.observe(it->second, state.value("state", ""), t);
       }
     }
+    // Same-state observations are saved once at the end of the seed or poll run.
+    write_through_locked(before, id);
   }
 
   std::int64_t poll_period_ms() const {

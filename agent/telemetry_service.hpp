@@ -9,7 +9,11 @@
 // (item 21); observation times are clamped to "now" so lastSeenAt is never in the future; the
 // poll honours electric_usage_poll_interval_seconds for electric entities (item 19): both
 // intervals are honoured by polling on the shorter one and skipping a tracker whose own
-// interval has not elapsed.
+// interval has not elapsed. Every observed state change (a new or re-areaed segment, an
+// on/off/known change, a retirement) is written through to SQLite before the next one is
+// handled, so a kill -9 right after it loses nothing (issue #4); same-state observations are
+// saved in batches (at most 1 s later), as the next observation recomputes their time from the
+// stored state. Throttled heating events are all processed, in order, by their own timestamps.
 //
 // Threads: HA callbacks run on the bridge's io_context (serialised on one strand); the sync
 // thread calls the SyncContributor methods; tracker state is guarded by one mutex.

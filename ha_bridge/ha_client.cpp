@@ -145,7 +145,7 @@ struct HaConnection::Impl : std::enable_shared_from_this<HaConnection::Impl> {
   std::uint64_t gen = 0;
   Phase phase = Phase::idle;
   std::size_t token_index = 0;
-  int failures = 0;
+  std::int64_t failures = 0;
   bool logged_waiting = false;
   std::int64_t next_id = 1000;
   std::map<std::int64_t, Pending> pending;
@@ -201,11 +201,12 @@ struct HaConnection::Impl : std::enable_shared_from_this<HaConnection::Impl> {
   void on_message(const json& msg) {
     const std::string type = msg.value("type", "");
     if (type == "auth_required") {
-      if (config.ws_tokens.empty()) {
+      const auto index = credential_for_auth(token_index, config.ws_tokens.size());
+      if (!index) {
         log::warn("Heating usage WS auth failed: no HA auth token available");
         return fail("no token");
       }
-      if (token_index >= config.ws_tokens.size()) token_index = 0;
+      token_index = *index;
       send(json{{"type", "auth"}, {"access_token", config.ws_tokens[token_index]}}.dump());
     } else if (type == "auth_invalid") {
       log::warn(
@@ -213,8 +214,7 @@ struct HaConnection::Impl : std::enable_shared_from_this<HaConnection::Impl> {
           log::Fields().add("message", msg.value("message", "")).add("tokenIndex", token_index));
       // Try the next credential; after the last one start over from the first (legacy §17 31:
       // the index is not stuck forever), with back-off growing through `failures`.
-      ++token_index;
-      if (token_index >= config.ws_tokens.size()) token_index = 0;
+      token_index = credential_after_rejection(token_index, config.ws_tokens.size());
       fail("auth_invalid");
     } else if (type == "auth_ok") {
       auth_timer.cancel();
@@ -295,11 +295,8 @@ struct HaConnection::Impl : std::enable_shared_from_this<HaConnection::Impl> {
     close_socket();
     fail_pending("HA WS disconnected");
     ++failures;
-    using namespace std::chrono;
-    const auto extra = std::min<std::int64_t>(config.reconnect_max_extra.count(),
-                                              (failures - 1) * config.reconnect_step.count());
-    const auto delay = milliseconds(config.reconnect_base.count() +
-                                    random_below(config.reconnect_jitter.count()) + extra);
+    const auto delay =
+        reconnect_delay(config.reconnect, failures, random_below(config.reconnect.jitter.count()));
     if (was_ready || !logged_waiting) {
       // One line per outage, not one per attempt while Core is starting.
       log::warn(
@@ -425,22 +422,27 @@ class OneShot : public std::enable_shared_from_this<OneShot> {
 
  private:
   void read() {
-    ws_->async_read(buffer_, asio::bind_executor(strand_, [self = shared_from_this()](
-                                                              beast::error_code ec, std::size_t) {
-                      if (self->done_) return;
-                      if (ec) {
-                        return self->finish(ec == websocket::error::closed ||
-                                                    ec == asio::error::eof ||
-                                                    ec == asio::error::connection_reset
-                                                ? "ha_ws_closed"
-                                                : ec.message(),
-                                            json());
-                      }
-                      const std::string text = beast::buffers_to_string(self->buffer_.data());
-                      self->buffer_.consume(self->buffer_.size());
-                      for_each_message(text, [&](const json& m) { self->on_message(m); });
-                      if (!self->done_) self->read();
-                    }));
+    // The read is bound to its connection: after auth_invalid the next credential gets a new
+    // connection (and its own read), and this one must not go on reading a closed stream.
+    auto ws = ws_;
+    ws->async_read(buffer_, asio::bind_executor(strand_, [self = shared_from_this(), ws](
+                                                             beast::error_code ec, std::size_t) {
+                     if (self->done_ || ws != self->ws_) return;
+                     if (ec) {
+                       return self->finish(ec == websocket::error::closed ||
+                                                   ec == asio::error::eof ||
+                                                   ec == asio::error::connection_reset
+                                               ? "ha_ws_closed"
+                                               : ec.message(),
+                                           json());
+                     }
+                     const std::string text = beast::buffers_to_string(self->buffer_.data());
+                     self->buffer_.consume(self->buffer_.size());
+                     for_each_message(text, [&](const json& m) {
+                       if (ws == self->ws_) self->on_message(m);
+                     });
+                     if (!self->done_ && ws == self->ws_) self->read();
+                   }));
   }
 
   void on_message(const json& msg) {
@@ -452,8 +454,9 @@ class OneShot : public std::enable_shared_from_this<OneShot> {
       // The connection is closed by HA after auth_invalid; legacy tries the next token on a
       // socket that is about to close, so a second token practically never gets a chance.
       // A new connection per token is what actually works.
-      ++token_index_;
-      if (token_index_ >= config_.ws_tokens.size()) return finish("ha_ws_auth_invalid", json());
+      const auto next = untried_credential_after_rejection(token_index_, config_.ws_tokens.size());
+      if (!next) return finish("ha_ws_auth_invalid", json());
+      token_index_ = *next;
       reconnect_with_next_token();
     } else if (type == "auth_ok") {
       json cmd = command_;

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ha_bridge/ha_client_policy.hpp"
 #include "ha_bridge/upstream_target.hpp"
 
 namespace boost::asio {
@@ -32,11 +33,7 @@ struct HaClientConfig {
   std::vector<std::string> ws_tokens;  // ws_auth_mode order (legacy §7.3), empties removed
   std::chrono::milliseconds request_timeout{15000};
   std::chrono::milliseconds connect_timeout{10000};
-  // Reconnect delay: base + random(0..jitter) + min(max_extra, failures × step).
-  std::chrono::milliseconds reconnect_base{2000};
-  std::chrono::milliseconds reconnect_jitter{3000};
-  std::chrono::milliseconds reconnect_step{2000};
-  std::chrono::milliseconds reconnect_max_extra{30000};
+  ReconnectPolicy reconnect;  // the tracker connection's back-off (ha_client_policy.hpp)
 };
 
 // `error` is empty on success; then `value` holds the result.

@@ -167,6 +167,10 @@ bool ElectricTracker::observe(const ElectricDescriptor& d, std::string_view stat
   const ElectricClass cls = classify_electric(state);
   ElectricEntry* e = find_mut(id);
   const auto area = non_empty(d.area_id);
+  // A new segment, a revived one or a different classification changes what later time is
+  // counted as (see state_changes()).
+  bool state_change =
+      e == nullptr || e->retired || e->last_was_on != cls.is_on || e->last_was_known != cls.known;
   if (e == nullptr) {
     if (entities_.size() >= settings_.max_tracked_entities) return false;
     entities_.push_back(fresh(d, t));
@@ -174,6 +178,7 @@ bool ElectricTracker::observe(const ElectricDescriptor& d, std::string_view stat
   } else {
     if (t < e->last_seen_at) return false;  // out of order: already counted up to lastSeenAt
     if (!e->retired && e->area_id.value_or("") != area.value_or("")) {
+      state_change = true;
       accrue(*e, t);
       if (pending_.size() < settings_.max_pending_segments) {
         ElectricEntry closed = *e;
@@ -201,6 +206,7 @@ bool ElectricTracker::observe(const ElectricDescriptor& d, std::string_view stat
   e->retired_at.reset();
   e->dirty = true;
   ++revision_;
+  if (state_change) ++state_changes_;
   return true;
 }
 
@@ -214,6 +220,7 @@ bool ElectricTracker::retire(std::string_view id, std::int64_t t) {
   e->retired_at = t;
   e->dirty = true;
   ++revision_;
+  ++state_changes_;
   return true;
 }
 

@@ -92,6 +92,10 @@ class ElectricTracker {
   const std::vector<ElectricEntry>& pending() const { return pending_; }
   std::size_t merged_area_changes() const { return merged_area_changes_; }
   std::uint64_t revision() const { return revision_; }
+  // Bumped when an observation opens, revives, retires or re-areas a segment or changes its
+  // on/off/known classification: changes that must be durable before they are acted on.
+  // Same-state observations only add elapsed time, which the next observation recomputes.
+  std::uint64_t state_changes() const { return state_changes_; }
 
   nlohmann::json row(const ElectricEntry& e) const;
   // Persistence in the legacy schema-1 file shape (§10.3); entries are validated on load.
@@ -111,6 +115,7 @@ class ElectricTracker {
   std::optional<std::string> reset_ack_pending_at_;
   std::size_t merged_area_changes_ = 0;
   std::uint64_t revision_ = 0;
+  std::uint64_t state_changes_ = 0;
 };
 
 }  // namespace dinodia::telemetry

@@ -251,6 +251,7 @@ bool HeatingTracker::observe(const std::string& id, HeatingLabel label, const He
     n.last_processed_at = t;
     entries_.push_back(std::move(n));
     ++revision_;
+    ++state_changes_;
     return true;
   }
   if (t < e->last_seen_at) return false;  // out of order: the overlap was already counted
@@ -297,6 +298,8 @@ bool HeatingTracker::observe(const std::string& id, HeatingLabel label, const He
       e->heat_run_start_output_fraction.reset();
     }
   }
+  if (!e->last_was_known || prev_known != cls.known || prev_on != cls.is_on || e->label != label)
+    ++state_changes_;
   e->label = label;
   if (boiler) {
     e->efficiency_band = band;
@@ -519,14 +522,19 @@ bool EventThrottle::admit(const std::string& id, const Json& event, std::int64_t
       return true;
     }
   }
-  // Hold the newest: HA states are snapshots, so the latest one carries the current truth.
-  // Its own timestamp is kept, so accumulation still happens at the right time.
+  // Hold every event, in arrival order, each with its own timestamp: keeping only the newest
+  // would turn on -> off -> on into "on throughout" and count the off interval as on.
   const std::int64_t due = (it == last_processed_.end() ? now : it->second) + min_interval_ms_;
   auto h = held_.find(id);
-  if (h == held_.end()) {
-    held_.emplace(id, Held{event, due});
+  if (h == held_.end()) h = held_.emplace(id, Held{{}, due}).first;
+  auto& events = h->second.events;
+  if (events.size() >= kMaxHeldPerEntity) {
+    // A flood: the newest replaces the previous newest, so at most the interval between those
+    // two is attributed to the wrong state.
+    events.back() = event;
+    ++overflowed_;
   } else {
-    h->second.event = event;
+    events.push_back(event);
   }
   return false;
 }
@@ -538,10 +546,19 @@ std::vector<Json> EventThrottle::take_due(std::int64_t now) {
   std::sort(due.begin(), due.end());
   std::vector<Json> out;
   for (const auto& [at, id] : due) {
-    out.push_back(std::move(held_[id].event));
+    for (auto& ev : held_[id].events) out.push_back(std::move(ev));
     held_.erase(id);
     last_processed_[id] = now;
   }
+  return out;
+}
+
+std::vector<Json> EventThrottle::take_entity(const std::string& id, std::int64_t now) {
+  auto h = held_.find(id);
+  if (h == held_.end()) return {};
+  std::vector<Json> out = std::move(h->second.events);
+  held_.erase(h);
+  last_processed_[id] = now;
   return out;
 }
 

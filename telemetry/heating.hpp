@@ -8,7 +8,7 @@
 // lastSeenAt never moves backwards (item 16); an upload is acknowledged only for rows whose
 // current content still equals what was sent (item 15); dirty rows are offered least recently
 // acknowledged first, so more than 100 dirty entities cannot starve the tail; the event
-// throttle defers instead of dropping (EventThrottle, item 17); persisted entries are
+// throttle defers every event instead of dropping (EventThrottle, item 17); persisted entries are
 // validated field by field on load (item 32).
 #include <cstdint>
 #include <map>
@@ -147,6 +147,11 @@ class HeatingTracker {
   const HeatingEntry* find(std::string_view entity_id) const;
   // Bumped on every mutation; the store persists when it differs from what it last wrote.
   std::uint64_t revision() const { return revision_; }
+  // Bumped only when an observation changes what later accumulation depends on: a new entry,
+  // a different on/off/known classification or label. Such a change must be persisted before
+  // it is acted on (a crash would otherwise count the old state past the change); anything
+  // else is elapsed time that the next observation recomputes from the stored state.
+  std::uint64_t state_changes() const { return state_changes_; }
 
   // Persistence in the legacy schema-2 file shape (§10.2) plus our own fields; from_json
   // validates each entry and drops the ones that are not usable. Returns dropped entry count.
@@ -166,29 +171,39 @@ class HeatingTracker {
   std::optional<std::string> last_reset_at_;
   bool reset_ack_done_ = false;
   std::uint64_t revision_ = 0;
+  std::uint64_t state_changes_ = 0;
 };
 
-// Per-entity event throttle that defers instead of dropping (legacy §17 item 17): an event
-// inside the interval is held (the latest one per entity wins) and released once the interval
-// has passed, so a second transition within a second is processed, just later.
+// Per-entity event throttle (heating_usage_min_process_interval_ms) that defers instead of
+// dropping (legacy §17 item 17): events inside the interval are held in arrival order and all
+// released, in that order, once the interval has passed. Each keeps its own time_fired, so the
+// accumulation is weighted by HA's timestamps, not by when the throttle lets an event through.
 class EventThrottle {
  public:
+  static constexpr std::size_t kMaxHeldPerEntity = 256;
   explicit EventThrottle(std::int64_t min_interval_ms) : min_interval_ms_(min_interval_ms) {}
   // True: process now. False: held; take it later from take_due().
   bool admit(const std::string& entity_id, const nlohmann::json& event, std::int64_t now_ms);
-  // Held events whose interval has passed, oldest entity first.
+  // Held events whose interval has passed: entity by entity (earliest due first), each
+  // entity's events in arrival order.
   std::vector<nlohmann::json> take_due(std::int64_t now_ms);
+  // One entity's held events now, in arrival order: an observation stamped "now" (a poll)
+  // must not overtake them, or they would be ignored as out of order.
+  std::vector<nlohmann::json> take_entity(const std::string& entity_id, std::int64_t now_ms);
   // Earliest time a held event becomes due, if any.
   std::optional<std::int64_t> next_due() const;
+  // Events merged because an entity had kMaxHeldPerEntity held already.
+  std::size_t overflowed() const { return overflowed_; }
 
  private:
   struct Held {
-    nlohmann::json event;
+    std::vector<nlohmann::json> events;
     std::int64_t due_at;
   };
   std::int64_t min_interval_ms_;
   std::map<std::string, std::int64_t> last_processed_;
   std::map<std::string, Held> held_;
+  std::size_t overflowed_ = 0;
 };
 
 }  // namespace dinodia::telemetry

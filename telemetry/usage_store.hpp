@@ -1,9 +1,10 @@
 #pragma once
 // Durable heating/electric usage state (legacy §10, fixing §17 items 12, 13, 32): its own tables
 // in the agent's SQLite file (<DINODIA_DATA_DIR>/dinodia-agent.db) on its own connection, WAL,
-// synchronous=FULL, one transaction per save, so a kill -9 at any point leaves either the
-// previous or the new state. Saving is cheap enough to do after every batch of observations and
-// after every acknowledgement; the caller also saves on SIGTERM.
+// synchronous=NORMAL, one transaction per save, so a kill -9 at any point leaves either the
+// previous or the new state. Saving is cheap enough to do for every observed state change
+// (write-through), after every batch of same-state observations and after every
+// acknowledgement; the caller also saves on SIGTERM.
 //
 // On the first start the legacy JSON files (heating_usage_state.json schema 2,
 // electric_usage_state.json schema 1) are imported once, so an upgrade keeps its totals. The
@@ -49,6 +50,8 @@ class UsageStore {
   // Write the tracker if its revision changed since the last save/load. Throws StoreError.
   void save(const HeatingTracker& heating);
   void save(const ElectricTracker& electric);
+  // Both trackers in one transaction (an observation can change both).
+  void save(const HeatingTracker& heating, const ElectricTracker& electric);
 
   // Imports the legacy files into trackers that have no stored state yet, once per database.
   // Paths may be empty (nothing to import). Throws StoreError on database errors only.

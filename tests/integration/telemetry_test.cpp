@@ -955,3 +955,96 @@ TEST_CASE("upgrade: the legacy heating state file is imported once, totals kept"
   CHECK((*latest_heating_row(stack))["offSeconds"] == 7120);
   stack.check_no_drops();
 }
+
+TEST_CASE("kill -9 right after a state change: the change is not lost",
+          "[telemetry][integration][heating][crash]") {
+  // The agent must persist an on/off change before it counts as seen: the debug line below is
+  // written only after the change is committed, and the agent is killed as soon as it appears
+  // (well inside the 1 s in which same-state observations are batched).
+  Stack stack;
+  const std::int64_t t0 = dinodia::clock::unix_millis() - 3'600'000;
+  setup_boiler_registry(stack, t0);
+  const json options = {{"heating_usage_min_process_interval_ms", 0},
+                        {"electric_usage_tracking_enabled", false},
+                        {"log_level", "debug"}};
+  const std::map<std::string, std::string> env = {{"DINODIA_TELEMETRY_POLL_SECONDS", "3600"}};
+  stack.start_agent(options, env);
+  REQUIRE(stack.agent().wait_for_log("Heating usage seeded initial entity states", 20s));
+  REQUIRE(stack.agent().wait_for_log("Usage tracking subscribed to state_changed", 20s));
+
+  // Seeded OFF at t0; ON at t0+120 s.
+  const std::string recorded = "Usage state change recorded { entityId: 'climate.boiler' }";
+  const std::size_t before = stack.agent().count_log(recorded);
+  post_fake(stack, "/_fake/event",
+            state_changed(boiler_state("heat", 20, 22, t0 + 120'000), t0 + 120'000));
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (stack.agent().count_log(recorded) == before &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ::kill(stack.agent().pid(), SIGKILL);
+  INFO(stack.agent().log());
+  REQUIRE(stack.agent().count_log(recorded) > before);
+  stack.agent().wait(5s);
+  stack.drop_agent();
+
+  // Restart; still ON at t0+300 s: 120 s OFF then 180 s ON. Had the change been lost, the
+  // agent would count 300 s OFF.
+  stack.start_agent(options, env);
+  REQUIRE(stack.agent().wait_for_log("Usage tracking subscribed to state_changed", 20s));
+  post_fake(stack, "/_fake/event",
+            state_changed(boiler_state("heat", 20.5, 22, t0 + 300'000), t0 + 300'000));
+  REQUIRE(eventually(
+      [&] {
+        auto r = latest_heating_row(stack);
+        return r && (*r)["lastSeenAt"] == iso(t0 + 300'000);
+      },
+      20s));
+  const json row = *latest_heating_row(stack);
+  INFO(row.dump());
+  CHECK(row["offSeconds"] == 120);
+  CHECK(row["onSeconds"] == 180);
+  CHECK(row["efficiencyOnSeconds"] == 180);
+  CHECK(row["lastWasOn"] == true);
+  stack.check_no_drops();
+}
+
+TEST_CASE("throttled on -> off -> on 50 ms apart: each interval is counted by its timestamps",
+          "[telemetry][integration][heating]") {
+  // Default heating_usage_min_process_interval_ms (1000): the second and third events arrive
+  // inside the interval. Their time_fired values are minutes apart, as after HA replays a
+  // burst; the throttle may delay them but must not merge them.
+  Stack stack;
+  const std::int64_t t0 = dinodia::clock::unix_millis() - 3'600'000;
+  setup_boiler_registry(stack, t0);
+  stack.start_agent({{"electric_usage_tracking_enabled", false}},
+                    {{"DINODIA_TELEMETRY_POLL_SECONDS", "3600"}});
+  REQUIRE(stack.agent().wait_for_log("Heating usage seeded initial entity states", 20s));
+  REQUIRE(stack.agent().wait_for_log("Usage tracking subscribed to state_changed", 20s));
+
+  // Seeded OFF at t0. ON at +120 s, OFF at +180 s, ON at +300 s, then still ON at +400 s.
+  post_fake(stack, "/_fake/event",
+            state_changed(boiler_state("heat", 20, 22, t0 + 120'000), t0 + 120'000));
+  std::this_thread::sleep_for(50ms);
+  post_fake(stack, "/_fake/event",
+            state_changed(boiler_state("heat", 23, 22, t0 + 180'000), t0 + 180'000));
+  std::this_thread::sleep_for(50ms);
+  post_fake(stack, "/_fake/event",
+            state_changed(boiler_state("heat", 20, 22, t0 + 300'000), t0 + 300'000));
+  std::this_thread::sleep_for(50ms);
+  post_fake(stack, "/_fake/event",
+            state_changed(boiler_state("heat", 20.5, 22, t0 + 400'000), t0 + 400'000));
+  REQUIRE(eventually(
+      [&] {
+        auto r = latest_heating_row(stack);
+        return r && (*r)["lastSeenAt"] == iso(t0 + 400'000);
+      },
+      20s));
+  const json row = *latest_heating_row(stack);
+  INFO(row.dump());
+  CHECK(row["offSeconds"] == 120 + 120);
+  CHECK(row["onSeconds"] == 60 + 100);
+  CHECK(row["efficiencyOnSeconds"] == 160);
+  CHECK(row["unknownSeconds"] == 0);
+  stack.check_no_drops();
+}

@@ -200,3 +200,26 @@ TEST_CASE("load drops invalid entries and keeps pending segments", "[electric]")
   CHECK(loaded.pending().size() == 1);
   CHECK(loaded.payload(0)["devices"] == t.payload(0)["devices"]);
 }
+
+TEST_CASE("state_changes: new, re-areaed, reclassified, retired and revived segments only",
+          "[electric][fix]") {
+  ElectricTracker t({200, 600});
+  CHECK(t.state_changes() == 0);
+  t.observe(lamp("kitchen"), "on", at("10:00"));
+  CHECK(t.state_changes() == 1);  // new segment
+  t.observe(lamp("kitchen"), "on", at("10:01"));
+  t.observe(lamp("kitchen"), "ON ", at("10:02"));
+  CHECK(t.state_changes() == 1);  // same state: elapsed time only
+  t.observe(lamp("kitchen"), "off", at("10:03"));
+  CHECK(t.state_changes() == 2);
+  t.observe(lamp("kitchen"), "unavailable", at("10:04"));
+  CHECK(t.state_changes() == 3);
+  t.observe(lamp("hall"), "unavailable", at("10:05"));
+  CHECK(t.state_changes() == 4);  // area change: new epochs
+  t.observe(lamp("hall"), "on", at("10:00"));
+  CHECK(t.state_changes() == 4);  // out of order: ignored
+  REQUIRE(t.retire("light.kitchen", at("10:06")));
+  CHECK(t.state_changes() == 5);
+  t.observe(lamp("hall"), "unavailable", at("10:07"));
+  CHECK(t.state_changes() == 6);  // revived
+}

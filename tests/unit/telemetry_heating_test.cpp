@@ -269,17 +269,100 @@ TEST_CASE("persisted shape round-trips and invalid legacy entries are dropped", 
   CHECK(loaded.entries().size() == 1);  // a schema-1 state is ignored, not applied
 }
 
-TEST_CASE("event throttle defers a second event instead of dropping it", "[heating][fix]") {
+TEST_CASE("event throttle defers every event instead of dropping it", "[heating][fix]") {
   EventThrottle t(1000);
   CHECK(t.admit("climate.a", Json{{"n", 1}}, 10'000));
   CHECK_FALSE(t.admit("climate.a", Json{{"n", 2}}, 10'300));
-  CHECK_FALSE(t.admit("climate.a", Json{{"n", 3}}, 10'600));  // newest held wins
+  CHECK_FALSE(t.admit("climate.a", Json{{"n", 3}}, 10'600));  // held behind n=2, not over it
   CHECK(t.admit("climate.b", Json{{"n", 9}}, 10'600));        // per entity
   CHECK(t.next_due() == 11'000);
   CHECK(t.take_due(10'999).empty());
   auto due = t.take_due(11'000);
-  REQUIRE(due.size() == 1);
-  CHECK(due[0]["n"] == 3);
+  REQUIRE(due.size() == 2);
+  CHECK(due[0]["n"] == 2);
+  CHECK(due[1]["n"] == 3);
+  CHECK_FALSE(t.next_due());
   CHECK_FALSE(t.admit("climate.a", Json{{"n", 4}}, 11'500));  // interval restarts at release
   CHECK(EventThrottle(0).admit("x", Json(), 0));
+}
+
+TEST_CASE("event throttle: a poll takes one entity's held events first - floods are bounded",
+          "[heating][fix]") {
+  EventThrottle t(60'000);
+  CHECK(t.admit("climate.a", Json{{"n", 0}}, 0));
+  CHECK_FALSE(t.admit("climate.a", Json{{"n", 1}}, 10));
+  CHECK(t.admit("climate.b", Json{{"n", 1}}, 10));
+  auto a = t.take_entity("climate.a", 20);
+  REQUIRE(a.size() == 1);
+  CHECK(a[0]["n"] == 1);
+  CHECK(t.take_entity("climate.a", 20).empty());
+  for (int i = 0; i < static_cast<int>(EventThrottle::kMaxHeldPerEntity) + 5; ++i) {
+    CHECK_FALSE(t.admit("climate.a", Json{{"n", 100 + i}}, 30 + i));
+  }
+  CHECK(t.overflowed() == 5);
+  auto flood = t.take_due(1'000'000);
+  std::size_t a_count = 0;
+  Json last_a;
+  for (const auto& ev : flood) {
+    if (ev["n"].get<int>() >= 100) {
+      ++a_count;
+      last_a = ev;
+    }
+  }
+  CHECK(a_count == EventThrottle::kMaxHeldPerEntity);
+  CHECK(last_a["n"] == 100 + static_cast<int>(EventThrottle::kMaxHeldPerEntity) + 4);
+}
+
+TEST_CASE("throttled on -> off -> on 50 ms apart: the off interval is counted as off",
+          "[heating][fix]") {
+  // HA fires the three events within 100 ms of wall time, but their time_fired are minutes
+  // apart (a burst after HA reconnects, or an automation replaying): the throttle may delay
+  // them, never merge them.
+  EventThrottle throttle(1000);
+  HeatingTracker h;
+  auto event = [](const char* state, double current, double target, std::int64_t fired) {
+    return Json{{"n", state}, {"current", current}, {"target", target}, {"fired", fired}};
+  };
+  auto process = [&](const Json& ev) {
+    h.observe("climate.boiler", HeatingLabel::boiler,
+              climate(ev["n"].get<std::string>().c_str(), ev["current"], ev["target"]),
+              ev["fired"].get<std::int64_t>());
+  };
+  REQUIRE(throttle.admit("climate.boiler", event("heat", 18, 21, t0), 5'000'000));
+  process(event("heat", 18, 21, t0));                        // on at t0
+  const Json seq[] = {event("heat", 22, 21, t0 + 60'000),    // off at t0+60 s
+                      event("heat", 18, 21, t0 + 180'000)};  // on again at t0+180 s
+  std::int64_t wall = 5'000'050;
+  for (const auto& ev : seq) {
+    if (throttle.admit("climate.boiler", ev, wall)) process(ev);
+    wall += 50;
+  }
+  for (const auto& ev : throttle.take_due(5'001'000)) process(ev);
+  h.observe("climate.boiler", HeatingLabel::boiler, boiler_on(), t0 + 300'000,
+            ObservationSource::poll);
+  const HeatingEntry* e = h.find("climate.boiler");
+  REQUIRE(e);
+  CHECK(e->off_seconds == 120);
+  CHECK(e->on_seconds == 60 + 120);
+  CHECK(e->efficiency_on_seconds == 180);
+}
+
+TEST_CASE("state_changes counts only what later accumulation depends on", "[heating][fix]") {
+  HeatingTracker h;
+  CHECK(h.state_changes() == 0);
+  h.observe("climate.a", HeatingLabel::boiler, boiler_off(), t0);
+  CHECK(h.state_changes() == 1);  // a new entry
+  h.observe("climate.a", HeatingLabel::boiler, boiler_off(), t0 + 60'000, ObservationSource::poll);
+  h.observe("climate.a", HeatingLabel::boiler, climate("off", 18, 21), t0 + 70'000);
+  CHECK(h.state_changes() == 1);  // same classification: elapsed time only
+  CHECK(h.revision() > 1);
+  h.observe("climate.a", HeatingLabel::boiler, boiler_on(), t0 + 80'000);
+  CHECK(h.state_changes() == 2);  // off -> on
+  h.observe("climate.a", HeatingLabel::boiler, climate("unavailable", 18, 21), t0 + 90'000);
+  CHECK(h.state_changes() == 3);  // on -> unknown
+  h.observe("climate.a", HeatingLabel::boiler, climate("heat", 18, 21), t0 + 10'000);
+  CHECK(h.state_changes() == 3);  // out of order: ignored
+  h.observe("climate.a", HeatingLabel::radiator, climate("unknown", 18, 21), t0 + 95'000,
+            ObservationSource::poll);
+  CHECK(h.state_changes() == 4);  // relabelled
 }

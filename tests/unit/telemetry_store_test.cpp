@@ -85,6 +85,30 @@ TEST_CASE("kill -9 during a stream of saves leaves a consistent, recent state", 
   CHECK(e->last_seen_at == t0 + e->on_seconds * 1000);
 }
 
+TEST_CASE("both trackers are saved in one transaction, only when changed", "[store]") {
+  Dir d;
+  HeatingTracker h;
+  ElectricTracker e;
+  h.observe("climate.a", HeatingLabel::boiler, on(), t0);
+  e.observe({"light.a", "A", std::nullopt, std::nullopt}, "off", t0);
+  {
+    UsageStore s(d.db());
+    s.save(h, e);
+    // The second tracker changes afterwards; a save of both picks it up.
+    e.observe({"light.a", "A", std::nullopt, std::nullopt}, "on", t0 + 5'000);
+    s.save(h, e);
+  }
+  UsageStore s(d.db());
+  HeatingTracker h2;
+  ElectricTracker e2;
+  REQUIRE(s.load(h2));
+  REQUIRE(s.load(e2));
+  CHECK(h2.upload_body(1) == h.upload_body(1));
+  REQUIRE(e2.entities().size() == 1);
+  CHECK(e2.entities()[0].off_seconds == 5);
+  CHECK(e2.entities()[0].last_was_on);
+}
+
 TEST_CASE("legacy files are imported once, validated, and left in place", "[store][legacy]") {
   Dir d;
   const std::string heating = d.file("heating_usage_state.json", R"({
