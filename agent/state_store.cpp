@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -156,6 +157,18 @@ void restrict_mode(const std::string& path) {
   }
 }
 
+// SQLite reports a full disk while opening a WAL database (it cannot size the -shm file) as a
+// plain "disk I/O error"; name the real cause so the operator knows what to fix.
+std::string space_hint(const std::string& path) {
+  const auto slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  struct statvfs st {};
+  if (::statvfs(dir.c_str(), &st) == 0 && st.f_bavail == 0) {
+    return " (no space left on the file system holding " + dir + ")";
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string StateStore::default_path(const std::string& data_dir) {
@@ -168,7 +181,8 @@ StateStore::StateStore(const std::string& path, bool read_only) : path_(path) {
     // and -shm files the database file's mode.
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
-      throw StateStoreError("cannot open state database " + path + ": " + std::strerror(errno));
+      throw StateStoreError("cannot open state database " + path + ": " + std::strerror(errno) +
+                            space_hint(path));
     }
     ::close(fd);
     restrict_mode(path);
@@ -179,7 +193,7 @@ StateStore::StateStore(const std::string& path, bool read_only) : path_(path) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     db_ = nullptr;
-    throw StateStoreError("cannot open state database " + path + ": " + msg);
+    throw StateStoreError("cannot open state database " + path + ": " + msg + space_hint(path));
   }
   try {
     sqlite3_busy_timeout(db_, 5000);
@@ -194,6 +208,10 @@ StateStore::StateStore(const std::string& path, bool read_only) : path_(path) {
       exec("PRAGMA query_only=ON");
       if (schema_version() < 1) throw StateStoreError("state database " + path + " is empty");
     }
+  } catch (const StateStoreError& e) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw StateStoreError(e.what() + space_hint(path));
   } catch (...) {
     sqlite3_close(db_);
     db_ = nullptr;

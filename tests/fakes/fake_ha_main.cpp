@@ -13,11 +13,18 @@
 //   GET  /core/api/config                 core config; /core/api/config/automation/config/<id>
 //                                         GET/POST/DELETE; config_entries/flow POST/DELETE
 //   GET  /core/api/camera_proxy/<id>      image/jpeg, ?size=N bytes (default 256 KiB),
-//                                         deterministic; camera.broken dies mid-body
+//                                         deterministic; camera.broken dies mid-body;
+//                                         ?pause_after_header_ms=M sends the header alone first
 //   GET  /network/info                    Supervisor envelope (ha-protocols §2.5)
 //   anything else under /core/api         404 "404: Not Found"
 // Control (no auth): GET /_fake/requests, GET /_fake/stats, POST /_fake/reset,
-//   POST /_fake/core?running=0|1.
+//   POST /_fake/core?running=0|1,
+//   POST /_fake/fault?mode=M&count=N&path=P   transport faults for the next N requests (default
+//        1; -1 = until mode=none) whose path starts with P (default /core/api):
+//        reset_before_status  TCP RST (SO_LINGER 0) right after the request, not one byte sent
+//        reset_mid_body       status line, headers and half the declared body, then a TCP RST
+//        ws_502               a WebSocket upgrade gets the Supervisor's 502 (Core starting)
+//        none                 clears the fault. /_fake/stats counts them as faults_injected.
 #include <sys/socket.h>
 
 #include <atomic>
@@ -54,6 +61,35 @@ struct Counters {
   std::atomic<long> requests_total{0};  // every /core/* REST request recorded
 };
 Counters g_counters;
+
+// Injected transport faults (POST /_fake/fault).
+struct Fault {
+  std::mutex mutex;
+  std::string mode = "none";
+  int remaining = 0;  // -1: until cleared
+  std::string path_prefix = "/core/api";
+  std::atomic<long> injected{0};
+};
+Fault g_fault;
+
+// The fault to apply to this request ("" for none); consumes one of its count.
+std::string take_fault(const std::string& path, bool websocket) {
+  std::lock_guard<std::mutex> lock(g_fault.mutex);
+  if (g_fault.mode == "none" || g_fault.remaining == 0) return {};
+  if ((g_fault.mode == "ws_502") != websocket) return {};
+  if (path.rfind(g_fault.path_prefix, 0) != 0) return {};
+  if (g_fault.remaining > 0) --g_fault.remaining;
+  ++g_fault.injected;
+  return g_fault.mode;
+}
+
+// Closing with a zero linger time makes the kernel send RST instead of FIN.
+void reset_connection(tcp::socket& socket) {
+  linger immediate{1, 0};
+  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_LINGER, &immediate, sizeof immediate);
+  beast::error_code ignored;
+  socket.close(ignored);
+}
 std::mutex g_automations_mutex;
 std::map<std::string, json> g_automations;
 
@@ -209,7 +245,8 @@ class Handler {
                     {"completed_delayed", g_counters.completed_delayed.load()},
                     {"connections_total", g_counters.connections_total.load()},
                     {"ws_connections_open", state_->ws_connections_open.load()},
-                    {"ws_connections_total", state_->ws_connections_total.load()}};
+                    {"ws_connections_total", state_->ws_connections_total.load()},
+                    {"faults_injected", g_fault.injected.load()}};
       return send(req, 200, "application/json", stats.dump());
     }
     if (path == "/_fake/reset") {
@@ -222,6 +259,24 @@ class Handler {
       g_counters.completed_delayed = 0;
       g_counters.connections_total = 0;
       state_->core_running = true;
+      {
+        std::lock_guard<std::mutex> lock(g_fault.mutex);
+        g_fault.mode = "none";
+        g_fault.remaining = 0;
+      }
+      return send(req, 200, "application/json", "{}");
+    }
+    if (path == "/_fake/fault") {
+      auto mode = query.find("mode");
+      const std::string m = mode == query.end() ? "none" : mode->second;
+      if (m != "none" && m != "reset_before_status" && m != "reset_mid_body" && m != "ws_502") {
+        return send(req, 400, "text/plain", "unknown fault mode");
+      }
+      auto prefix = query.find("path");
+      std::lock_guard<std::mutex> lock(g_fault.mutex);
+      g_fault.mode = m;
+      g_fault.remaining = static_cast<int>(query_long(query, "count", 1));
+      g_fault.path_prefix = prefix == query.end() ? "/core/api" : prefix->second;
       return send(req, 200, "application/json", "{}");
     }
     if (path == "/_fake/set") {
@@ -381,6 +436,10 @@ class Handler {
       const auto size = static_cast<std::size_t>(query_long(query, "size", 256 * 1024));
       if (id == "camera.missing") return send(req, 404, "text/plain", "404: Not Found");
       if (id == "camera.broken") return send_truncated(req, camera_bytes(size));
+      if (long pause = query_long(query, "pause_after_header_ms", 0); pause > 0) {
+        return send_header_then_body(req, "image/jpeg", camera_bytes(size),
+                                     std::chrono::milliseconds(pause));
+      }
       return send(req, 200, "image/jpeg", camera_bytes(size));
     }
     return send(req, 404, "text/plain", "404: Not Found");
@@ -436,6 +495,20 @@ class Handler {
   }
 
   // Home Assistant restarting mid-response: full header, half the body, then the socket dies.
+  // The header in a segment of its own, a pause, then the body (Content-Length framing), as
+  // aiohttp does for a StreamResponse whose length is known.
+  bool send_header_then_body(const Request& req, const std::string& type, const std::string& body,
+                             std::chrono::milliseconds pause) {
+    std::string head = "HTTP/1.1 200 OK\r\nContent-Type: " + type +
+                       "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    head += req.keep_alive() ? "\r\n" : "Connection: close\r\n\r\n";
+    beast::error_code ec;
+    asio::write(socket_, asio::buffer(head), ec);
+    std::this_thread::sleep_for(pause);
+    if (!ec) asio::write(socket_, asio::buffer(body), ec);
+    return !ec && req.keep_alive();
+  }
+
   bool send_truncated(const Request& req, const std::string& body) {
     (void)req;
     std::string head = "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: " +
@@ -450,6 +523,45 @@ class Handler {
   tcp::socket& socket_;
   std::shared_ptr<FakeHaState> state_;
 };
+
+// Home Assistant (or the Supervisor proxy) dying mid-body: a complete header promising the
+// whole states document, half of it, then a reset.
+void send_half_then_reset(tcp::socket& socket, FakeHaState& state) {
+  std::string body;
+  {
+    std::lock_guard<std::mutex> lock(state.mutex);
+    body = state.states.dump();
+  }
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n";
+  beast::error_code ec;
+  asio::write(socket, asio::buffer(head), ec);
+  asio::write(socket, asio::buffer(body.data(), body.size() / 2), ec);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  reset_connection(socket);
+}
+
+// A fault applied instead of the normal answer. Returns false when the connection is gone.
+bool apply_fault(const std::string& fault, tcp::socket& socket, const Request& req,
+                 FakeHaState& state) {
+  if (fault == "reset_before_status") {
+    reset_connection(socket);
+    return false;
+  }
+  if (fault == "reset_mid_body") {
+    send_half_then_reset(socket, state);
+    return false;
+  }
+  // ws_502: the Supervisor cannot reach Core, so it refuses the upgrade.
+  http::response<http::string_body> res{http::status::bad_gateway, req.version()};
+  res.set(http::field::content_type, "text/plain");
+  res.keep_alive(false);
+  res.body() = "502: Bad Gateway";
+  res.prepare_payload();
+  beast::error_code ec;
+  http::write(socket, res, ec);
+  return false;
+}
 
 bool is_websocket_path(const std::string& path) {
   return path == "/core/api/websocket" || path == "/core/websocket";
@@ -466,7 +578,13 @@ void serve_connection(tcp::socket socket, std::shared_ptr<FakeHaState> state) {
     http::read(socket, buffer, parser, ec);
     if (ec) break;
     Request req = parser.release();
-    if (beast::websocket::is_upgrade(req) && is_websocket_path(path_of(req.target()))) {
+    const std::string path = path_of(req.target());
+    const bool upgrade = beast::websocket::is_upgrade(req) && is_websocket_path(path);
+    if (std::string fault = take_fault(path, upgrade); !fault.empty()) {
+      if (!apply_fault(fault, socket, req, *state)) break;
+      continue;
+    }
+    if (upgrade) {
       serve_websocket(std::move(socket), std::move(req), std::move(buffer), state);
       return;
     }

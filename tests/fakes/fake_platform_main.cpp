@@ -2,7 +2,11 @@
 //   fake_platform --port 0 [--port2 0] [--backend vercel] [--backend2 aws] [--clock-offset S]
 //                 [--rotate-seconds R] [--grace-seconds G] [--tls-cert f --tls-key k]
 // Prints "LISTENING <port>" (and "LISTENING2 <port2>"). Control endpoints live under /_fake/.
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -22,7 +26,7 @@ using json = nlohmann::json;
 namespace {
 
 struct FailureMode {
-  std::string mode = "none";  // none | 500 | hang | 401 | 404 | malformed
+  std::string mode = "none";  // none | 500 | hang | 401 | 404 | malformed | reset
   int seconds = 0;            // hang duration
   int remaining = -1;         // requests left to affect; -1 = until changed
   std::string message;        // 401 text override
@@ -50,8 +54,39 @@ void send(httplib::Response& res, const fp::Response& r) {
   res.set_content(r.body, r.raw ? "text/plain" : "application/json");
 }
 
+std::optional<int> port_of(const sockaddr_storage& a) {
+  if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
+  if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
+  return std::nullopt;
+}
+
+// A connection reset by the platform (or a middlebox) before any response byte. httplib does
+// not hand out the socket, so find it by its two ports; connect(AF_UNSPEC) disconnects an
+// established TCP socket with an RST while the descriptor stays valid for httplib to close.
+void reset_connection(const httplib::Request& req) {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (!dir) return;
+  while (dirent* entry = ::readdir(dir)) {
+    const int fd = std::atoi(entry->d_name);
+    if (fd <= 2) continue;
+    sockaddr_storage local{}, peer{};
+    socklen_t local_len = sizeof local, peer_len = sizeof peer;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
+        ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) {
+      continue;
+    }
+    if (port_of(local) == req.local_port && port_of(peer) == req.remote_port) {
+      sockaddr unspec{};
+      unspec.sa_family = AF_UNSPEC;
+      ::connect(fd, &unspec, sizeof unspec);
+      break;
+    }
+  }
+  ::closedir(dir);
+}
+
 // Applies the listener's injected failure, if any. Returns true when the request was answered.
-bool inject_failure(Listener& l, httplib::Response& res) {
+bool inject_failure(Listener& l, const httplib::Request& req, httplib::Response& res) {
   FailureMode mode;
   {
     std::lock_guard lock(l.mutex);
@@ -73,6 +108,9 @@ bool inject_failure(Listener& l, httplib::Response& res) {
   } else if (mode.mode == "malformed") {
     res.status = 200;
     res.set_content("<html>definitely not json", "text/html");
+  } else if (mode.mode == "reset") {
+    reset_connection(req);
+    res.status = 500;  // never reaches the client: the connection is gone
   } else {
     return false;
   }
@@ -91,16 +129,16 @@ void install_routes(Listener& l, fp::Platform& platform, std::vector<Listener*>&
     if (!l.backend.empty()) res.set_header("x-dinodia-api-backend", l.backend);
   });
   s.Post("/api/hub-agent/pair", [&](const httplib::Request& req, httplib::Response& res) {
-    if (inject_failure(l, res)) return;
+    if (inject_failure(l, req, res)) return;
     send(res, platform.pair(req.body, l.index));
   });
   s.Post("/api/hub-agent/token-state", [&](const httplib::Request& req, httplib::Response& res) {
-    if (inject_failure(l, res)) return;
+    if (inject_failure(l, req, res)) return;
     send(res, platform.token_state(req.body, l.index));
   });
   if (l.backend == "aws") {
-    s.Get("/api/health", [&](const httplib::Request&, httplib::Response& res) {
-      if (inject_failure(l, res)) return;
+    s.Get("/api/health", [&](const httplib::Request& req, httplib::Response& res) {
+      if (inject_failure(l, req, res)) return;
       json out{{"ok", true}, {"service", "dinodia-platform-aws"}, {"ts", platform.now_ms()}};
       res.set_content(out.dump(), "application/json");
     });
@@ -126,7 +164,7 @@ void install_routes(Listener& l, fp::Platform& platform, std::vector<Listener*>&
   s.Post("/_fake/config", [&](const httplib::Request& req, httplib::Response& res) {
     send(res, platform.configure(body_json(req)));
   });
-  // {"mode":"500|hang|401|404|malformed|none","seconds":N,"count":N,"listener":1|2,
+  // {"mode":"500|hang|401|404|malformed|reset|none","seconds":N,"count":N,"listener":1|2,
   //  "message":"..."}; without "listener" the mode applies to every listener.
   s.Post("/_fake/failure", [&all](const httplib::Request& req, httplib::Response& res) {
     json b = body_json(req);

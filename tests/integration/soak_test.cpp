@@ -1,0 +1,544 @@
+// Soak (issue #6): the real agent under mixed LAN load for DINODIA_SOAK_SECONDS (default 600)
+// while the platform sync runs every second and the fake platform rotates the hub token every
+// few seconds. CTest label `soak` (not part of the default run).
+//
+// Load: kiosk HTTP clients on keep-alive connections (GET /api/, GET /api/states, POST
+// /api/template, a camera image), short WebSocket sessions (connect, auth, entity registry list,
+// close) and two long-lived WebSocket subscriptions receiving state_changed events. Every client
+// uses the token the platform publishes at that moment.
+//
+// Pass criteria after a warm-up (10 % of the run, 5..60 s): RSS growth < 1 MiB and the
+// descriptor count back to its baseline (+ a small tolerance); every request answered, no 401,
+// no other status, every event delivered. A summary line with the numbers goes to stdout.
+#include <dirent.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/process.hpp"
+#include "tests/support/ws_client.hpp"
+
+namespace {
+
+using dinodia::testing::Process;
+using dinodia::testing::TempDir;
+using dinodia::testing::write_file;
+using dinodia::testing::WsClient;
+using dinodia::testing::WsEvent;
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kSerial = "DIN-GB-00500";
+constexpr const char* kBootstrap = "bootstrap-secret-soak-0a9b8c";
+constexpr const char* kSupervisorToken = "sup-token-soak-7e6d5c";
+constexpr const char* kStatusToken = "sync-status-token-soak-3f2e";
+
+constexpr int kKioskClients = 3;
+constexpr auto kKioskCycle = 500ms;
+constexpr auto kWsSessionPause = 500ms;
+constexpr int kSubscribers = 2;
+constexpr auto kEventEvery = 250ms;
+constexpr auto kSampleEvery = 2s;
+constexpr int kRotateSeconds = 5;
+// Longer than a client holds a token (one cycle) plus one sync interval, so zero 401s is fair.
+constexpr int kGraceSeconds = 10;
+constexpr long kMaxRssGrowthKb = 1024;
+constexpr long kFdTolerance = 4;
+
+int soak_seconds() {
+  const char* v = std::getenv("DINODIA_SOAK_SECONDS");
+  const int s = v ? std::atoi(v) : 600;
+  return std::max(20, s);
+}
+
+httplib::Result http_get(int port, const std::string& path) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_connection_timeout(5);
+  c.set_read_timeout(10);
+  return c.Get(path.c_str());
+}
+
+httplib::Result http_post(int port, const std::string& path, const Json& body) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_connection_timeout(5);
+  c.set_read_timeout(10);
+  return c.Post(path.c_str(), body.dump(), "application/json");
+}
+
+long status_field_kb(pid_t pid, const char* field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  const std::string prefix = std::string(field) + ":";
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) == 0) return std::stol(line.substr(prefix.size()));
+  }
+  return -1;
+}
+
+long fd_count(pid_t pid) {
+  DIR* dir = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+  if (!dir) return -1;
+  long n = 0;
+  while (dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  ::closedir(dir);
+  return n;
+}
+
+struct Sample {
+  double t = 0;  // seconds since the load started
+  long rss_kb = 0;
+  long fds = 0;
+  long threads = 0;
+};
+
+long median(std::vector<long> v) {
+  if (v.empty()) return -1;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// The latest token the platform publishes, refreshed in the background; every one ever seen is
+// kept for the no-secret-in-logs check.
+class PublishedToken {
+ public:
+  explicit PublishedToken(int platform_port) : port_(platform_port) {}
+  void refresh() {
+    auto r = http_get(port_, std::string("/_fake/published-token?serial=") + kSerial);
+    if (!r || r->status != 200) return;
+    const std::string token = Json::parse(r->body).at("token").get<std::string>();
+    std::lock_guard lock(mutex_);
+    if (token != current_) {
+      current_ = token;
+      seen_.push_back(token);
+    }
+  }
+  std::string current() const {
+    std::lock_guard lock(mutex_);
+    return current_;
+  }
+  std::vector<std::string> seen() const {
+    std::lock_guard lock(mutex_);
+    return seen_;
+  }
+
+ private:
+  int port_;
+  mutable std::mutex mutex_;
+  std::string current_;
+  std::vector<std::string> seen_;
+};
+
+struct Counters {
+  std::atomic<long> http_sent{0}, http_ok{0}, http_401{0}, http_other{0}, http_unanswered{0};
+  std::atomic<long> http_bad_body{0};
+  std::atomic<long> ws_sessions{0}, ws_ok{0}, ws_failed{0};
+  std::atomic<long> events_sent{0};
+  std::mutex mutex;
+  std::vector<std::string> problems;  // the first few, for the failure message
+  void problem(const std::string& what) {
+    std::lock_guard lock(mutex);
+    if (problems.size() < 20) problems.push_back(what);
+  }
+};
+
+void kiosk_client(int agent_port, const PublishedToken& tokens, Counters& c,
+                  const std::atomic<bool>& stop) {
+  httplib::Client client("127.0.0.1", agent_port);
+  client.set_keep_alive(true);
+  client.set_connection_timeout(5);
+  client.set_read_timeout(15);
+  client.set_write_timeout(5);
+  const std::string tmpl =
+      R"({"template":"[{% for s in states %}{{ {'entity_id': s.entity_id} | tojson }}{% endfor %}]"})";
+  auto check = [&](const char* step, const httplib::Result& r, std::size_t min_body) {
+    ++c.http_sent;
+    if (!r) {
+      ++c.http_unanswered;
+      c.problem(std::string(step) + ": no answer (" + httplib::to_string(r.error()) + ")");
+    } else if (r->status == 401) {
+      ++c.http_401;
+      c.problem(std::string(step) + ": 401");
+    } else if (r->status != 200) {
+      ++c.http_other;
+      c.problem(std::string(step) + ": status " + std::to_string(r->status));
+    } else if (r->body.size() < min_body) {
+      ++c.http_bad_body;
+      c.problem(std::string(step) + ": short body " + std::to_string(r->body.size()));
+    } else {
+      ++c.http_ok;
+    }
+  };
+  while (!stop) {
+    const auto start = Clock::now();
+    const httplib::Headers auth{{"Authorization", "Bearer " + tokens.current()}};
+    check("GET /api/", client.Get("/api/", auth), 10);
+    check("GET /api/states", client.Get("/api/states", auth), 100000);
+    check("POST /api/template", client.Post("/api/template", auth, tmpl, "application/json"), 1000);
+    check("GET camera", client.Get("/api/camera_proxy/camera.device_5?size=65536", auth), 65536);
+    std::this_thread::sleep_until(start + kKioskCycle);
+  }
+}
+
+void ws_sessions(int agent_port, const PublishedToken& tokens, Counters& c,
+                 const std::atomic<bool>& stop) {
+  while (!stop) {
+    ++c.ws_sessions;
+    try {
+      WsClient ws;
+      ws.connect(static_cast<std::uint16_t>(agent_port));
+      if (ws.read_json()["type"] != "auth_required") throw std::runtime_error("no auth_required");
+      ws.send_json({{"type", "auth"}, {"access_token", tokens.current()}});
+      const Json ok = ws.read_json();
+      if (ok["type"] != "auth_ok") throw std::runtime_error("auth: " + ok.dump());
+      ws.send_json({{"id", 1}, {"type", "config/entity_registry/list"}});
+      const Json result = ws.read_result(1, 10s);
+      if (result["success"] != true) throw std::runtime_error("list: " + result.dump());
+      ws.close();
+      ++c.ws_ok;
+    } catch (const std::exception& e) {
+      ++c.ws_failed;
+      c.problem(std::string("ws session: ") + e.what());
+    }
+    std::this_thread::sleep_for(kWsSessionPause);
+  }
+}
+
+struct Subscriber {
+  std::atomic<long> received{0};
+  std::atomic<long> expected_from{-1};  // events_sent when the subscription was confirmed
+  std::atomic<bool> ended{false};
+  std::string end_reason;
+};
+
+long count_events(const std::string& data) {
+  const Json j = Json::parse(data, nullptr, false);
+  auto is_event = [](const Json& m) { return m.is_object() && m.value("type", "") == "event"; };
+  if (j.is_array()) return std::count_if(j.begin(), j.end(), is_event);
+  return is_event(j) ? 1 : 0;
+}
+
+void subscriber(int agent_port, const PublishedToken& tokens, Counters& c, Subscriber& s,
+                const std::atomic<bool>& stop) {
+  try {
+    WsClient ws;
+    ws.connect(static_cast<std::uint16_t>(agent_port));
+    if (ws.read_json()["type"] != "auth_required") throw std::runtime_error("no auth_required");
+    ws.send_json({{"type", "auth"}, {"access_token", tokens.current()}});
+    if (ws.read_json()["type"] != "auth_ok") throw std::runtime_error("auth refused");
+    ws.send_json({{"id", 1}, {"type", "subscribe_events"}, {"event_type", "state_changed"}});
+    if (ws.read_result(1, 10s)["success"] != true) throw std::runtime_error("subscribe refused");
+    s.expected_from = c.events_sent.load();
+    while (!stop) {
+      WsEvent e = ws.read(1s);
+      if (e.kind == WsEvent::Kind::timeout) continue;
+      if (!e.is_message()) {
+        s.end_reason = e.describe();
+        s.ended = true;
+        return;
+      }
+      s.received += count_events(e.data);
+    }
+    // Drain what is still on its way, then leave properly.
+    for (;;) {
+      WsEvent e = ws.read(1500ms);
+      if (!e.is_message()) break;
+      s.received += count_events(e.data);
+    }
+    ws.close();
+  } catch (const std::exception& e) {
+    s.end_reason = e.what();
+    s.ended = true;
+  }
+}
+
+// Home Assistant firing state_changed events (one entity, a changing value).
+void event_driver(int ha_port, Counters& c, const std::atomic<bool>& stop) {
+  httplib::Client client("127.0.0.1", ha_port);
+  client.set_keep_alive(true);
+  client.set_connection_timeout(5);
+  client.set_read_timeout(10);
+  long n = 0;
+  while (!stop) {
+    const std::string value = std::to_string(18 + (n++ % 80) / 10.0);
+    const Json state{{"entity_id", "sensor.device_2"},
+                     {"state", value},
+                     {"attributes", {{"unit_of_measurement", "°C"}, {"friendly_name", "Soak"}}},
+                     {"last_changed", "2026-11-24T10:00:00.000000+00:00"},
+                     {"last_updated", "2026-11-24T10:00:00.000000+00:00"},
+                     {"context", {{"id", "soak" + std::to_string(n)}}}};
+    const Json event{{"event_type", "state_changed"},
+                     {"data", {{"entity_id", "sensor.device_2"}, {"new_state", state}}},
+                     {"origin", "LOCAL"},
+                     {"time_fired", "2026-11-24T10:00:00.000000+00:00"}};
+    auto r = client.Post("/_fake/event", event.dump(), "application/json");
+    if (r && r->status == 200) ++c.events_sent;
+    std::this_thread::sleep_for(kEventEvery);
+  }
+}
+
+}  // namespace
+
+TEST_CASE(
+    "soak: mixed HTTP and WebSocket load with rotation - RSS and descriptors flat - every "
+    "request answered",
+    "[soak]") {
+  const int duration_s = soak_seconds();
+  const int warmup_s = std::clamp(duration_s / 10, 5, 60);
+  TempDir dir;
+
+  Process platform({dinodia::testing::fake_platform_binary(), "--port", "0", "--backend", "vercel",
+                    "--rotate-seconds", std::to_string(kRotateSeconds), "--grace-seconds",
+                    std::to_string(kGraceSeconds)},
+                   {}, dir.file("platform.log"));
+  auto pline = platform.wait_for_log("LISTENING ", 10s);
+  REQUIRE(pline);
+  const int platform_port = dinodia::testing::port_from_line(*pline);
+  auto provisioned = http_post(platform_port, "/_fake/provision",
+                               {{"serial", kSerial}, {"bootstrapSecret", kBootstrap}});
+  REQUIRE(provisioned);
+  REQUIRE(provisioned->status == 200);
+
+  Process ha({dinodia::testing::fake_ha_binary(), "--port", "0", "--token", kSupervisorToken}, {},
+             dir.file("fake_ha.log"));
+  auto hline = ha.wait_for_log("LISTENING ", 10s);
+  REQUIRE(hline);
+  const int ha_port = dinodia::testing::port_from_line(*hline);
+
+  // Usage tracking stays on: its long-lived Home Assistant connection and polling are part of
+  // what must not leak.
+  const Json options{{"port", 0},
+                     {"platform_sync_enabled", true},
+                     {"platform_base_url", "http://127.0.0.1:" + std::to_string(platform_port)},
+                     {"hub_agent_id", kSerial},
+                     {"hub_agent_secret", kBootstrap},
+                     {"sync_status_token", kStatusToken}};
+  write_file(dir.file("options.json"), options.dump());
+  Process agent({dinodia::testing::agent_binary()},
+                {{"DINODIA_OPTIONS_PATH", dir.file("options.json")},
+                 {"DINODIA_DATA_DIR", dir.path()},
+                 {"DINODIA_SUPERVISOR_URL", "http://127.0.0.1:" + std::to_string(ha_port)},
+                 {"DINODIA_BIND_ADDRESS", "127.0.0.1"},
+                 {"DINODIA_SYNC_INTERVAL_SECONDS", "1"},
+                 {"SUPERVISOR_TOKEN", kSupervisorToken},
+                 {"DINODIA_TOKEN_STATE_PATH", ""}},
+                dir.file("agent.log"));
+  auto aline = agent.wait_for_log("INFO Listening", 40s);
+  INFO(agent.log());
+  REQUIRE(aline);
+  const int agent_port = dinodia::testing::port_from_line(*aline);
+  REQUIRE(agent.wait_for_log("Platform sync updated tokens", 20s));
+
+  PublishedToken tokens(platform_port);
+  const auto token_deadline = Clock::now() + 20s;
+  while (tokens.current().empty() && Clock::now() < token_deadline) {
+    tokens.refresh();
+    std::this_thread::sleep_for(100ms);
+  }
+  REQUIRE_FALSE(tokens.current().empty());
+  auto platform_hub = [&] {
+    auto r = http_get(platform_port, std::string("/_fake/state?serial=") + kSerial);
+    REQUIRE(r);
+    return Json::parse(r->body);
+  };
+  const std::int64_t published_start = platform_hub()["hub"]["publishedVersion"];
+
+  Counters counters;
+  std::atomic<bool> stop_load{false}, stop_background{false};
+  std::vector<std::thread> threads;
+  std::thread token_thread([&] {
+    while (!stop_background) {
+      tokens.refresh();
+      std::this_thread::sleep_for(250ms);
+    }
+  });
+  std::vector<std::unique_ptr<Subscriber>> subscribers;
+  for (int i = 0; i < kSubscribers; ++i) {
+    subscribers.push_back(std::make_unique<Subscriber>());
+    threads.emplace_back(subscriber, agent_port, std::cref(tokens), std::ref(counters),
+                         std::ref(*subscribers.back()), std::cref(stop_load));
+  }
+  // Events only once both subscriptions are confirmed, so "every event delivered" is exact.
+  auto all_subscribed = [&] {
+    const auto deadline = Clock::now() + 20s;
+    while (Clock::now() < deadline) {
+      bool all = true;
+      for (auto& s : subscribers) all &= s->expected_from >= 0 || s->ended;
+      if (all) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  };
+  REQUIRE(all_subscribed());
+  threads.emplace_back(event_driver, ha_port, std::ref(counters), std::cref(stop_load));
+  for (int i = 0; i < kKioskClients; ++i) {
+    threads.emplace_back(kiosk_client, agent_port, std::cref(tokens), std::ref(counters),
+                         std::cref(stop_load));
+  }
+  threads.emplace_back(ws_sessions, agent_port, std::cref(tokens), std::ref(counters),
+                       std::cref(stop_load));
+
+  // Sampling while the load runs.
+  std::vector<Sample> samples;
+  const auto load_start = Clock::now();
+  const auto load_end = load_start + std::chrono::seconds(duration_s);
+  while (Clock::now() < load_end && agent.running()) {
+    Sample s;
+    s.t = std::chrono::duration<double>(Clock::now() - load_start).count();
+    s.rss_kb = status_field_kb(agent.pid(), "VmRSS");
+    s.fds = fd_count(agent.pid());
+    s.threads = status_field_kb(agent.pid(), "Threads");
+    samples.push_back(s);
+    std::this_thread::sleep_until(std::min(load_end, Clock::now() + kSampleEvery));
+  }
+  const bool alive = agent.running();
+  stop_load = true;
+  for (auto& t : threads) t.join();
+  // Load gone: pooled and client connections wind down.
+  std::this_thread::sleep_for(3s);
+  const long fds_after = fd_count(agent.pid());
+  stop_background = true;
+  token_thread.join();
+  const std::int64_t published_end = platform_hub()["hub"]["publishedVersion"];
+  const Json platform_state = platform_hub();
+
+  // Baseline: the samples of the first window after the warm-up; end: the last window. Medians,
+  // so one sample taken while a 200 KB body was in flight does not decide the result.
+  const double window_s = std::min(30.0, duration_s / 5.0);
+  std::vector<long> base_rss, base_fds, end_rss, end_fds;
+  long max_fds = 0, max_rss = 0, first_rss = samples.empty() ? -1 : samples.front().rss_kb;
+  long threads_base = -1, threads_end = -1;
+  const double end_from = duration_s - window_s;
+  for (const auto& s : samples) {
+    if (s.t >= warmup_s && s.t < warmup_s + window_s) {
+      base_rss.push_back(s.rss_kb);
+      base_fds.push_back(s.fds);
+      if (threads_base < 0) threads_base = s.threads;
+    }
+    if (s.t >= end_from) {
+      end_rss.push_back(s.rss_kb);
+      end_fds.push_back(s.fds);
+      threads_end = s.threads;
+    }
+    if (s.t >= warmup_s) {
+      max_fds = std::max(max_fds, s.fds);
+      max_rss = std::max(max_rss, s.rss_kb);
+    }
+  }
+  const long rss_base = median(base_rss), rss_end = median(end_rss);
+  const long fds_base = median(base_fds), fds_end = median(end_fds);
+  // Least-squares slope of RSS after the warm-up, as KiB per 10 minutes (reported, not judged:
+  // the end-minus-baseline figure is the target).
+  double slope = 0;
+  {
+    double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (const auto& s : samples) {
+      if (s.t < warmup_s) continue;
+      n += 1;
+      sx += s.t;
+      sy += static_cast<double>(s.rss_kb);
+      sxx += s.t * s.t;
+      sxy += s.t * static_cast<double>(s.rss_kb);
+    }
+    if (n > 2 && n * sxx - sx * sx != 0) slope = (n * sxy - sx * sy) / (n * sxx - sx * sx) * 600;
+  }
+  std::ostringstream subs;
+  for (auto& s : subscribers) {
+    subs << " " << s->received << "/" << (counters.events_sent - s->expected_from);
+  }
+
+  std::ostringstream summary;
+  summary << "SOAK duration_s=" << duration_s << " warmup_s=" << warmup_s
+          << " samples=" << samples.size() << " rss_kb first=" << first_rss
+          << " baseline=" << rss_base << " end=" << rss_end << " growth=" << (rss_end - rss_base)
+          << " max=" << max_rss << " slope_kb_per_10min=" << static_cast<long>(slope)
+          << " fds baseline=" << fds_base << " end=" << fds_end << " max=" << max_fds
+          << " after_load=" << fds_after << " threads " << threads_base << "->" << threads_end
+          << " http sent=" << counters.http_sent << " ok=" << counters.http_ok
+          << " 401=" << counters.http_401 << " other=" << counters.http_other
+          << " unanswered=" << counters.http_unanswered << " bad_body=" << counters.http_bad_body
+          << " ws_sessions=" << counters.ws_sessions << " ok=" << counters.ws_ok
+          << " failed=" << counters.ws_failed << " events_sent=" << counters.events_sent
+          << " received_per_subscriber=" << subs.str() << " rotations=" << published_start << "->"
+          << published_end << " sync_updates=" << agent.count_log("Platform sync updated tokens")
+          << " sync_failures=" << agent.count_log("Platform sync failed")
+          << " warn_lines=" << agent.count_log(" WARN ")
+          << " error_lines=" << agent.count_log(" ERROR ");
+  std::cout << summary.str() << std::endl;
+  {
+    // The warnings themselves, each distinct text once, so a reader sees what they were.
+    std::istringstream lines(agent.log());
+    std::set<std::string> shown;
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find(" WARN ") == std::string::npos && line.find(" ERROR ") == std::string::npos) {
+        continue;
+      }
+      const std::string key = line.substr(0, line.find(" {"));
+      if (shown.size() < 10 && shown.insert(key).second) std::cout << "  " << line << "\n";
+    }
+    std::cout << std::flush;
+  }
+  INFO(summary.str());
+  {
+    std::lock_guard lock(counters.mutex);
+    for (const auto& p : counters.problems) UNSCOPED_INFO("problem: " << p);
+  }
+
+  REQUIRE(alive);
+  CHECK(counters.http_sent > 0);
+  CHECK(counters.http_ok == counters.http_sent);
+  CHECK(counters.http_unanswered == 0);
+  CHECK(counters.http_401 == 0);
+  CHECK(counters.http_other == 0);
+  CHECK(counters.http_bad_body == 0);
+  CHECK(counters.ws_sessions > 0);
+  CHECK(counters.ws_failed == 0);
+  for (auto& s : subscribers) {
+    INFO("subscriber ended: " << s->end_reason);
+    CHECK_FALSE(s->ended);
+    CHECK(s->received >= counters.events_sent - s->expected_from);
+  }
+  CHECK(counters.events_sent > 0);
+  // Rotations really happened throughout (one per kRotateSeconds plus a sync, at best).
+  CHECK(published_end - published_start >= std::max(2, duration_s / (kRotateSeconds * 3)));
+  REQUIRE(rss_base > 0);
+  REQUIRE(rss_end > 0);
+  CHECK(rss_end - rss_base < kMaxRssGrowthKb);
+  CHECK(fds_end <= fds_base + kFdTolerance);
+  CHECK(fds_after <= fds_base + kFdTolerance);
+  CHECK(agent.count_log(" ERROR ") == 0);
+  CHECK(platform_state["duplicateNonceAttempts"] == 0);
+  CHECK(platform_state["replaysRejected"] == 0);
+
+  agent.signal(SIGTERM);
+  CHECK(agent.wait(20s) == std::optional<int>(0));
+  const std::string log = agent.log();
+  std::vector<std::string> secrets{kBootstrap, kSupervisorToken, kStatusToken};
+  if (platform_state["hub"]["syncSecret"].is_string()) {
+    secrets.push_back(platform_state["hub"]["syncSecret"]);
+  }
+  for (const auto& t : tokens.seen()) secrets.push_back(t);
+  for (const auto& secret : secrets) {
+    INFO("secret " << secret.substr(0, 6) << "...");
+    CHECK(log.find(secret) == std::string::npos);
+  }
+}
