@@ -1,8 +1,8 @@
 #include "agent/operator_commands.hpp"
 
-#include <httplib.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -109,26 +109,26 @@ int run_doctor_command(const Environment& env) {
   }
 
   auto transport = pc::make_http_transport(pc::TransportOptions{});
-  // Supervisor: GET <supervisor>/core/api/ with the token (the platform Transport carries no
-  // custom headers, so a plain client is used here).
+  // Supervisor: GET <supervisor>/core/api/ with the token.
   if (env.supervisor_token.empty()) {
     problem("SUPERVISOR_TOKEN is not set: the bridge cannot reach Home Assistant");
   } else {
-    httplib::Client client(env.supervisor_url);
-    client.set_connection_timeout(5, 0);
-    client.set_read_timeout(10, 0);
-    client.set_bearer_token_auth(env.supervisor_token);
-    auto r = client.Get("/core/api/");
-    if (!r) {
-      problem("Supervisor unreachable at " + env.supervisor_url + " (" +
-              httplib::to_string(r.error()) + ")");
-    } else if (r->status == 401 || r->status == 403) {
-      problem("Supervisor rejects SUPERVISOR_TOKEN (HTTP " + std::to_string(r->status) +
+    pc::TransportOptions supervisor_options;
+    supervisor_options.connect_timeout = std::chrono::seconds(5);
+    supervisor_options.total_timeout = std::chrono::seconds(10);
+    std::string base = env.supervisor_url;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    pc::HttpResult r =
+        pc::get_with_bearer_token(base + "/core/api/", env.supervisor_token, supervisor_options);
+    if (r.status == 0) {
+      problem("Supervisor unreachable at " + env.supervisor_url + " (" + r.error + ")");
+    } else if (r.status == 401 || r.status == 403) {
+      problem("Supervisor rejects SUPERVISOR_TOKEN (HTTP " + std::to_string(r.status) +
               "): check homeassistant_api in the add-on config");
-    } else if (r->status >= 200 && r->status < 300) {
+    } else if (r.status >= 200 && r.status < 300) {
       ok("Supervisor and Home Assistant Core answer at " + env.supervisor_url);
     } else {
-      problem("Supervisor answered HTTP " + std::to_string(r->status) + " for /core/api/");
+      problem("Supervisor answered HTTP " + std::to_string(r.status) + " for /core/api/");
     }
   }
 

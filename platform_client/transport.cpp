@@ -1,15 +1,34 @@
 #include "platform_client/transport.hpp"
 
-#include <httplib.h>
 #include <netdb.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <array>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
 #include <condition_variable>
-#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "common/clock.hpp"
 #include "platform_client/url.hpp"
@@ -19,9 +38,15 @@
 #endif
 
 namespace dinodia::platform_client {
+
 namespace {
 
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // A CA store with the system bundle, the file SSL_CERT_FILE names (OpenSSL's own default
 // lookup replaces the system file with it; we want both), and an optional extra bundle.
@@ -37,168 +62,311 @@ X509_STORE* make_ca_store(const std::string& extra_ca_file) {
   return store;
 }
 
-bool host_resolves(const std::string& host) {
-  std::string name = host;
-  if (name.size() > 2 && name.front() == '[') name = name.substr(1, name.size() - 2);
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* result = nullptr;
-  int rc = getaddrinfo(name.c_str(), nullptr, &hints, &result);
-  if (result != nullptr) freeaddrinfo(result);
-  return rc == 0;
+std::string bare_host(const std::string& host) {
+  if (host.size() > 2 && host.front() == '[') return host.substr(1, host.size() - 2);
+  return host;
 }
 
-// State shared between the caller (who may give up at the deadline) and the worker thread
-// that runs the blocking cpp-httplib request.
-struct Exchange {
+// A lookup result handed from the lookup thread to the caller.
+struct Lookup {
   std::mutex mutex;
   std::condition_variable done_cv;
   bool done = false;
-  HttpResult result;
-  std::unique_ptr<httplib::ClientImpl> client;
+  bool found = false;
+  std::vector<tcp::endpoint> endpoints;
 };
 
-class HttpTransport final : public Transport {
- public:
-  explicit HttpTransport(TransportOptions options) : options_(std::move(options)) {
-    if (options_.user_agent.empty()) options_.user_agent = default_user_agent();
+// getaddrinfo cannot be interrupted, and Asio's resolver joins its lookup thread when the
+// io_context goes away, so a stuck name server would hold the caller past its deadline. The
+// lookup runs on a detached thread instead; the caller stops waiting at the deadline.
+// Returns "" with `endpoints` filled, or the error class ("dns", "timeout", "other").
+std::string resolve(const std::string& host, int port, Clock::time_point deadline,
+                    std::vector<tcp::endpoint>& endpoints) {
+  auto lookup = std::make_shared<Lookup>();
+  try {
+    std::thread([lookup, host, port] {
+      addrinfo hints{};
+      hints.ai_family = AF_UNSPEC;
+      hints.ai_socktype = SOCK_STREAM;
+      addrinfo* list = nullptr;
+      std::vector<tcp::endpoint> found;
+      if (getaddrinfo(host.c_str(), nullptr, &hints, &list) == 0) {
+        for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+          if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+          tcp::endpoint endpoint;
+          if (ai->ai_addrlen > endpoint.capacity()) continue;
+          std::memcpy(endpoint.data(), ai->ai_addr, ai->ai_addrlen);
+          endpoint.resize(ai->ai_addrlen);
+          endpoint.port(static_cast<unsigned short>(port));
+          found.push_back(endpoint);
+        }
+      }
+      if (list != nullptr) freeaddrinfo(list);
+      std::lock_guard lock(lookup->mutex);
+      lookup->found = !found.empty();
+      lookup->endpoints = std::move(found);
+      lookup->done = true;
+      lookup->done_cv.notify_all();
+    }).detach();
+  } catch (const std::system_error&) {
+    return "other";  // no thread could be started
   }
+  std::unique_lock lock(lookup->mutex);
+  if (!lookup->done_cv.wait_until(lock, deadline, [&] { return lookup->done; })) return "timeout";
+  if (!lookup->found) return "dns";
+  endpoints = std::move(lookup->endpoints);
+  return "";
+}
 
-  HttpResult post_json(const std::string& url, const std::string& body) override {
-    return run("POST", url, body);
-  }
-  HttpResult get(const std::string& url) override { return run("GET", url, ""); }
+// One request on a private io_context. Each asynchronous step runs until it completes or its
+// deadline passes; at the deadline the socket is closed, which makes the pending operation
+// complete (aborted), so nothing outlives the call and nothing blocks without a deadline.
+class Exchange {
+ public:
+  Exchange(const Url& url, const TransportOptions& options, Clock::time_point started)
+      : url_(url),
+        host_(bare_host(url.host)),
+        options_(options),
+        deadline_(started + options.total_timeout) {}
+
+  HttpResult run(http::verb method, const std::string& body, const Headers& extra_headers);
 
  private:
-  HttpResult run(const std::string& method, const std::string& url_text, const std::string& body);
+  // Runs the io_context until `done` is set or `deadline` passes. False on the deadline.
+  bool wait(const bool& done, Clock::time_point deadline);
+  std::string connect();
+  std::string handshake(asio::ssl::stream<tcp::socket&>& tls);
+  template <typename Stream>
+  HttpResult exchange(Stream& stream, const http::request<http::string_body>& request);
 
-  TransportOptions options_;
+  const Url& url_;
+  const std::string host_;
+  const TransportOptions& options_;
+  const Clock::time_point deadline_;
+  asio::io_context io_;
+  tcp::socket socket_{io_};
 };
 
-std::unique_ptr<httplib::ClientImpl> make_client(const Url& url, const TransportOptions& opts) {
-  std::string host = url.host;
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  std::unique_ptr<httplib::ClientImpl> client;
-  if (url.scheme == "https") {
-    auto ssl = std::make_unique<httplib::SSLClient>(host, url.port);
-    ssl->enable_server_certificate_verification(true);
-    if (X509_STORE* store = make_ca_store(opts.ca_file)) ssl->set_ca_cert_store(store);
-    client = std::move(ssl);
-  } else {
-    client = std::make_unique<httplib::ClientImpl>(host, url.port);
+bool Exchange::wait(const bool& done, Clock::time_point deadline) {
+  io_.restart();
+  while (!done && io_.run_one_until(deadline) != 0) {
   }
-  client->set_connection_timeout(opts.connect_timeout);
-  client->set_read_timeout(opts.total_timeout);
-  client->set_write_timeout(opts.total_timeout);
-  client->set_keep_alive(false);
-  client->set_follow_location(false);  // legacy fetch follows, but platform routes never redirect
-  client->set_compress(false);
-  client->set_decompress(true);
-  return client;
+  if (done) return true;
+  beast::error_code ignored;
+  socket_.close(ignored);  // aborts the pending operation
+  io_.restart();
+  io_.run();
+  return false;
 }
 
-std::string classify_error(httplib::Error error, const std::string& host, Clock::duration elapsed,
-                           const TransportOptions& opts) {
-  switch (error) {
-    case httplib::Error::SSLConnection:
-    case httplib::Error::SSLServerVerification:
-    case httplib::Error::SSLLoadingCerts:
-      return "tls";
-    case httplib::Error::ConnectionTimeout:
-      return "timeout";
-    case httplib::Error::Connection:
-      if (!host_resolves(host)) return "dns";
-      return elapsed >= opts.connect_timeout - std::chrono::milliseconds(100) ? "timeout"
-                                                                              : "connect";
-    case httplib::Error::Read:
-      return elapsed >= opts.total_timeout - std::chrono::milliseconds(100) ? "timeout" : "read";
-    case httplib::Error::Write:
-      return "write";
-    case httplib::Error::Canceled:
-      return "too_large";  // our receiver only cancels on the size cap
-    default:
-      return "other";
-  }
-}
-
-HttpResult HttpTransport::run(const std::string& method, const std::string& url_text,
-                              const std::string& body) {
-  const auto started = Clock::now();
-  auto finish = [&](HttpResult r) {
-    r.latency = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
-    return r;
-  };
-  auto url = parse_url(url_text);
-  if (!url) {
-    HttpResult r;
-    r.error = "url";
-    return finish(r);
-  }
-
-  auto exchange = std::make_shared<Exchange>();
-  exchange->client = make_client(*url, options_);
-  httplib::ClientImpl* client = exchange->client.get();
-
-  // The worker owns a share of the exchange: if the caller gives up at the deadline, the worker
-  // still has a live client and result to write into until its socket call returns.
-  std::thread worker([exchange, client, method, target = url->target(), body, host = url->host,
-                      opts = options_, started]() {
-    HttpResult r;
-    httplib::Request req;
-    req.method = method;
-    req.path = target;
-    req.headers.emplace("User-Agent", opts.user_agent);
-    req.headers.emplace("Accept", "application/json");
-    if (method == "POST") {
-      req.headers.emplace("Content-Type", "application/json");
-      req.body = body;
-    }
-    std::string received;
-    bool too_large = false;
-    req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
-      if (received.size() + len > kMaxResponseBytes) {
-        received.append(data, kMaxResponseBytes - received.size());
-        too_large = true;
-        return false;
-      }
-      received.append(data, len);
-      return true;
-    };
-    httplib::Response res;
-    httplib::Error error = httplib::Error::Success;
-    bool ok = client->send(req, res, error);
-    if (ok || (too_large && res.status > 0)) {
-      r.status = res.status;
-      r.body = std::move(received);
-      r.truncated = too_large;
-      r.backend = res.get_header_value("x-dinodia-api-backend");
-      if (res.has_header("Date"))
-        r.date_unix = clock::parse_http_date(res.get_header_value("Date"));
-    } else {
-      r.error = classify_error(error, host, Clock::now() - started, opts);
-    }
-    std::lock_guard lock(exchange->mutex);
-    exchange->result = std::move(r);
-    exchange->done = true;
-    exchange->done_cv.notify_all();
+std::string Exchange::connect() {
+  std::vector<tcp::endpoint> endpoints;
+  // The name lookup is bounded by the total deadline only, as before: a slow first name
+  // server is not a connect timeout.
+  std::string error = resolve(host_, url_.port, deadline_, endpoints);
+  if (!error.empty()) return error;
+  // The connect timeout starts once the addresses are known (as cpp-httplib's did).
+  const auto deadline = std::min(Clock::now() + options_.connect_timeout, deadline_);
+  beast::error_code ec;
+  bool done = false;
+  asio::async_connect(socket_, endpoints, [&](beast::error_code e, const tcp::endpoint&) {
+    ec = e;
+    done = true;
   });
-
-  std::unique_lock lock(exchange->mutex);
-  const auto deadline = started + options_.total_timeout;
-  if (exchange->done_cv.wait_until(lock, deadline, [&] { return exchange->done; })) {
-    lock.unlock();
-    worker.join();
-    return finish(std::move(exchange->result));
-  }
-  lock.unlock();
-  // Past the hard deadline: shut the socket so the worker returns soon, and do not wait for it
-  // (a stuck name lookup cannot be interrupted).
-  client->stop();
-  worker.detach();
-  HttpResult r;
-  r.error = "timeout";
-  return finish(r);
+  if (!wait(done, deadline)) return "timeout";
+  return ec ? "connect" : "";
 }
+
+std::string Exchange::handshake(asio::ssl::stream<tcp::socket&>& tls) {
+  SSL* ssl = tls.native_handle();
+  beast::error_code ec;
+  asio::ip::make_address(host_, ec);
+  const bool is_ip = !ec;
+  // SNI carries names only; an IP literal is checked against the certificate's IP SANs.
+  if (!is_ip && SSL_set_tlsext_host_name(ssl, host_.c_str()) != 1) return "tls";
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  const int set = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host_.c_str())
+                        : X509_VERIFY_PARAM_set1_host(param, host_.c_str(), host_.size());
+  if (set != 1) return "tls";
+  bool done = false;
+  tls.async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) {
+    ec = e;
+    done = true;
+  });
+  if (!wait(done, deadline_)) return "timeout";
+  return ec ? "tls" : "";
+}
+
+template <typename Stream>
+HttpResult Exchange::exchange(Stream& stream, const http::request<http::string_body>& request) {
+  HttpResult result;
+  beast::error_code ec;
+  bool done = false;
+  http::async_write(stream, request, [&](beast::error_code e, std::size_t) {
+    ec = e;
+    done = true;
+  });
+  if (!wait(done, deadline_)) {
+    result.error = "timeout";
+    return result;
+  }
+  if (ec) {
+    result.error = "write";
+    return result;
+  }
+
+  beast::flat_buffer buffer;
+  http::response_parser<http::buffer_body> parser;
+  parser.header_limit(64 * 1024);
+  parser.body_limit(boost::none);  // the loop below stops at kMaxResponseBytes itself
+  done = false;
+  http::async_read_header(stream, buffer, parser, [&](beast::error_code e, std::size_t) {
+    ec = e;
+    done = true;
+  });
+  if (!wait(done, deadline_)) {
+    result.error = "timeout";
+    return result;
+  }
+  if (ec) {
+    result.error = "read";
+    return result;
+  }
+
+  // The body is read in pieces so that an oversized one is never buffered whole.
+  std::string body;
+  bool truncated = false;
+  std::array<char, 16 * 1024> chunk;
+  while (!parser.is_done()) {
+    parser.get().body().data = chunk.data();
+    parser.get().body().size = chunk.size();
+    done = false;
+    http::async_read(stream, buffer, parser, [&](beast::error_code e, std::size_t) {
+      ec = e;
+      done = true;
+    });
+    if (!wait(done, deadline_)) {
+      result.error = "timeout";
+      return result;
+    }
+    if (ec == http::error::need_buffer) ec = {};
+    const std::size_t n = chunk.size() - parser.get().body().size;
+    if (body.size() + n > kMaxResponseBytes) {
+      body.append(chunk.data(), kMaxResponseBytes - body.size());
+      truncated = true;
+      break;
+    }
+    body.append(chunk.data(), n);
+    // A TLS peer that ends a read-until-close body without close_notify: the body is complete
+    // by HTTP's rules, as every common client treats it.
+    if (ec == asio::ssl::error::stream_truncated && parser.need_eof()) {
+      ec = {};
+      parser.put_eof(ec);
+    }
+    if (ec) {
+      result.error = "read";
+      return result;
+    }
+  }
+
+  const auto& response = parser.get();
+  result.status = static_cast<int>(response.result_int());
+  result.body = std::move(body);
+  result.truncated = truncated;
+  result.backend = std::string(response["x-dinodia-api-backend"]);
+  if (response.find(http::field::date) != response.end()) {
+    result.date_unix = clock::parse_http_date(response[http::field::date]);
+  }
+  return result;
+}
+
+HttpResult Exchange::run(http::verb method, const std::string& body, const Headers& extra_headers) {
+  http::request<http::string_body> request{method, url_.target(), 11};
+  request.set(http::field::host,
+              url_.default_port ? url_.host : url_.host + ":" + std::to_string(url_.port));
+  request.set(http::field::user_agent, options_.user_agent);
+  request.set(http::field::accept, "application/json");
+  request.set(http::field::connection, "close");  // one request per connection
+  for (const auto& [name, value] : extra_headers) request.set(name, value);
+  if (method == http::verb::post) {
+    request.set(http::field::content_type, "application/json");
+    request.body() = body;
+  }
+  request.prepare_payload();
+
+  HttpResult failed;
+  failed.error = connect();
+  if (!failed.error.empty()) return failed;
+  if (url_.scheme != "https") return exchange(socket_, request);
+
+  asio::ssl::context context(asio::ssl::context::tls_client);
+  context.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                      asio::ssl::context::no_tlsv1_1);
+  X509_STORE* store = make_ca_store(options_.ca_file);
+  if (store == nullptr) {
+    failed.error = "tls";
+    return failed;
+  }
+  SSL_CTX_set_cert_store(context.native_handle(), store);  // the context owns it now
+  context.set_verify_mode(asio::ssl::verify_peer);
+  asio::ssl::stream<tcp::socket&> tls(socket_, context);
+  failed.error = handshake(tls);
+  if (!failed.error.empty()) return failed;
+  // No close_notify on the way out: the connection is not reused, and waiting for the peer's
+  // reply would only add latency.
+  return exchange(tls, request);
+}
+
+HttpResult perform(http::verb method, const std::string& url_text, const std::string& body,
+                   const Headers& extra_headers, const TransportOptions& options) {
+  const auto started = Clock::now();
+  HttpResult result;
+  // A line break in a header value (a bad token or User-Agent) would split the request.
+  bool unsafe_header = options.user_agent.find_first_of("\r\n") != std::string::npos;
+  for (const auto& header : extra_headers) {
+    if (header.second.find_first_of("\r\n") != std::string::npos) unsafe_header = true;
+  }
+  if (unsafe_header) {
+    result.error = "other";
+  } else if (auto url = parse_url(url_text)) {
+    try {
+      result = Exchange(*url, options, started).run(method, body, extra_headers);
+    } catch (const std::exception&) {
+      // Out of memory, or a TLS context OpenSSL would not build: never thrown to the caller.
+      result = HttpResult{};
+      result.error = "other";
+    }
+  } else {
+    result.error = "url";
+  }
+  result.latency = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+  return result;
+}
+
+TransportOptions with_default_agent(TransportOptions options) {
+  if (options.user_agent.empty()) options.user_agent = default_user_agent();
+  return options;
+}
+
+// Holds only its options: every request builds its own connection, so concurrent calls from
+// several threads are safe.
+class HttpTransport final : public Transport {
+ public:
+  explicit HttpTransport(TransportOptions options)
+      : options_(with_default_agent(std::move(options))) {}
+
+  HttpResult post_json(const std::string& url, const std::string& body) override {
+    return perform(http::verb::post, url, body, {}, options_);
+  }
+  HttpResult get(const std::string& url) override {
+    return perform(http::verb::get, url, "", {}, options_);
+  }
+
+ private:
+  const TransportOptions options_;
+};
 
 }  // namespace
 
@@ -208,6 +376,12 @@ std::string default_user_agent() {
 
 std::unique_ptr<Transport> make_http_transport(TransportOptions options) {
   return std::make_unique<HttpTransport>(std::move(options));
+}
+
+HttpResult get_with_bearer_token(const std::string& url, const std::string& token,
+                                 const TransportOptions& options) {
+  return perform(http::verb::get, url, "", {{"Authorization", "Bearer " + token}},
+                 with_default_agent(options));
 }
 
 }  // namespace dinodia::platform_client

@@ -1,6 +1,6 @@
 #pragma once
-// Outbound HTTP(S) for the platform client. The interface keeps cpp-httplib (and OpenSSL) out of
-// every includer; the agent can substitute its own Transport in tests of the sync cycle.
+// Outbound HTTP(S) for the platform client. The interface keeps Boost.Beast/Asio and OpenSSL out
+// of every includer; the agent can substitute its own Transport in tests of the sync cycle.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -39,10 +39,16 @@ class Transport {
   virtual HttpResult get(const std::string& url) = 0;
 };
 
-// cpp-httplib; HTTPS with certificate verification against the system CA store (plus the file
-// named by SSL_CERT_FILE, plus options.ca_file), SNI, User-Agent, connect + read/write timeouts
-// and a hard total deadline.
+// Boost.Beast/Asio, one connection per request; HTTPS with certificate verification against the
+// system CA store (plus the file named by SSL_CERT_FILE, plus options.ca_file), SNI, User-Agent,
+// connect + read/write timeouts and a hard total deadline.
 std::unique_ptr<Transport> make_http_transport(TransportOptions options);
+
+// A GET with `Authorization: Bearer <token>` (the Supervisor check of `doctor`), with the same
+// timeouts, verification and error classes as the transport. A token with a line break is
+// refused before anything is sent.
+HttpResult get_with_bearer_token(const std::string& url, const std::string& token,
+                                 const TransportOptions& options);
 
 // Default User-Agent: "dinodia-hub-agent/<project version>".
 std::string default_user_agent();
