@@ -20,7 +20,9 @@ ROOT=$(pwd)
 DURATION="${DURATION:-10}"
 BUILD_DIR="${BUILD_DIR:-build-bench}"
 DINODIA_BENCH_DEPS=1 ./scripts/install-deps.sh
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+# Linked as the add-on image links it (addon/Dockerfile): OpenSSL, SQLite and the C++ runtime
+# inside the binary.
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDINODIA_STATIC_DEPS=ON >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target dinodia-hub-agent fake_ha bench_ws_sessions \
   bench_kiosk_profile >/dev/null
 KIOSK_SECONDS="${KIOSK_SECONDS:-60}"  # 0 skips the kiosk profile
