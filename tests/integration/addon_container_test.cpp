@@ -12,13 +12,13 @@
 #include <optional>
 #include <string>
 
+#include "tests/support/fixtures.hpp"
 #include "tests/support/process.hpp"
 
 namespace {
 
-using dinodia::testing::Process;
+using dinodia::testing::AgentProcess;
 using dinodia::testing::TempDir;
-using dinodia::testing::write_file;
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
 
@@ -74,29 +74,10 @@ Json supervisor_options() {
 // port nothing listens on (the health endpoint must not need Home Assistant).
 struct Container {
   TempDir data;
-  std::optional<Process> agent;
+  AgentProcess agent{{data.path(), "", "http://127.0.0.1:9", kSupervisorToken, {}, 15s}};
 
-  void start(const std::string& options_text) {
-    write_file(data.file("options.json"), options_text);
-    agent.emplace(std::vector<std::string>{dinodia::testing::agent_binary()},
-                  std::map<std::string, std::string>{
-                      {"DINODIA_OPTIONS_PATH", data.file("options.json")},
-                      {"DINODIA_DATA_DIR", data.path()},
-                      {"DINODIA_SUPERVISOR_URL", "http://127.0.0.1:9"},
-                      {"DINODIA_BIND_ADDRESS", "127.0.0.1"},
-                      {"SUPERVISOR_TOKEN", kSupervisorToken},
-                  },
-                  data.file("agent.log"));
-  }
-
-  int wait_listening() {
-    auto line = agent->wait_for_log("INFO Listening", 15s);
-    INFO(agent->log());
-    REQUIRE(line.has_value());
-    int port = dinodia::testing::port_from_line(*line);
-    REQUIRE(port > 0);
-    return port;
-  }
+  void start(const std::string& options_text) { agent.launch(options_text); }
+  int wait_listening() { return agent.wait_listening(); }
 };
 
 httplib::Result get(int port, const std::string& path, const httplib::Headers& headers = {}) {
@@ -108,11 +89,8 @@ httplib::Result get(int port, const std::string& path, const httplib::Headers& h
 }
 
 void check_no_secrets(const std::string& text) {
-  for (const char* secret :
-       {kSupervisorToken, kHubToken, kHaToken, kSyncStatusToken, kBootstrapSecret}) {
-    INFO("secret " << secret);
-    CHECK(text.find(secret) == std::string::npos);
-  }
+  dinodia::testing::check_no_secrets(
+      text, {kSupervisorToken, kHubToken, kHaToken, kSyncStatusToken, kBootstrapSecret});
 }
 
 // Lines of the log that contain `needle`.
@@ -133,8 +111,8 @@ std::vector<std::string> lines_with(const std::string& log, const std::string& n
 std::string refused_line(const std::string& options_text) {
   Container c;
   c.start(options_text);
-  auto code = c.agent->wait(5s);
-  std::string log = c.agent->log();
+  auto code = c.agent.process().wait(5s);
+  std::string log = c.agent.process().log();
   INFO(log);
   REQUIRE(code.has_value());
   CHECK(*code != 0);
@@ -170,11 +148,11 @@ TEST_CASE("the agent serves the health check without a token and stops with 0 on
   CHECK_FALSE(res->has_header("Set-Cookie"));
 
   // The Supervisor stops the container with SIGTERM and expects exit code 0 (not 143).
-  c.agent->signal(SIGTERM);
-  auto code = c.agent->wait(5s);
+  c.agent.process().signal(SIGTERM);
+  auto code = c.agent.process().wait(5s);
   REQUIRE(code.has_value());
   CHECK(*code == 0);
-  check_no_secrets(c.agent->log());
+  check_no_secrets(c.agent.process().log());
 }
 
 TEST_CASE("an unknown option key starts the agent with a warning", "[addon][container]") {
@@ -183,17 +161,17 @@ TEST_CASE("an unknown option key starts the agent with a warning", "[addon][cont
   Container c;
   c.start(options.dump());
   int port = c.wait_listening();
-  auto warnings = lines_with(c.agent->log(), "WARN");
+  auto warnings = lines_with(c.agent.process().log(), "WARN");
   bool named = false;
   for (const auto& w : warnings)
     named = named || w.find("removed_in_some_release") != std::string::npos;
-  INFO(c.agent->log());
+  INFO(c.agent.process().log());
   CHECK(named);
   auto res = get(port, "/_dinodia/health");
   REQUIRE(res);
   CHECK(res->status == 200);
-  c.agent->signal(SIGTERM);
-  auto code = c.agent->wait(5s);
+  c.agent.process().signal(SIGTERM);
+  auto code = c.agent.process().wait(5s);
   REQUIRE(code.has_value());
   CHECK(*code == 0);
 }

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/fixtures.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/raw_socket.hpp"
 #include "tests/support/ws_client.hpp"
@@ -36,100 +37,48 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::map<std::string, std::string> agent_env(const TempDir& dir, int fake_port,
-                                             const std::string& bridge_timeouts) {
-  std::map<std::string, std::string> env{
-      {"DINODIA_OPTIONS_PATH", dir.file("options.json")},
-      {"DINODIA_DATA_DIR", dir.path()},
-      {"DINODIA_SUPERVISOR_URL", "http://127.0.0.1:" + std::to_string(fake_port)},
-      {"SUPERVISOR_TOKEN", kSupervisorToken},
-      {"DINODIA_BIND_ADDRESS", "127.0.0.1"}};
-  if (!bridge_timeouts.empty()) env["DINODIA_BRIDGE_TIMEOUTS"] = bridge_timeouts;
-  return env;
+// Usage tracking off: its own Home Assistant connection is not what these tests watch.
+json agent_options() {
+  json options = lan_agent_options(kHubToken);
+  options["log_level"] = "debug";  // even debug output must not carry secrets
+  return options;
 }
 
-void write_options(const TempDir& dir) {
-  // Usage tracking off: its own Home Assistant connection is not what these tests watch.
-  json options = {{"port", 0},
-                  {"hub_tokens", {kHubToken}},
-                  {"heating_usage_tracking_enabled", false},
-                  {"electric_usage_tracking_enabled", false},
-                  {"log_level", "debug"}};  // even debug output must not carry secrets
-  write_file(dir.file("options.json"), options.dump());
+// `bridge_timeouts`: DINODIA_BRIDGE_TIMEOUTS; empty: not set.
+AgentSetup agent_setup(const TempDir& dir, const std::string& supervisor_url,
+                       const std::string& bridge_timeouts) {
+  return {dir.path(),
+          "",
+          supervisor_url,
+          kSupervisorToken,
+          {{"DINODIA_BRIDGE_TIMEOUTS", bridge_timeouts}}};
 }
 
 class Stack {
  public:
-  explicit Stack(const std::string& bridge_timeouts) {
-    fake_ = std::make_unique<Process>(
-        std::vector<std::string>{fake_ha_binary(), "--port", "0", "--token", kSupervisorToken,
-                                 "--entities", "12"},
-        std::map<std::string, std::string>{}, dir_.file("fake_ha.log"));
-    auto line = fake_->wait_for_log("LISTENING");
-    REQUIRE(line);
-    fake_port_ = port_from_line(*line);
-    write_options(dir_);
-    agent_ = std::make_unique<Process>(std::vector<std::string>{agent_binary()},
-                                       agent_env(dir_, fake_port_, bridge_timeouts),
-                                       dir_.file("agent.log"));
-    line = agent_->wait_for_log("Listening {");
-    INFO(agent_->log());
-    REQUIRE(line);
-    port_ = port_from_line(*line);
+  explicit Stack(const std::string& bridge_timeouts)
+      : fake_(dir_, kSupervisorToken, 12), agent_(agent_setup(dir_, fake_.url(), bridge_timeouts)) {
+    agent_.start(agent_options());
   }
 
-  ~Stack() {
-    const std::string log = agent_->log();
-    CHECK(log.find(kSupervisorToken) == std::string::npos);
-    CHECK(log.find(kHubToken) == std::string::npos);
-  }
+  ~Stack() { check_no_secrets(agent_.all_logs(), {kSupervisorToken, kHubToken}); }
 
-  std::uint16_t port() const { return static_cast<std::uint16_t>(port_); }
-  Process& agent() { return *agent_; }
+  std::uint16_t port() const { return static_cast<std::uint16_t>(agent_.port()); }
+  Process& agent() { return agent_.process(); }
 
-  void authenticate(WsClient& client) {
-    client.connect(port());
-    REQUIRE(client.read_json()["type"] == "auth_required");
-    client.send_json({{"type", "auth"}, {"access_token", kHubToken}});
-    REQUIRE(client.read_json()["type"] == "auth_ok");
-  }
+  void authenticate(WsClient& client) { ws_authenticate(client, port(), kHubToken); }
 
-  // What fake_ha's REST side received (GET /_fake/requests), over a raw socket.
-  json fake_requests() const {
-    RawSocket raw(fake_port_);
-    raw.send("GET /_fake/requests HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    const std::string out = raw.read_response(std::chrono::seconds(5));
-    const auto body = out.find("\r\n\r\n");
-    REQUIRE(body != std::string::npos);
-    return json::parse(out.substr(body + 4));
-  }
+  // What fake_ha's REST side received (GET /_fake/requests).
+  json fake_requests() const { return fake_.requests(); }
 
   // A command straight to the fake's WebSocket (not through the agent).
-  json fake_ws_command(json command) const {
-    WsClient direct;
-    direct.connect(static_cast<std::uint16_t>(fake_port_), "/core/api/websocket");
-    REQUIRE(direct.read_json()["type"] == "auth_required");
-    direct.send_json({{"type", "auth"}, {"access_token", kSupervisorToken}});
-    REQUIRE(direct.read_json()["type"] == "auth_ok");
-    command["id"] = 1;
-    direct.send_json(command);
-    json result = direct.read_result(1, std::chrono::seconds(10));
-    direct.close();
-    return result;
-  }
+  json fake_ws_command(json command) const { return fake_.ws_command(std::move(command)); }
 
  private:
   TempDir dir_;
-  std::unique_ptr<Process> fake_;
-  std::unique_ptr<Process> agent_;
-  int fake_port_ = 0;
-  int port_ = 0;
+  FakeHaProcess fake_;
+  AgentProcess agent_;
 };
-
-int status_of(const std::string& raw) {
-  if (raw.rfind("HTTP/1.1 ", 0) != 0) return 0;
-  return std::atoi(raw.c_str() + 9);
-}
 
 std::string get_request(bool keep_alive = true) {
   return "GET /api/ HTTP/1.1\r\nHost: x\r\n" + kAuthHeader +
@@ -157,8 +106,9 @@ TEST_CASE("DINODIA_BRIDGE_TIMEOUTS: a bad key or value stops start-up with an er
   };
   for (const auto& c : cases) {
     TempDir dir;
-    write_options(dir);
-    Process agent({agent_binary()}, agent_env(dir, 1, c.value), dir.file("agent.log"));
+    AgentProcess fixture(agent_setup(dir, "http://127.0.0.1:1", c.value));
+    fixture.launch(agent_options().dump());
+    Process& agent = fixture.process();
     auto code = agent.wait(std::chrono::seconds(10));
     INFO(c.value << " -> " << agent.log());
     REQUIRE(code);
@@ -170,9 +120,10 @@ TEST_CASE("DINODIA_BRIDGE_TIMEOUTS: a bad key or value stops start-up with an er
 
 TEST_CASE("DINODIA_BRIDGE_TIMEOUTS: every key at once, spaces around items, is accepted") {
   TempDir dir;
-  write_options(dir);
-  Process agent({agent_binary()}, agent_env(dir, 1, " idle=3, header=2 ,io=5,ws_auth=2,ws_ping=1 "),
-                dir.file("agent.log"));
+  AgentProcess fixture(
+      agent_setup(dir, "http://127.0.0.1:1", " idle=3, header=2 ,io=5,ws_auth=2,ws_ping=1 "));
+  fixture.launch(agent_options().dump());
+  Process& agent = fixture.process();
   auto line = agent.wait_for_log("Listening {");
   INFO(agent.log());
   CHECK(line);

@@ -28,16 +28,24 @@
 #include <vector>
 
 #include "common/crypto.hpp"
+#include "tests/support/fixtures.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/raw_socket.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace {
 
-using dinodia::testing::Process;
+using dinodia::testing::AgentProcess;
+using dinodia::testing::AgentSetup;
+using dinodia::testing::body_of;
+using dinodia::testing::content_length_of;
+using dinodia::testing::FakeHaProcess;
+using dinodia::testing::FakePlatformProcess;
+using dinodia::testing::http_get;
 using dinodia::testing::RawSocket;
+using dinodia::testing::status_of;
 using dinodia::testing::TempDir;
-using dinodia::testing::write_file;
+using dinodia::testing::wait_until;
 using dinodia::testing::WsClient;
 using dinodia::testing::WsEvent;
 using Json = nlohmann::json;
@@ -50,200 +58,28 @@ constexpr const char* kSupervisorToken = "sup-token-fault-8d7e6f";
 constexpr const char* kStatusToken = "sync-status-token-fault-1a2b";
 constexpr const char* kHubToken = "local-hub-token-fault-5e6f7a";
 
-httplib::Result http_get(int port, const std::string& path, const httplib::Headers& h = {}) {
-  httplib::Client c("127.0.0.1", port);
-  c.set_connection_timeout(5);
-  c.set_read_timeout(10);
-  return c.Get(path.c_str(), h);
-}
-
-httplib::Result http_post(int port, const std::string& path, const Json& body) {
-  httplib::Client c("127.0.0.1", port);
-  c.set_connection_timeout(5);
-  c.set_read_timeout(10);
-  return c.Post(path.c_str(), body.dump(), "application/json");
-}
-
-int status_of(const std::string& raw) {
-  if (raw.rfind("HTTP/1.1 ", 0) != 0) return 0;
-  return std::atoi(raw.c_str() + 9);
-}
-
-std::string body_of(const std::string& raw) {
-  auto p = raw.find("\r\n\r\n");
-  return p == std::string::npos ? std::string() : raw.substr(p + 4);
-}
-
-long content_length_of(const std::string& raw) {
-  const std::string head = raw.substr(0, raw.find("\r\n\r\n"));
-  for (const char* name : {"Content-Length: ", "content-length: "}) {
-    auto p = head.find(name);
-    if (p != std::string::npos) return std::atol(head.c_str() + p + std::strlen(name));
-  }
-  return -1;
-}
-
-template <typename Predicate>
-bool eventually(Predicate p, std::chrono::milliseconds timeout,
-                std::chrono::milliseconds step = 50ms) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (p()) return true;
-    std::this_thread::sleep_for(step);
-  }
-  return p();
-}
-
-struct FakeHa {
-  std::unique_ptr<Process> proc;
-  int port = 0;
-  FakeHa(const TempDir& dir, const std::string& entities = "300") {
-    proc = std::make_unique<Process>(
-        std::vector<std::string>{dinodia::testing::fake_ha_binary(), "--port", "0", "--token",
-                                 kSupervisorToken, "--entities", entities},
-        std::map<std::string, std::string>{}, dir.file("fake_ha.log"));
-    auto line = proc->wait_for_log("LISTENING ", 10s);
-    REQUIRE(line.has_value());
-    port = dinodia::testing::port_from_line(*line);
-  }
-  void control(const std::string& path_and_query) const {
-    auto r = http_post(port, path_and_query, Json::object());
-    REQUIRE(r);
-    REQUIRE(r->status == 200);
-  }
-  long faults_injected() const {
-    auto r = http_get(port, "/_fake/stats");
-    REQUIRE(r);
-    return Json::parse(r->body).at("faults_injected").get<long>();
-  }
-};
-
-struct FakePlatform {
-  std::unique_ptr<Process> proc;
-  int port = 0;
-
-  FakePlatform(const TempDir& dir, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv{dinodia::testing::fake_platform_binary(), "--port", "0",
-                                  "--backend", "vercel"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    proc = std::make_unique<Process>(argv, std::map<std::string, std::string>{},
-                                     dir.file("platform.log"));
-    auto line = proc->wait_for_log("LISTENING ", 10s);
-    REQUIRE(line.has_value());
-    port = dinodia::testing::port_from_line(*line);
-    REQUIRE(port > 0);
-    auto r =
-        http_post(port, "/_fake/provision", {{"serial", kSerial}, {"bootstrapSecret", kBootstrap}});
-    REQUIRE(r);
-    REQUIRE(r->status == 200);
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
-  Json hub() const {
-    auto r = http_get(port, std::string("/_fake/state?serial=") + kSerial);
-    REQUIRE(r);
-    return Json::parse(r->body).at("hub");
-  }
-  Json state() const {
-    auto r = http_get(port, std::string("/_fake/state?serial=") + kSerial);
-    REQUIRE(r);
-    return Json::parse(r->body);
-  }
-  std::optional<std::string> published_token() const {
-    auto r = http_get(port, std::string("/_fake/published-token?serial=") + kSerial);
-    if (!r || r->status != 200) return std::nullopt;
-    return Json::parse(r->body).at("token").get<std::string>();
-  }
-  void failure(const std::string& mode) const {
-    auto r = http_post(port, "/_fake/failure", {{"mode", mode}});
-    REQUIRE(r);
-    REQUIRE(r->status == 200);
-  }
-  void check_no_duplicate_nonces() const {
-    Json s = state();
-    CHECK(s["duplicateNonceAttempts"] == 0);
-    CHECK(s["replaysRejected"] == 0);
-  }
-};
-
-struct Agent {
-  std::unique_ptr<Process> proc;
-  int port = 0;
-  int run = 0;
-  std::string log_dir;
-
-  // Starts the agent; with `wait_listening` false the caller inspects how start-up went.
-  void start(const std::string& data_dir, const std::string& logs_dir, const Json& options,
-             int supervisor_port, bool wait_listening = true) {
-    log_dir = logs_dir;
-    write_file(logs_dir + "/options.json", options.dump());
-    std::map<std::string, std::string> env{
-        {"DINODIA_OPTIONS_PATH", logs_dir + "/options.json"},
-        {"DINODIA_DATA_DIR", data_dir},
-        {"DINODIA_SUPERVISOR_URL", "http://127.0.0.1:" + std::to_string(supervisor_port)},
-        {"DINODIA_BIND_ADDRESS", "127.0.0.1"},
-        {"DINODIA_SYNC_INTERVAL_SECONDS", "1"},
-        {"SUPERVISOR_TOKEN", kSupervisorToken},
-        {"DINODIA_TOKEN_STATE_PATH", ""}};
-    ++run;
-    proc = std::make_unique<Process>(std::vector<std::string>{dinodia::testing::agent_binary()},
-                                     env, log_path(run));
-    if (!wait_listening) return;
-    auto line = proc->wait_for_log("INFO Listening", 40s);
-    INFO(proc->log());
-    REQUIRE(line.has_value());
-    port = dinodia::testing::port_from_line(*line);
-    REQUIRE(port > 0);
-  }
-  std::string log_path(int n) const { return log_dir + "/agent-" + std::to_string(n) + ".log"; }
-  int api_status(const std::string& token) const {
-    auto r = http_get(port, "/api/", {{"Authorization", "Bearer " + token}});
-    return r ? r->status : 0;
-  }
-  Json sync_status() const {
-    auto r = http_get(port, "/_dinodia/sync-status",
-                      {{"Authorization", std::string("Bearer ") + kStatusToken}});
-    REQUIRE(r);
-    REQUIRE(r->status == 200);
-    return Json::parse(r->body);
-  }
-  bool wait_count(const std::string& needle, std::size_t n, std::chrono::milliseconds t) const {
-    return eventually([&] { return proc->count_log(needle) >= n; }, t);
-  }
-  void stop() {
-    if (!proc) return;
-    proc->signal(SIGTERM);
-    auto code = proc->wait(20s);
-    CHECK(code == std::optional<int>(0));
-  }
-};
-
-Json sync_options() {
-  return Json{{"port", 0},
-              {"platform_sync_enabled", true},
-              {"hub_agent_id", kSerial},
-              {"hub_agent_secret", kBootstrap},
-              {"sync_status_token", kStatusToken},
-              {"heating_usage_tracking_enabled", false},
-              {"electric_usage_tracking_enabled", false}};
-}
-
 Json lan_options() {
-  return Json{{"port", 0},
-              {"hub_tokens", Json::array({kHubToken})},
-              {"heating_usage_tracking_enabled", false},
-              {"electric_usage_tracking_enabled", false}};
+  return dinodia::testing::lan_agent_options(kHubToken);
+}
+
+Json sync_options(const std::string& base_url) {
+  return dinodia::testing::sync_agent_options(kSerial, kBootstrap, kStatusToken, base_url);
+}
+
+// Data in `data_dir`; options.json and the agent's logs in `files_dir`.
+AgentSetup agent_setup(const std::string& data_dir, const std::string& files_dir,
+                       const FakeHaProcess& ha) {
+  return {data_dir, files_dir, ha.url(), kSupervisorToken, dinodia::testing::fast_sync_env(), 40s};
+}
+
+long faults_injected(const FakeHaProcess& ha) {
+  return ha.stats().at("faults_injected").get<long>();
 }
 
 // No secret in play may appear in any agent log of this test.
-void check_no_secrets(const Agent& agent, std::vector<std::string> secrets) {
+void check_no_secrets(const AgentProcess& agent, std::vector<std::string> secrets) {
   secrets.insert(secrets.end(), {kBootstrap, kSupervisorToken, kStatusToken, kHubToken});
-  for (int n = 1; n <= agent.run; ++n) {
-    const std::string log = dinodia::testing::read_file(agent.log_path(n));
-    for (const auto& secret : secrets) {
-      INFO("agent run " << n << ", secret " << secret.substr(0, 6) << "...");
-      CHECK(log.find(secret) == std::string::npos);
-    }
-  }
+  agent.check_logs_have_no_secrets(secrets);
 }
 
 std::string request(const std::string& target) {
@@ -316,10 +152,10 @@ std::vector<std::string> leftover_temp_files(const std::string& dir) {
 TEST_CASE("Supervisor resets the connection before the status line: 502 - next request served",
           "[fault]") {
   TempDir dir;
-  FakeHa ha(dir);
-  Agent agent;
-  agent.start(dir.path(), dir.path(), lan_options(), ha.port);
-  RawSocket client(agent.port);
+  FakeHaProcess ha(dir, kSupervisorToken, 300);
+  AgentProcess agent(agent_setup(dir.path(), dir.path(), ha));
+  agent.start(lan_options());
+  RawSocket client(agent.port());
   client.send(request("/api/states"));  // warms the upstream pool: the reset hits a pooled conn
   REQUIRE(status_of(client.read_response(10s)) == 200);
 
@@ -331,7 +167,7 @@ TEST_CASE("Supervisor resets the connection before the status line: 502 - next r
   CHECK(Clock::now() - t0 < 3s);
   CHECK(status_of(reset_reply) == 502);
   CHECK(body_of(reset_reply) == R"({"error":"Upstream error."})");
-  CHECK(ha.faults_injected() >= 1);
+  CHECK(faults_injected(ha) >= 1);
   // The 502 is a complete answer: the same keep-alive connection goes on, at once.
   CHECK_FALSE(client.peer_closed());
   t0 = Clock::now();
@@ -351,23 +187,23 @@ TEST_CASE("Supervisor resets the connection before the status line: 502 - next r
   const std::string after = client.read_response(10s);
   CHECK(status_of(after) == 200);
   CHECK(Json::parse(body_of(after)).size() == 300);
-  CHECK(agent.proc->running());
+  CHECK(agent.process().running());
   check_no_secrets(agent, {});
 }
 
 TEST_CASE("Supervisor resets the connection mid-body: stream cut short - next request served",
           "[fault]") {
   TempDir dir;
-  FakeHa ha(dir);
-  Agent agent;
-  agent.start(dir.path(), dir.path(), lan_options(), ha.port);
+  FakeHaProcess ha(dir, kSupervisorToken, 300);
+  AgentProcess agent(agent_setup(dir.path(), dir.path(), ha));
+  agent.start(lan_options());
   ha.control("/_fake/fault?mode=reset_mid_body&count=1&path=/core/api/states");
-  RawSocket client(agent.port);
+  RawSocket client(agent.port());
   client.send(request("/api/states"));
   const std::string got = client.read_until_close(10s);
   INFO(got.substr(0, 300));
   CHECK(client.peer_closed());
-  CHECK(ha.faults_injected() == 1);
+  CHECK(faults_injected(ha) == 1);
   const int status = status_of(got);
   if (status == 200) {
     // Headers were already relayed: the only honest signal left is a short body and a close.
@@ -378,13 +214,13 @@ TEST_CASE("Supervisor resets the connection mid-body: stream cut short - next re
     CHECK(status == 502);
   }
   const auto t0 = Clock::now();
-  auto next =
-      http_get(agent.port, "/api/states", {{"Authorization", std::string("Bearer ") + kHubToken}});
+  auto next = http_get(agent.port(), "/api/states",
+                       {{"Authorization", std::string("Bearer ") + kHubToken}});
   REQUIRE(next);
   CHECK(next->status == 200);
   CHECK(Json::parse(next->body).size() == 300);
   CHECK(Clock::now() - t0 < 1s);
-  CHECK(agent.proc->running());
+  CHECK(agent.process().running());
   check_no_secrets(agent, {});
 }
 
@@ -393,11 +229,11 @@ TEST_CASE(
     "WebSocket closed cleanly and a new one works",
     "[fault]") {
   TempDir dir;
-  FakeHa ha(dir, "50");
-  Agent agent;
-  agent.start(dir.path(), dir.path(), lan_options(), ha.port);
+  FakeHaProcess ha(dir, kSupervisorToken, 50);
+  AgentProcess agent(agent_setup(dir.path(), dir.path(), ha));
+  agent.start(lan_options());
   auto ws_session = [&](WsClient& ws) {
-    ws.connect(static_cast<std::uint16_t>(agent.port));
+    ws.connect(static_cast<std::uint16_t>(agent.port()));
     REQUIRE(ws.read_json()["type"] == "auth_required");
     ws.send_json({{"type", "auth"}, {"access_token", kHubToken}});
     REQUIRE(ws.read_json()["type"] == "auth_ok");
@@ -411,7 +247,7 @@ TEST_CASE(
   std::atomic<bool> done{false};
   std::atomic<int> ok{0}, bad_gateway{0}, other{0}, no_answer{0};
   std::thread kiosk([&] {
-    httplib::Client c("127.0.0.1", agent.port);
+    httplib::Client c("127.0.0.1", agent.port());
     c.set_keep_alive(true);
     c.set_connection_timeout(2);
     c.set_read_timeout(5);
@@ -438,8 +274,8 @@ TEST_CASE(
   INFO(dropped.describe());
   CHECK(dropped.ended());
   if (dropped.is_closed()) CHECK(dropped.close_code == 1011);
-  auto during =
-      http_get(agent.port, "/api/states", {{"Authorization", std::string("Bearer ") + kHubToken}});
+  auto during = http_get(agent.port(), "/api/states",
+                         {{"Authorization", std::string("Bearer ") + kHubToken}});
   REQUIRE(during);
   CHECK(during->status == 502);
   CHECK(during->body == "502: Bad Gateway");
@@ -449,7 +285,7 @@ TEST_CASE(
     const auto t0 = Clock::now();
     bool ended = false;
     try {
-      early.connect(static_cast<std::uint16_t>(agent.port));
+      early.connect(static_cast<std::uint16_t>(agent.port()));
       for (int i = 0; i < 3 && !ended; ++i) {
         WsEvent e = early.read(5s);
         if (e.is_message()) {
@@ -476,9 +312,9 @@ TEST_CASE(
   ha.control("/_fake/core?running=1");
   ha.control("/_fake/fault?mode=none");
   const auto back = Clock::now();
-  const bool served = eventually(
+  const bool served = wait_until(
       [&] {
-        auto r = http_get(agent.port, "/api/states",
+        auto r = http_get(agent.port(), "/api/states",
                           {{"Authorization", std::string("Bearer ") + kHubToken}});
         return r && r->status == 200;
       },
@@ -497,37 +333,36 @@ TEST_CASE(
   CHECK(bad_gateway >= 3);
   CHECK(other == 0);
   CHECK(no_answer == 0);
-  CHECK(ha.faults_injected() >= 1);  // the refused upgrade really happened
+  CHECK(faults_injected(ha) >= 1);  // the refused upgrade really happened
   check_no_secrets(agent, {});
 }
 
 TEST_CASE("platform resetting connections: sync fails, retries and recovers - LAN unaffected",
           "[fault][sync]") {
   TempDir dir;
-  FakePlatform platform(dir);
-  FakeHa ha(dir, "50");
-  Agent agent;
-  Json options = sync_options();
-  options["platform_base_url"] = platform.url();
-  agent.start(dir.path(), dir.path(), options, ha.port);
+  FakePlatformProcess platform(dir, kSerial, kBootstrap);
+  FakeHaProcess ha(dir, kSupervisorToken, 50);
+  AgentProcess agent(agent_setup(dir.path(), dir.path(), ha));
+  const Json options = sync_options(platform.url());
+  agent.start(options);
   REQUIRE(agent.wait_count("Platform sync updated tokens", 1, 20s));
   std::optional<std::string> token;
-  REQUIRE(eventually([&] { return (token = platform.published_token()).has_value(); }, 10s));
+  REQUIRE(wait_until([&] { return (token = platform.published_token()).has_value(); }, 10s));
   REQUIRE(agent.api_status(*token) == 200);
 
   platform.failure("reset");
-  const std::size_t failed_before = agent.proc->count_log("Platform sync failed");
+  const std::size_t failed_before = agent.process().count_log("Platform sync failed");
   REQUIRE(agent.wait_count("Platform sync failed", failed_before + 2, 20s));
-  INFO(agent.proc->log());
+  INFO(agent.process().log());
   // A transport failure (no HTTP status at all), not one of the platform's error answers.
-  CHECK(agent.proc->count_log("Platform request failed") >= 2);
+  CHECK(agent.process().count_log("Platform request failed") >= 2);
   CHECK(agent.api_status(*token) == 200);  // the last hashes keep serving
-  const std::size_t updated_before = agent.proc->count_log("Platform sync updated tokens");
+  const std::size_t updated_before = agent.process().count_log("Platform sync updated tokens");
   platform.failure("none");
   const auto t0 = Clock::now();
   CHECK(agent.wait_count("Platform sync updated tokens", updated_before + 1, 15s));
   CHECK(Clock::now() - t0 < 10s);
-  const Json st = agent.sync_status();
+  const Json st = agent.sync_status(kStatusToken);
   CHECK(st["origins"][0]["failures"].get<int>() >= 2);
   agent.stop();
   platform.check_no_duplicate_nonces();
@@ -540,40 +375,42 @@ TEST_CASE(
     "[fault][disk]") {
   TempDir dir;
   SmallDisk disk(dir.file("data"), "4m");
-  FakePlatform platform(dir, {"--rotate-seconds", "3", "--grace-seconds", "60"});
-  FakeHa ha(dir, "50");
-  Agent agent;
-  Json options = sync_options();
-  options["platform_base_url"] = platform.url();
-  agent.start(disk.path(), dir.path(), options, ha.port);
+  FakePlatformProcess platform(
+      dir, kSerial, kBootstrap,
+      {"vercel", false, {"--rotate-seconds", "3", "--grace-seconds", "60"}});
+  FakeHaProcess ha(dir, kSupervisorToken, 50);
+  AgentProcess agent(agent_setup(disk.path(), dir.path(), ha));
+  const Json options = sync_options(platform.url());
+  agent.start(options);
   REQUIRE(agent.wait_count("Platform sync updated tokens", 2, 20s));
   // At least one rotation stored before the disk fills.
-  REQUIRE(eventually([&] { return platform.hub()["publishedVersion"].get<int>() >= 2; }, 20s));
+  REQUIRE(wait_until([&] { return platform.hub()["publishedVersion"].get<int>() >= 2; }, 20s));
   const std::string secret = platform.hub()["syncSecret"];
 
   const std::size_t filled = disk.fill();
   INFO("filler bytes " << filled << ", available now " << disk.available());
   REQUIRE(disk.available() < 4096);
   REQUIRE(agent.wait_count("Could not persist token state", 1, 15s));
-  auto error_line = agent.proc->wait_for_log("Could not persist token state", 1s);
+  auto error_line = agent.process().wait_for_log("Could not persist token state", 1s);
   REQUIRE(error_line);
   CHECK(error_line->find("ERROR") != std::string::npos);
   CHECK(error_line->find("full") != std::string::npos);  // SQLite: "database or disk is full"
 
   // What the agent has stored now is what it may acknowledge, and no more.
-  const std::int64_t stored = agent.sync_status()["agentSeenVersion"].get<std::int64_t>();
+  const std::int64_t stored =
+      agent.sync_status(kStatusToken)["agentSeenVersion"].get<std::int64_t>();
   const auto token = platform.published_token();
   REQUIRE(token);
   // A rotation comes due while the disk stays full: the new version stays pending.
-  REQUIRE(eventually([&] { return platform.hub()["latestVersion"].get<std::int64_t>() > stored; },
+  REQUIRE(wait_until([&] { return platform.hub()["latestVersion"].get<std::int64_t>() > stored; },
                      15s));
-  const std::size_t errors_at = agent.proc->count_log("Could not persist token state");
+  const std::size_t errors_at = agent.process().count_log("Could not persist token state");
   REQUIRE(agent.wait_count("Could not persist token state", errors_at + 3, 15s));
   Json hub = platform.hub();
   INFO("stored " << stored << " hub " << hub.dump());
   CHECK(hub["lastAckedVersion"].get<std::int64_t>() <= stored);
   CHECK(hub["publishedVersion"].get<std::int64_t>() <= stored);
-  CHECK(agent.sync_status()["agentSeenVersion"].get<std::int64_t>() == stored);
+  CHECK(agent.sync_status(kStatusToken)["agentSeenVersion"].get<std::int64_t>() == stored);
   CHECK(platform.published_token() == token);
   for (int i = 0; i < 5; ++i) CHECK(agent.api_status(*token) == 200);
   // The rollback file was not truncated by the failed rewrite.
@@ -583,24 +420,24 @@ TEST_CASE(
 
   // Space is back: the next cycle persists, acknowledges and the platform publishes.
   disk.free_space();
-  const std::size_t updated_before = agent.proc->count_log("Platform sync updated tokens");
+  const std::size_t updated_before = agent.process().count_log("Platform sync updated tokens");
   CHECK(agent.wait_count("Platform sync updated tokens", updated_before + 1, 15s));
-  CHECK(eventually([&] { return platform.hub()["publishedVersion"].get<std::int64_t>() > stored; },
+  CHECK(wait_until([&] { return platform.hub()["publishedVersion"].get<std::int64_t>() > stored; },
                    15s));
   std::optional<std::string> fresh;
-  REQUIRE(eventually(
+  REQUIRE(wait_until(
       [&] { return (fresh = platform.published_token()).has_value() && *fresh != *token; }, 15s));
-  CHECK(eventually([&] { return agent.api_status(*fresh) == 200; }, 5s));
+  CHECK(wait_until([&] { return agent.api_status(*fresh) == 200; }, 5s));
   CHECK(agent.api_status(*token) == 200);  // in grace
-  CHECK(agent.proc->count_log("Paired with platform") == 1);
+  CHECK(agent.process().count_log("Paired with platform") == 1);
   agent.stop();
 
   // Nothing stored was lost: a restart with the platform refusing everything accepts the
   // current token from the database alone, and the rollback file names it.
   platform.failure("500");
-  agent.start(disk.path(), dir.path(), options, ha.port);
+  agent.start(options);
   CHECK(agent.api_status(*fresh) == 200);
-  CHECK(agent.proc->count_log("Paired with platform") == 0);
+  CHECK(agent.process().count_log("Paired with platform") == 0);
   legacy = Json::parse(dinodia::testing::read_file(disk.file("dinodia_token_state.json")));
   CHECK(legacy["syncSecret"] == secret);
   bool listed = false;
@@ -616,36 +453,35 @@ TEST_CASE(
 TEST_CASE("starting with a full disk: a clear error and the stored state intact", "[fault][disk]") {
   TempDir dir;
   SmallDisk disk(dir.file("data"), "4m");
-  FakePlatform platform(dir);
-  FakeHa ha(dir, "50");
-  Agent agent;
-  Json options = sync_options();
-  options["platform_base_url"] = platform.url();
-  agent.start(disk.path(), dir.path(), options, ha.port);
+  FakePlatformProcess platform(dir, kSerial, kBootstrap);
+  FakeHaProcess ha(dir, kSupervisorToken, 50);
+  AgentProcess agent(agent_setup(disk.path(), dir.path(), ha));
+  const Json options = sync_options(platform.url());
+  agent.start(options);
   REQUIRE(agent.wait_count("Platform sync updated tokens", 2, 20s));
   std::optional<std::string> token;
-  REQUIRE(eventually([&] { return (token = platform.published_token()).has_value(); }, 10s));
+  REQUIRE(wait_until([&] { return (token = platform.published_token()).has_value(); }, 10s));
   agent.stop();
   const std::string secret = platform.hub()["syncSecret"];
 
   disk.fill();
   REQUIRE(disk.available() < 4096);
-  agent.start(disk.path(), dir.path(), options, ha.port, false);
+  agent.launch(options.dump());
   // Either it serves from what is stored (reading needs no space), or it stops with one clear
   // error. Whatever it does, it must decide within seconds.
-  const bool listening = agent.proc->wait_for_log("INFO Listening", 30s).has_value();
-  const std::string log = agent.proc->log();
+  const bool listening = agent.process().wait_for_log("INFO Listening", 30s).has_value();
+  const std::string log = agent.process().log();
   INFO(log);
   if (listening) {
-    agent.port = dinodia::testing::port_from_line(*agent.proc->wait_for_log("INFO Listening", 1s));
+    agent.wait_listening();
     CHECK(agent.api_status(*token) == 200);
-    CHECK(agent.proc->count_log("Paired with platform") == 0);
+    CHECK(agent.process().count_log("Paired with platform") == 0);
     agent.stop();
   } else {
-    const auto code = agent.proc->wait(10s);
+    const auto code = agent.process().wait(10s);
     REQUIRE(code.has_value());
     CHECK(*code == 1);
-    CHECK(agent.proc->count_log("ERROR") == 1);
+    CHECK(agent.process().count_log("ERROR") == 1);
     CHECK(log.find("Could not open the agent state") != std::string::npos);
     CHECK(log.find("no space left") != std::string::npos);  // the cause, not "disk I/O error"
   }
@@ -657,9 +493,9 @@ TEST_CASE("starting with a full disk: a clear error and the stored state intact"
   // Space back: the stored pairing and hashes are all there.
   disk.free_space();
   platform.failure("500");
-  agent.start(disk.path(), dir.path(), options, ha.port);
+  agent.start(options);
   CHECK(agent.api_status(*token) == 200);
-  CHECK(agent.sync_status()["hasSyncSecret"] == true);
+  CHECK(agent.sync_status(kStatusToken)["hasSyncSecret"] == true);
   agent.stop();
   CHECK(platform.state()["requestCounts"].value("pair@1", 0) == 1);
   check_no_secrets(agent, {secret, *token});

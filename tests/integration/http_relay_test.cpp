@@ -5,12 +5,8 @@
 // Decision documented here: while Core is stopped the Supervisor itself answers 502; the agent
 // passes that answer through unchanged (status, body), exactly like any other upstream status.
 // Our own 502 {"error":"Upstream error."} is for when the Supervisor cannot be reached at all.
-#include <arpa/inet.h>
 #include <httplib.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -22,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/fixtures.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/raw_socket.hpp"
 
@@ -34,57 +31,27 @@ const std::string kHubToken = "example-hub-token";
 const std::string kSupervisorToken = "supervisor-secret-7f3a9c";
 const std::string kAuth = "Bearer " + kHubToken;
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
+// fake_ha behind the agent; every test's agent log is checked for secrets when it ends.
 class Stack {
  public:
   // `bridge_timeouts`: DINODIA_BRIDGE_TIMEOUTS for the agent (e.g. "header=2"); empty: defaults.
-  explicit Stack(json extra_options = json::object(), const std::string& bridge_timeouts = "") {
-    fake_ = std::make_unique<Process>(
-        std::vector<std::string>{fake_ha_binary(), "--port", "0", "--token", kSupervisorToken},
-        std::map<std::string, std::string>{}, dir_.file("fake_ha.log"));
-    auto line = fake_->wait_for_log("LISTENING");
-    REQUIRE(line);
-    fake_port = port_from_line(*line);
-
-    json options = {{"port", free_port()},
-                    {"hub_tokens", json::array({kHubToken})},
-                    {"heating_usage_tracking_enabled", false},
-                    {"electric_usage_tracking_enabled", false}};
+  explicit Stack(json extra_options = json::object(), const std::string& bridge_timeouts = "")
+      : fake_(dir_, kSupervisorToken),
+        agent_({dir_.path(),
+                "",
+                fake_.url(),
+                kSupervisorToken,
+                {{"DINODIA_BRIDGE_TIMEOUTS", bridge_timeouts}}}) {  // empty: not set at all
+    fake_port = fake_.port();
+    json options = lan_agent_options(kHubToken);
+    options["port"] = free_loopback_port();
     options.update(extra_options);
-    write_file(dir_.file("options.json"), options.dump());
-    agent_ = std::make_unique<Process>(
-        std::vector<std::string>{agent_binary()},
-        std::map<std::string, std::string>{
-            {"DINODIA_OPTIONS_PATH", dir_.file("options.json")},
-            {"DINODIA_DATA_DIR", dir_.path()},
-            {"DINODIA_SUPERVISOR_URL", "http://127.0.0.1:" + std::to_string(fake_port)},
-            {"SUPERVISOR_TOKEN", kSupervisorToken},
-            {"DINODIA_BIND_ADDRESS", "127.0.0.1"},
-            {"DINODIA_BRIDGE_TIMEOUTS", bridge_timeouts}},  // empty: not set at all
-        dir_.file("agent.log"));
-    auto listening = agent_->wait_for_log("Listening");
-    INFO(agent_->log());
-    REQUIRE(listening);
-    port = port_from_line(*listening);
-    REQUIRE(port > 0);
+    port = agent_.start(options);
   }
 
   ~Stack() {
     // Whatever a test did, no secret may ever reach the agent's log.
-    const std::string log = agent_->log();
-    CHECK(log.find(kHubToken) == std::string::npos);
-    CHECK(log.find(kSupervisorToken) == std::string::npos);
+    check_no_secrets(agent_.all_logs(), {kHubToken, kSupervisorToken});
   }
 
   httplib::Client client() const {
@@ -94,36 +61,21 @@ class Stack {
     c.set_write_timeout(5);
     return c;
   }
-  httplib::Client fake_client() const {
-    httplib::Client c("127.0.0.1", fake_port);
-    c.set_connection_timeout(2);
-    c.set_read_timeout(5);
-    return c;
-  }
-  json fake_json(const std::string& path) const {
-    auto res = fake_client().Get(path);
-    REQUIRE(res);
-    return json::parse(res->body);
-  }
-  void fake_post(const std::string& path) const { REQUIRE(fake_client().Post(path)); }
+  httplib::Client fake_client() const { return fake_.client(); }
+  json fake_stats() const { return fake_.stats(); }
+  void fake_control(const std::string& path) const { fake_.control(path); }
   // Requests the fake received whose target starts with `prefix`.
-  std::vector<json> recorded(const std::string& prefix) const {
-    std::vector<json> out;
-    for (auto& r : fake_json("/_fake/requests")) {
-      if (r["target"].get<std::string>().rfind(prefix, 0) == 0) out.push_back(r);
-    }
-    return out;
-  }
+  std::vector<json> recorded(const std::string& prefix) const { return fake_.requests_to(prefix); }
 
-  Process& agent() { return *agent_; }
-  Process& fake() { return *fake_; }
+  Process& agent() { return agent_.process(); }
+  Process& fake() { return fake_.process(); }
   int port = 0;
   int fake_port = 0;
 
  private:
   TempDir dir_;
-  std::unique_ptr<Process> fake_;
-  std::unique_ptr<Process> agent_;
+  FakeHaProcess fake_;
+  AgentProcess agent_;
 };
 
 httplib::Headers auth_headers() {
@@ -138,16 +90,6 @@ std::string header_value(const json& recorded, const std::string& name) {
     if (lower == name) return h[1];
   }
   return "<absent>";
-}
-
-int status_of(const std::string& raw) {
-  if (raw.rfind("HTTP/1.1 ", 0) != 0) return 0;
-  return std::atoi(raw.c_str() + 9);
-}
-
-std::string body_of(const std::string& raw) {
-  auto p = raw.find("\r\n\r\n");
-  return p == std::string::npos ? std::string() : raw.substr(p + 4);
 }
 
 }  // namespace
@@ -389,23 +331,23 @@ TEST_CASE("a client that goes away cancels its upstream request") {
         "POST /api/services/script/global_blind_controller?delay_ms=8000 HTTP/1.1\r\n"
         "Host: x\r\nAuthorization: " +
         kAuth + "\r\nContent-Length: 2\r\n\r\n{}");
-    for (int i = 0; i < 100 && s.fake_json("/_fake/stats")["inflight"] != 1; ++i) {
+    for (int i = 0; i < 100 && s.fake_stats()["inflight"] != 1; ++i) {
       std::this_thread::sleep_for(20ms);
     }
-    REQUIRE(s.fake_json("/_fake/stats")["inflight"] == 1);
+    REQUIRE(s.fake_stats()["inflight"] == 1);
   }  // the client closes here
   int cancelled = 0;
   for (int i = 0; i < 100 && cancelled == 0; ++i) {
     std::this_thread::sleep_for(20ms);
-    cancelled = s.fake_json("/_fake/stats")["cancelled"];
+    cancelled = s.fake_stats()["cancelled"];
   }
   CHECK(cancelled == 1);
-  CHECK(s.fake_json("/_fake/stats")["inflight"] == 0);
+  CHECK(s.fake_stats()["inflight"] == 0);
 }
 
 TEST_CASE("keep-alive: one client connection for many requests, pooled upstream connections") {
   Stack s;
-  s.fake_post("/_fake/reset");
+  s.fake_control("/_fake/reset");
   RawSocket raw(s.port);
   for (int i = 0; i < 5; ++i) {
     raw.send("GET /api/ HTTP/1.1\r\nHost: x\r\nAuthorization: " + kAuth + "\r\n\r\n");
@@ -415,7 +357,7 @@ TEST_CASE("keep-alive: one client connection for many requests, pooled upstream 
   }
   CHECK_FALSE(raw.peer_closed());
   // The /_fake/stats request itself is one more connection.
-  CHECK(s.fake_json("/_fake/stats")["connections_total"] == 2);
+  CHECK(s.fake_stats()["connections_total"] == 2);
 }
 
 TEST_CASE("kiosk 1-second cycle (B5): GET /api/, GET /api/states, POST /api/template") {
@@ -449,12 +391,12 @@ TEST_CASE("Home Assistant unreachable, stopped, or dying mid-response") {
   auto c = s.client();
 
   SECTION("Core stopped: the Supervisor's own 502 passes through") {
-    s.fake_post("/_fake/core?running=0");
+    s.fake_control("/_fake/core?running=0");
     auto r = c.Get("/api/states", auth_headers());
     REQUIRE(r);
     CHECK(r->status == 502);
     CHECK(r->body == "502: Bad Gateway");
-    s.fake_post("/_fake/core?running=1");
+    s.fake_control("/_fake/core?running=1");
     auto again = c.Get("/api/states", auth_headers());
     REQUIRE(again);
     CHECK(again->status == 200);
@@ -591,10 +533,10 @@ TEST_CASE("SIGTERM with a request in flight: exit 0 within a few seconds") {
                     "{}", "application/json");
     return r ? r->status : -1;
   });
-  for (int i = 0; i < 100 && s.fake_json("/_fake/stats")["inflight"] != 1; ++i) {
+  for (int i = 0; i < 100 && s.fake_stats()["inflight"] != 1; ++i) {
     std::this_thread::sleep_for(20ms);
   }
-  REQUIRE(s.fake_json("/_fake/stats")["inflight"] == 1);
+  REQUIRE(s.fake_stats()["inflight"] == 1);
   const auto start = std::chrono::steady_clock::now();
   s.agent().signal(SIGTERM);
   auto code = s.agent().wait(8s);

@@ -32,14 +32,17 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/fixtures.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace {
 
+using dinodia::testing::AgentProcess;
+using dinodia::testing::FakeHaProcess;
+using dinodia::testing::FakePlatformProcess;
 using dinodia::testing::Process;
 using dinodia::testing::TempDir;
-using dinodia::testing::write_file;
 using dinodia::testing::WsClient;
 using dinodia::testing::WsEvent;
 using Json = nlohmann::json;
@@ -67,20 +70,6 @@ int soak_seconds() {
   const char* v = std::getenv("DINODIA_SOAK_SECONDS");
   const int s = v ? std::atoi(v) : 600;
   return std::max(20, s);
-}
-
-httplib::Result http_get(int port, const std::string& path) {
-  httplib::Client c("127.0.0.1", port);
-  c.set_connection_timeout(5);
-  c.set_read_timeout(10);
-  return c.Get(path.c_str());
-}
-
-httplib::Result http_post(int port, const std::string& path, const Json& body) {
-  httplib::Client c("127.0.0.1", port);
-  c.set_connection_timeout(5);
-  c.set_read_timeout(10);
-  return c.Post(path.c_str(), body.dump(), "application/json");
 }
 
 long status_field_kb(pid_t pid, const char* field) {
@@ -121,11 +110,11 @@ long median(std::vector<long> v) {
 // kept for the no-secret-in-logs check.
 class PublishedToken {
  public:
-  explicit PublishedToken(int platform_port) : port_(platform_port) {}
+  explicit PublishedToken(const FakePlatformProcess& platform) : platform_(platform) {}
   void refresh() {
-    auto r = http_get(port_, std::string("/_fake/published-token?serial=") + kSerial);
-    if (!r || r->status != 200) return;
-    const std::string token = Json::parse(r->body).at("token").get<std::string>();
+    const auto published = platform_.published_token();
+    if (!published) return;
+    const std::string& token = *published;
     std::lock_guard lock(mutex_);
     if (token != current_) {
       current_ = token;
@@ -142,7 +131,7 @@ class PublishedToken {
   }
 
  private:
-  int port_;
+  const FakePlatformProcess& platform_;
   mutable std::mutex mutex_;
   std::string current_;
   std::vector<std::string> seen_;
@@ -306,60 +295,34 @@ TEST_CASE(
   const int warmup_s = std::clamp(duration_s / 10, 5, 60);
   TempDir dir;
 
-  Process platform({dinodia::testing::fake_platform_binary(), "--port", "0", "--backend", "vercel",
-                    "--rotate-seconds", std::to_string(kRotateSeconds), "--grace-seconds",
-                    std::to_string(kGraceSeconds)},
-                   {}, dir.file("platform.log"));
-  auto pline = platform.wait_for_log("LISTENING ", 10s);
-  REQUIRE(pline);
-  const int platform_port = dinodia::testing::port_from_line(*pline);
-  auto provisioned = http_post(platform_port, "/_fake/provision",
-                               {{"serial", kSerial}, {"bootstrapSecret", kBootstrap}});
-  REQUIRE(provisioned);
-  REQUIRE(provisioned->status == 200);
-
-  Process ha({dinodia::testing::fake_ha_binary(), "--port", "0", "--token", kSupervisorToken}, {},
-             dir.file("fake_ha.log"));
-  auto hline = ha.wait_for_log("LISTENING ", 10s);
-  REQUIRE(hline);
-  const int ha_port = dinodia::testing::port_from_line(*hline);
+  FakePlatformProcess platform(dir, kSerial, kBootstrap,
+                               {"vercel",
+                                false,
+                                {"--rotate-seconds", std::to_string(kRotateSeconds),
+                                 "--grace-seconds", std::to_string(kGraceSeconds)}});
+  FakeHaProcess ha(dir, kSupervisorToken);
+  const int ha_port = ha.port();
 
   // Usage tracking stays on: its long-lived Home Assistant connection and polling are part of
   // what must not leak.
-  const Json options{{"port", 0},
-                     {"platform_sync_enabled", true},
-                     {"platform_base_url", "http://127.0.0.1:" + std::to_string(platform_port)},
-                     {"hub_agent_id", kSerial},
-                     {"hub_agent_secret", kBootstrap},
-                     {"sync_status_token", kStatusToken}};
-  write_file(dir.file("options.json"), options.dump());
-  Process agent({dinodia::testing::agent_binary()},
-                {{"DINODIA_OPTIONS_PATH", dir.file("options.json")},
-                 {"DINODIA_DATA_DIR", dir.path()},
-                 {"DINODIA_SUPERVISOR_URL", "http://127.0.0.1:" + std::to_string(ha_port)},
-                 {"DINODIA_BIND_ADDRESS", "127.0.0.1"},
-                 {"DINODIA_SYNC_INTERVAL_SECONDS", "1"},
-                 {"SUPERVISOR_TOKEN", kSupervisorToken},
-                 {"DINODIA_TOKEN_STATE_PATH", ""}},
-                dir.file("agent.log"));
-  auto aline = agent.wait_for_log("INFO Listening", 40s);
-  INFO(agent.log());
-  REQUIRE(aline);
-  const int agent_port = dinodia::testing::port_from_line(*aline);
+  Json options =
+      dinodia::testing::sync_agent_options(kSerial, kBootstrap, kStatusToken, platform.url());
+  options.erase("heating_usage_tracking_enabled");
+  options.erase("electric_usage_tracking_enabled");
+  AgentProcess agent_process(
+      {dir.path(), "", ha.url(), kSupervisorToken, dinodia::testing::fast_sync_env(), 40s});
+  const int agent_port = agent_process.start(options);
+  Process& agent = agent_process.process();
   REQUIRE(agent.wait_for_log("Platform sync updated tokens", 20s));
 
-  PublishedToken tokens(platform_port);
+  PublishedToken tokens(platform);
   const auto token_deadline = Clock::now() + 20s;
   while (tokens.current().empty() && Clock::now() < token_deadline) {
     tokens.refresh();
     std::this_thread::sleep_for(100ms);
   }
   REQUIRE_FALSE(tokens.current().empty());
-  auto platform_hub = [&] {
-    auto r = http_get(platform_port, std::string("/_fake/state?serial=") + kSerial);
-    REQUIRE(r);
-    return Json::parse(r->body);
-  };
+  auto platform_hub = [&] { return platform.state(); };
   const std::int64_t published_start = platform_hub()["hub"]["publishedVersion"];
 
   Counters counters;
@@ -531,14 +494,10 @@ TEST_CASE(
 
   agent.signal(SIGTERM);
   CHECK(agent.wait(20s) == std::optional<int>(0));
-  const std::string log = agent.log();
   std::vector<std::string> secrets{kBootstrap, kSupervisorToken, kStatusToken};
   if (platform_state["hub"]["syncSecret"].is_string()) {
     secrets.push_back(platform_state["hub"]["syncSecret"]);
   }
   for (const auto& t : tokens.seen()) secrets.push_back(t);
-  for (const auto& secret : secrets) {
-    INFO("secret " << secret.substr(0, 6) << "...");
-    CHECK(log.find(secret) == std::string::npos);
-  }
+  agent_process.check_logs_have_no_secrets(secrets);
 }

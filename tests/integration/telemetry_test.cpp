@@ -8,12 +8,8 @@
 // holds one label {label_id:"light", name:"Light"}; every 5th registry entity carries it, which
 // makes switch.device_19 (state "on") and light.device_24 (state "off") the electric selection;
 // /network/info has eth0 primary 192.168.1.50/24; the area registry holds Kitchen.
-#include <arpa/inet.h>
 #include <httplib.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -27,6 +23,7 @@
 #include <vector>
 
 #include "common/clock.hpp"
+#include "tests/support/fixtures.hpp"
 #include "tests/support/process.hpp"
 
 using namespace dinodia::testing;
@@ -40,62 +37,32 @@ const std::string kSerial = "HUB-TELEMETRY-1";
 const std::string kBootstrap = "bootstrap-secret-telemetry-3c8e";
 const std::string kAuth = "Bearer " + kHubToken;
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
+// Every 200 ms until `timeout`.
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return condition();
+  return wait_until(condition, timeout, std::chrono::milliseconds(200));
 }
-
-struct AgentSetup {
-  json options = json::object();
-  std::map<std::string, std::string> env;
-  bool platform = true;
-};
 
 class Stack {
  public:
-  explicit Stack(bool with_platform = true) {
-    fake_ = std::make_unique<Process>(
-        std::vector<std::string>{fake_ha_binary(), "--port", "0", "--token", kSupervisorToken,
-                                 "--entities", "30"},
-        std::map<std::string, std::string>{}, dir_.file("fake_ha.log"));
-    auto line = fake_->wait_for_log("LISTENING");
-    REQUIRE(line);
-    ha_port = port_from_line(*line);
+  explicit Stack(bool with_platform = true)
+      : fake_(dir_, kSupervisorToken, 30),
+        agent_({dir_.path(),
+                "",
+                fake_.url(),
+                kSupervisorToken,
+                {{"DINODIA_SYNC_INTERVAL_SECONDS", "1"}, {"DINODIA_TELEMETRY_POLL_SECONDS", "1"}},
+                30s}) {
+    ha_port = fake_.port();
     if (with_platform) {
-      platform_ = std::make_unique<Process>(
-          std::vector<std::string>{fake_platform_binary(), "--port", "0"},
-          std::map<std::string, std::string>{}, dir_.file("fake_platform.log"));
-      auto pline = platform_->wait_for_log("LISTENING");
-      REQUIRE(pline);
-      platform_port = port_from_line(*pline);
-      httplib::Client c("127.0.0.1", platform_port);
-      auto r = c.Post("/_fake/provision",
-                      json{{"serial", kSerial}, {"bootstrapSecret", kBootstrap}}.dump(),
-                      "application/json");
-      REQUIRE(r);
-      REQUIRE(r->status == 200);
+      platform_ = std::make_unique<FakePlatformProcess>(dir_, kSerial, kBootstrap,
+                                                        FakePlatformOptions{"", false, {}});
+      platform_port = platform_->port();
     }
   }
 
   void start_agent(json extra_options = json::object(),
                    std::map<std::string, std::string> extra_env = {}) {
-    json options = {{"port", free_port()},
+    json options = {{"port", free_loopback_port()},
                     {"hub_tokens", json::array({kHubToken})},
                     {"heating_usage_tracking_enabled", true},
                     {"electric_usage_tracking_enabled", true},
@@ -106,41 +73,21 @@ class Stack {
       options["hub_agent_secret"] = kBootstrap;
     }
     options.update(extra_options);
-    write_file(dir_.file("options.json"), options.dump());
-    std::map<std::string, std::string> env{
-        {"DINODIA_OPTIONS_PATH", dir_.file("options.json")},
-        {"DINODIA_DATA_DIR", dir_.path()},
-        {"DINODIA_SUPERVISOR_URL", "http://127.0.0.1:" + std::to_string(ha_port)},
-        {"SUPERVISOR_TOKEN", kSupervisorToken},
-        {"DINODIA_BIND_ADDRESS", "127.0.0.1"},
-        {"DINODIA_SYNC_INTERVAL_SECONDS", "1"},
-        {"DINODIA_TELEMETRY_POLL_SECONDS", "1"}};
-    for (const auto& [k, v] : extra_env) env[k] = v;
-    ++agent_runs_;
-    agent_ = std::make_unique<Process>(std::vector<std::string>{agent_binary()}, env,
-                                       dir_.file("agent" + std::to_string(agent_runs_) + ".log"));
-    auto listening = agent_->wait_for_log("Listening", 30s);
-    INFO(agent_->log());
-    REQUIRE(listening);
-    port = port_from_line(*listening);
+    port = agent_.start(options, extra_env);
   }
 
-  Process& agent() { return *agent_; }
-  void drop_agent() { agent_.reset(); }  // SIGKILL
+  Process& agent() { return agent_.process(); }
+  void drop_agent() { agent_.discard(); }  // SIGKILL
 
   httplib::Client client() const {
     httplib::Client c("127.0.0.1", port);
     c.set_read_timeout(30, 0);
     return c;
   }
-  httplib::Client ha() const { return httplib::Client("127.0.0.1", ha_port); }
+  httplib::Client ha() const { return fake_.client(); }
+  const FakeHaProcess& ha_fake() const { return fake_; }
 
-  json platform_state() const {
-    httplib::Client c("127.0.0.1", platform_port);
-    auto r = c.Get(("/_fake/state?serial=" + kSerial).c_str());
-    if (!r || r->status != 200) return json();
-    return json::parse(r->body, nullptr, false);
-  }
+  json platform_state() const { return platform_ ? platform_->state_if_available() : json(); }
 
   // Every token-state body the platform still remembers (its last 50), oldest first.
   std::vector<json> token_state_bodies() {
@@ -171,13 +118,7 @@ class Stack {
     if (t.contains("haAreas")) CHECK(t["haAreas"].value("valid", false));
   }
 
-  std::string all_logs() const {
-    std::string all = fake_->log();
-    for (int i = 1; i <= agent_runs_; ++i) {
-      all += read_file(dir_.file("agent" + std::to_string(i) + ".log"));
-    }
-    return all;
-  }
+  std::string all_logs() { return fake_.process().log() + agent_.all_logs(); }
 
   int ha_port = 0;
   int platform_port = 0;
@@ -185,10 +126,9 @@ class Stack {
 
  private:
   TempDir dir_;
-  std::unique_ptr<Process> fake_;
-  std::unique_ptr<Process> platform_;
-  std::unique_ptr<Process> agent_;
-  int agent_runs_ = 0;
+  FakeHaProcess fake_;
+  std::unique_ptr<FakePlatformProcess> platform_;
+  AgentProcess agent_;
 };
 
 // The electric row for `entity_id` in a token-state body, if any.
@@ -380,9 +320,9 @@ TEST_CASE("Home Assistant restarting: the tracker reconnects and loops do not mu
   REQUIRE(stack.agent().wait_for_log("Home Assistant tracker connection ready", 20s));
 
   for (int i = 0; i < 2; ++i) {
-    REQUIRE(stack.ha().Get("/_fake/core?running=0"));
+    stack.ha_fake().control("/_fake/core?running=0");
     std::this_thread::sleep_for(1500ms);
-    REQUIRE(stack.ha().Get("/_fake/core?running=1"));
+    stack.ha_fake().control("/_fake/core?running=1");
     REQUIRE(eventually(
         [&] {
           return stack.agent().count_log("Home Assistant tracker connection ready") >=
@@ -394,10 +334,8 @@ TEST_CASE("Home Assistant restarting: the tracker reconnects and loops do not mu
 
   // One poll chain: with a 1 s poll, 6 s see at most ~7 reads of one entity, not 3× that.
   auto count_reads = [&] {
-    auto r = stack.ha().Get("/_fake/requests");
-    REQUIRE(r);
     int n = 0;
-    for (const auto& q : json::parse(r->body)) {
+    for (const auto& q : stack.ha_fake().requests()) {
       if (q.value("target", "") == "/core/api/states/switch.device_19") ++n;
     }
     return n;
@@ -438,14 +376,12 @@ TEST_CASE("Zigbee endpoints: auth, body rules and the error mapping through the 
         {R"({"duration":-5})", 1},    {R"({"duration":42.9})", 42}, {"", 60}};
     for (const auto& [body, expected] : cases) {
       INFO(body);
-      REQUIRE(stack.ha().Get("/_fake/reset"));
+      stack.ha_fake().control("/_fake/reset");
       CHECK(post_body(stack.client(), "/_dinodia/zha/permit", body, status) ==
             "{\"ok\":true,\"duration\":" + std::to_string(expected) + "}");
       CHECK(status == 200);
-      auto r = stack.ha().Get("/_fake/requests");
-      REQUIRE(r);
       json calls = json::array();
-      for (const auto& q : json::parse(r->body)) {
+      for (const auto& q : stack.ha_fake().requests()) {
         if (q.value("target", "") == "/core/api/services/zha/permit") calls.push_back(q);
       }
       REQUIRE(calls.size() == 1);
@@ -486,7 +422,7 @@ TEST_CASE("Zigbee endpoints: auth, body rules and the error mapping through the 
   }
 
   SECTION("mapping: Core stopped (Supervisor 502) -> 502 permit_failed") {
-    REQUIRE(stack.ha().Get("/_fake/core?running=0"));
+    stack.ha_fake().control("/_fake/core?running=0");
     CHECK(
         post_body(stack.client(), "/_dinodia/zha/permit", "{}", status) ==
         R"({"error":"Could not start Zigbee pairing on your Dinodia Hub.","code":"permit_failed"})");
@@ -532,8 +468,8 @@ TEST_CASE("Zigbee error mapping: credentials and reachability rows",
   }
 
   SECTION("Supervisor unreachable: 500 unknown_error (native socket error)") {
-    stack.start_agent(
-        off, {{"DINODIA_SUPERVISOR_URL", "http://127.0.0.1:" + std::to_string(free_port())}});
+    stack.start_agent(off, {{"DINODIA_SUPERVISOR_URL",
+                             "http://127.0.0.1:" + std::to_string(free_loopback_port())}});
     const std::string unknown =
         R"({"error":"Could not talk to Home Assistant Zigbee right now.","code":"unknown_error"})";
     CHECK(get_body(stack.client(), "/_dinodia/zha/devices", status) == unknown);
@@ -550,10 +486,7 @@ TEST_CASE("Zigbee error mapping: credentials and reachability rows",
 namespace {
 
 json post_fake(Stack& stack, const std::string& path, const json& body) {
-  auto r = stack.ha().Post(path.c_str(), body.dump(), "application/json");
-  REQUIRE(r);
-  REQUIRE(r->status == 200);
-  return json::parse(r->body, nullptr, false);
+  return stack.ha_fake().post(path, body);
 }
 
 std::string iso(std::int64_t ms_value) {
@@ -752,8 +685,8 @@ TEST_CASE("electric: an area change mid-segment closes the old segment and opens
 
   // The lamp moves to the hall; Core restarts, so the registry is re-read on reconnect.
   post_fake(stack, "/_fake/set", {{"entity_registry", registry("hall")}});
-  REQUIRE(stack.ha().Get("/_fake/core?running=0"));
-  REQUIRE(stack.ha().Get("/_fake/core?running=1"));
+  stack.ha_fake().control("/_fake/core?running=0");
+  stack.ha_fake().control("/_fake/core?running=1");
   json both;
   REQUIRE(eventually(
       [&] {

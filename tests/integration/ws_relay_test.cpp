@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "tests/support/fixtures.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/ws_client.hpp"
 
@@ -53,68 +54,34 @@ struct AgentOptions {
 
 class Fixture {
  public:
-  explicit Fixture(AgentOptions o = {}) {
-    fake_ = std::make_unique<Process>(
-        std::vector<std::string>{fake_ha_binary(), "--port", "0", "--token", kSupervisorToken,
-                                 "--entities", "50"},
-        std::map<std::string, std::string>{}, dir_.file("fake_ha.log"));
-    auto line = fake_->wait_for_log("LISTENING");
-    REQUIRE(line);
-    fake_port_ = port_from_line(*line);
-
+  explicit Fixture(AgentOptions o = {})
+      : fake_(dir_, kSupervisorToken, 50),
+        agent_({dir_.path(),
+                "",
+                o.upstream_url.empty() ? fake_.url() : o.upstream_url,
+                o.agent_supervisor_token,
+                {{"DINODIA_BRIDGE_TIMEOUTS", o.bridge_timeouts}}}) {
     // "port": 0 binds a free port; the agent reports it in its Listening line. Usage tracking
     // is off: its own long-lived Home Assistant connection would otherwise race the relay's
     // upstream connection in the tests that play the upstream themselves.
-    json options = {{"port", 0},
-                    {"heating_usage_tracking_enabled", false},
-                    {"electric_usage_tracking_enabled", false},
-                    {"hub_tokens", {kPlainHubToken}},
-                    {"hub_token_hashes", {kHashedHubTokenSha}},
-                    {"ws_auth_mode", o.ws_auth_mode},
-                    {"ha_access_token", o.ha_access_token},
-                    {"log_level", "debug"}};  // even debug output must not carry secrets
-    write_file(dir_.file("options.json"), options.dump());
-    std::string upstream =
-        o.upstream_url.empty() ? "http://127.0.0.1:" + std::to_string(fake_port_) : o.upstream_url;
-    std::map<std::string, std::string> env{{"DINODIA_OPTIONS_PATH", dir_.file("options.json")},
-                                           {"DINODIA_DATA_DIR", dir_.path()},
-                                           {"DINODIA_SUPERVISOR_URL", upstream},
-                                           {"SUPERVISOR_TOKEN", o.agent_supervisor_token},
-                                           {"DINODIA_BIND_ADDRESS", "127.0.0.1"}};
-    if (!o.bridge_timeouts.empty()) env["DINODIA_BRIDGE_TIMEOUTS"] = o.bridge_timeouts;
-    agent_ = std::make_unique<Process>(std::vector<std::string>{agent_binary()}, std::move(env),
-                                       dir_.file("agent.log"));
-    line = agent_->wait_for_log("Listening {");
-    REQUIRE(line);
-    agent_port_ = port_from_line(*line);
+    json options = lan_agent_options(kPlainHubToken);
+    options["hub_token_hashes"] = json::array({kHashedHubTokenSha});
+    options["ws_auth_mode"] = o.ws_auth_mode;
+    options["ha_access_token"] = o.ha_access_token;
+    options["log_level"] = "debug";  // even debug output must not carry secrets
+    agent_.start(options);
   }
 
-  std::uint16_t port() const { return static_cast<std::uint16_t>(agent_port_); }
-  Process& agent() { return *agent_; }
+  std::uint16_t port() const { return static_cast<std::uint16_t>(agent_.port()); }
+  Process& agent() { return agent_.process(); }
 
   // Legacy order: auth_required, auth, auth_ok.
   void authenticate(WsClient& client, const std::string& token = kPlainHubToken) {
-    client.connect(port());
-    json required = client.read_json();
-    REQUIRE(required["type"] == "auth_required");
-    client.send_json({{"type", "auth"}, {"access_token", token}});
-    json ok = client.read_json();
-    REQUIRE(ok["type"] == "auth_ok");
+    ws_authenticate(client, port(), token);
   }
 
   // A command straight to the fake (not through the agent), e.g. to inspect what it received.
-  json fake_command(json command) {
-    WsClient direct;
-    direct.connect(static_cast<std::uint16_t>(fake_port_), "/core/api/websocket");
-    REQUIRE(direct.read_json()["type"] == "auth_required");
-    direct.send_json({{"type", "auth"}, {"access_token", kSupervisorToken}});
-    REQUIRE(direct.read_json()["type"] == "auth_ok");
-    command["id"] = 1;
-    direct.send_json(command);
-    json result = direct.read_result(1, std::chrono::seconds(10));
-    direct.close();
-    return result;
-  }
+  json fake_command(json command) { return fake_.ws_command(std::move(command)); }
 
   json fake_received() {
     json r = fake_command({{"type", "fake/received"}});
@@ -123,19 +90,14 @@ class Fixture {
   }
 
   void expect_no_secrets_logged() {
-    const std::string log = agent_->log();
-    CHECK(log.find(kSupervisorToken) == std::string::npos);
-    CHECK(log.find(kPlainHubToken) == std::string::npos);
-    CHECK(log.find(kHashedHubToken) == std::string::npos);
-    CHECK(log.find(kHaAccessToken) == std::string::npos);
+    check_no_secrets(agent_.all_logs(),
+                     {kSupervisorToken, kPlainHubToken, kHashedHubToken, kHaAccessToken});
   }
 
  private:
   TempDir dir_;
-  std::unique_ptr<Process> fake_;
-  std::unique_ptr<Process> agent_;
-  int fake_port_ = 0;
-  int agent_port_ = 0;
+  FakeHaProcess fake_;
+  AgentProcess agent_;
 };
 
 // Expects the connection to end with a close frame carrying `code`.
@@ -472,13 +434,8 @@ TEST_CASE("HA dropping the connection mid-session closes the client cleanly") {
 }
 
 TEST_CASE("an unreachable upstream closes the client with 1011") {
-  // A port nothing listens on.
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::acceptor probe(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  const auto dead_port = probe.local_endpoint().port();
-  probe.close();
   AgentOptions o;
-  o.upstream_url = "http://127.0.0.1:" + std::to_string(dead_port);
+  o.upstream_url = "http://127.0.0.1:" + std::to_string(free_loopback_port());
   Fixture f(o);
   WsClient client;
   client.connect(f.port());
