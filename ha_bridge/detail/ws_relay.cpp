@@ -3,9 +3,11 @@
 // issue #2 asks for (bounded pre-auth buffering, auth timeout, byte-exact frames, close-code
 // propagation, pings, bounded send queues, supervisor/ and hassio/ commands refused).
 //
-// Concurrency: both streams, the timers and every handler run on one strand, so the relay's
-// state needs no locks. Pending I/O operations hold a shared_ptr to the relay; timers hold only
-// a weak_ptr, so the relay (and its stats slot) goes away as soon as the last I/O completes.
+// Concurrency: both streams, the timers and every handler run on the single thread of the
+// worker that accepted the client (timers and posts go through a strand on that loop), so the
+// relay's state needs no locks. Pending I/O operations hold a shared_ptr to the relay; timers
+// hold only a weak_ptr, so the relay (and its stats slot) goes away as soon as the last I/O
+// completes.
 #include "ha_bridge/detail/ws_relay.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -663,17 +665,11 @@ class Relay : public std::enable_shared_from_this<Relay> {
 
 void start_ws_relay(beast::tcp_stream client, http::request<http::empty_body> upgrade,
                     std::shared_ptr<BridgeContext> ctx) {
-  // Re-home the socket on a strand of its own: the bridge runs several threads, and Beast's
-  // websocket stream and our state must only be touched from one at a time.
+  // The socket stays on the event loop of the worker that accepted it. That loop runs on one
+  // thread, so Beast's websocket stream and our state are only ever touched from it; the
+  // strand says so explicitly and costs nothing more.
   Strand strand = asio::make_strand(client.get_executor());
-  beast::error_code ec;
-  tcp::socket raw = client.release_socket();
-  tcp::socket on_strand(strand);
-  const auto protocol = raw.local_endpoint(ec).protocol();
-  if (ec) return;  // already gone
-  on_strand.assign(protocol, raw.release(ec), ec);
-  if (ec) return;
-  auto relay = std::make_shared<Relay>(std::move(on_strand), strand, std::move(ctx));
+  auto relay = std::make_shared<Relay>(client.release_socket(), strand, std::move(ctx));
   asio::post(strand,
              [relay, upgrade = std::move(upgrade)]() mutable { relay->start(std::move(upgrade)); });
 }
