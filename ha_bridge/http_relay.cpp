@@ -384,6 +384,21 @@ class Exchange {
                                   client_keep_alive_ && body_done);
   }
 
+  // Writes the serializer's next part to the client: the header only, or as much of the message
+  // as the body buffer holds. False when the client went away; the upstream connection is then
+  // closed, so Home Assistant stops sending.
+  asio::awaitable<bool> write_to_client(http::response_serializer<http::buffer_body>& serializer,
+                                        bool header_only) {
+    client_.stream.expires_after(ctx_.config.io_timeout);
+    auto [ec, n] = header_only
+                       ? co_await http::async_write_header(client_.stream, serializer, kTuple)
+                       : co_await http::async_write(client_.stream, serializer, kTuple);
+    (void)n;
+    if (ec == http::error::need_buffer) ec = {};  // a buffer_body part written in full
+    if (ec) upstream_->close();
+    co_return !ec;
+  }
+
   asio::awaitable<ExchangeEnd> relay_response() {
     auto& upstream_res = response_parser_->get();
     const unsigned status = upstream_res.result_int();
@@ -431,14 +446,7 @@ class Exchange {
       res.body().data = whole ? const_cast<char*>(bytes) : nullptr;
       res.body().size = whole;
       res.body().more = false;
-      client_.stream.expires_after(ctx_.config.io_timeout);
-      auto [wec, wn] = co_await http::async_write(client_.stream, serializer, kTuple);
-      (void)wn;
-      if (wec == http::error::need_buffer) wec = {};
-      if (wec) {
-        upstream_->close();
-        co_return ExchangeEnd::close;
-      }
+      if (!co_await write_to_client(serializer, false)) co_return ExchangeEnd::close;
       upstream_buffer_.consume(whole);
       body_relayed = true;
     } else if (splice_body) {
@@ -450,17 +458,10 @@ class Exchange {
       res.body().data = buffered ? const_cast<void*>(upstream_buffer_.data().data()) : nullptr;
       res.body().size = buffered;
       res.body().more = true;
-      client_.stream.expires_after(ctx_.config.io_timeout);
-      auto [wec, wn] = buffered
-                           ? co_await http::async_write(client_.stream, serializer, kTuple)
-                           : co_await http::async_write_header(client_.stream, serializer, kTuple);
-      (void)wn;
-      client_.stream.expires_never();
-      if (wec == http::error::need_buffer) wec = {};
-      if (wec) {
-        upstream_->close();
+      if (!co_await write_to_client(serializer, /*header_only=*/buffered == 0)) {
         co_return ExchangeEnd::close;
       }
+      client_.stream.expires_never();
       upstream_buffer_.consume(buffered);
       upstream_->expires_never();
       beast::error_code move_error;
@@ -479,11 +480,7 @@ class Exchange {
       body_relayed = true;
     } else {
       // Streaming: the header goes first, so a client sees the status before the first chunk.
-      client_.stream.expires_after(ctx_.config.io_timeout);
-      auto [hec, hn] = co_await http::async_write_header(client_.stream, serializer, kTuple);
-      (void)hn;
-      if (hec) {
-        upstream_->close();
+      if (!co_await write_to_client(serializer, /*header_only=*/true)) {
         co_return ExchangeEnd::close;
       }
     }
@@ -513,27 +510,13 @@ class Exchange {
       res.body().data = got ? chunk.get() : nullptr;
       res.body().size = got;
       res.body().more = !response_parser_->is_done();
-      client_.stream.expires_after(ctx_.config.io_timeout);
-      auto [wec, wn] = co_await http::async_write(client_.stream, serializer, kTuple);
-      (void)wn;
-      if (wec == http::error::need_buffer) wec = {};
-      if (wec) {
-        upstream_->close();  // the client went away: stop reading from Home Assistant
-        co_return ExchangeEnd::close;
-      }
+      if (!co_await write_to_client(serializer, false)) co_return ExchangeEnd::close;
     }
     if (!body_relayed && !serializer.is_done()) {
       res.body().data = nullptr;
       res.body().size = 0;
       res.body().more = false;
-      client_.stream.expires_after(ctx_.config.io_timeout);
-      auto [fec, fn] = co_await http::async_write(client_.stream, serializer, kTuple);
-      (void)fn;
-      if (fec == http::error::need_buffer) fec = {};
-      if (fec) {
-        upstream_->close();
-        co_return ExchangeEnd::close;
-      }
+      if (!co_await write_to_client(serializer, false)) co_return ExchangeEnd::close;
     }
     client_.stream.expires_never();
 
