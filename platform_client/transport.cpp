@@ -134,6 +134,10 @@ class Exchange {
  private:
   // Runs the io_context until `done` is set or `deadline` passes. False on the deadline.
   bool wait(const bool& done, Clock::time_point deadline);
+  // Starts one asynchronous operation (`start` is given its completion handler) and runs it to
+  // completion or `deadline`: false on the deadline, otherwise `ec` holds its result.
+  template <typename Start>
+  bool step(Start start, Clock::time_point deadline, beast::error_code& ec);
   std::string connect();
   std::string handshake(asio::ssl::stream<tcp::socket&>& tls);
   template <typename Stream>
@@ -159,6 +163,16 @@ bool Exchange::wait(const bool& done, Clock::time_point deadline) {
   return false;
 }
 
+template <typename Start>
+bool Exchange::step(Start start, Clock::time_point deadline, beast::error_code& ec) {
+  bool done = false;
+  start([&](beast::error_code e, auto&&...) {
+    ec = e;
+    done = true;
+  });
+  return wait(done, deadline);
+}
+
 std::string Exchange::connect() {
   std::vector<tcp::endpoint> endpoints;
   // The name lookup is bounded by the total deadline only, as before: a slow first name
@@ -168,12 +182,9 @@ std::string Exchange::connect() {
   // The connect timeout starts once the addresses are known (as cpp-httplib's did).
   const auto deadline = std::min(Clock::now() + options_.connect_timeout, deadline_);
   beast::error_code ec;
-  bool done = false;
-  asio::async_connect(socket_, endpoints, [&](beast::error_code e, const tcp::endpoint&) {
-    ec = e;
-    done = true;
-  });
-  if (!wait(done, deadline)) return "timeout";
+  const bool completed =
+      step([&](auto handler) { asio::async_connect(socket_, endpoints, handler); }, deadline, ec);
+  if (!completed) return "timeout";
   return ec ? "connect" : "";
 }
 
@@ -189,12 +200,10 @@ std::string Exchange::handshake(asio::ssl::stream<tcp::socket&>& tls) {
   const int set = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host_.c_str())
                         : X509_VERIFY_PARAM_set1_host(param, host_.c_str(), host_.size());
   if (set != 1) return "tls";
-  bool done = false;
-  tls.async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) {
-    ec = e;
-    done = true;
-  });
-  if (!wait(done, deadline_)) return "timeout";
+  const bool completed =
+      step([&](auto handler) { tls.async_handshake(asio::ssl::stream_base::client, handler); },
+           deadline_, ec);
+  if (!completed) return "timeout";
   return ec ? "tls" : "";
 }
 
@@ -202,17 +211,16 @@ template <typename Stream>
 HttpResult Exchange::exchange(Stream& stream, const http::request<http::string_body>& request) {
   HttpResult result;
   beast::error_code ec;
-  bool done = false;
-  http::async_write(stream, request, [&](beast::error_code e, std::size_t) {
-    ec = e;
-    done = true;
-  });
-  if (!wait(done, deadline_)) {
-    result.error = "timeout";
-    return result;
-  }
-  if (ec) {
-    result.error = "write";
+  // One step of the exchange: false when it failed, with the error class in `result`.
+  auto run_step = [&](auto start, const char* failure) {
+    if (!step(start, deadline_, ec)) {
+      result.error = "timeout";
+      return false;
+    }
+    if (ec) result.error = failure;
+    return !ec;
+  };
+  if (!run_step([&](auto handler) { http::async_write(stream, request, handler); }, "write")) {
     return result;
   }
 
@@ -220,17 +228,8 @@ HttpResult Exchange::exchange(Stream& stream, const http::request<http::string_b
   http::response_parser<http::buffer_body> parser;
   parser.header_limit(64 * 1024);
   parser.body_limit(boost::none);  // the loop below stops at kMaxResponseBytes itself
-  done = false;
-  http::async_read_header(stream, buffer, parser, [&](beast::error_code e, std::size_t) {
-    ec = e;
-    done = true;
-  });
-  if (!wait(done, deadline_)) {
-    result.error = "timeout";
-    return result;
-  }
-  if (ec) {
-    result.error = "read";
+  if (!run_step([&](auto handler) { http::async_read_header(stream, buffer, parser, handler); },
+                "read")) {
     return result;
   }
 
@@ -241,12 +240,8 @@ HttpResult Exchange::exchange(Stream& stream, const http::request<http::string_b
   while (!parser.is_done()) {
     parser.get().body().data = chunk.data();
     parser.get().body().size = chunk.size();
-    done = false;
-    http::async_read(stream, buffer, parser, [&](beast::error_code e, std::size_t) {
-      ec = e;
-      done = true;
-    });
-    if (!wait(done, deadline_)) {
+    if (!step([&](auto handler) { http::async_read(stream, buffer, parser, handler); }, deadline_,
+              ec)) {
       result.error = "timeout";
       return result;
     }
