@@ -108,13 +108,21 @@ PlatformSync::OriginResult PlatformSync::run_against(const std::string& base) {
               log::Fields().add("serial", settings_.serial));
     pairing.reset();
   }
-  bool paired_this_cycle = false;
-  if (!pairing) {
+  // Pairs with `base` and reloads what was stored: nullopt once the hub is paired, otherwise
+  // the result that ends this cycle.
+  auto pair_and_reload = [&]() -> std::optional<OriginResult> {
     OriginResult r = pair(base);
     if (r.outcome != CycleOutcome::ok) return r;
-    paired_this_cycle = true;
     pairing = store_.pairing();
-    if (!pairing) return {pc::Failure::none, CycleOutcome::local_error, "pairing was not stored"};
+    if (!pairing) {
+      return OriginResult{pc::Failure::none, CycleOutcome::local_error, "pairing was not stored"};
+    }
+    return std::nullopt;
+  };
+  bool paired_this_cycle = false;
+  if (!pairing) {
+    if (auto failed = pair_and_reload()) return *failed;
+    paired_this_cycle = true;
   }
 
   const std::string url = pc::token_state_url(base, settings_.token_state_endpoint);
@@ -162,10 +170,7 @@ PlatformSync::OriginResult PlatformSync::run_against(const std::string& base) {
           log::warn("Platform keeps rejecting the hub signature with a sane clock; pairing again",
                     log::Fields().add("consecutiveFailures", consecutive_bad_signatures_));
           repaired = true;
-          OriginResult r = pair(base);
-          if (r.outcome != CycleOutcome::ok) return r;
-          pairing = store_.pairing();
-          if (!pairing) return {pc::Failure::none, CycleOutcome::local_error, "pairing lost"};
+          if (auto failed = pair_and_reload()) return *failed;
           continue;
         }
         return {res.failure, CycleOutcome::auth, res.message};
@@ -179,10 +184,7 @@ PlatformSync::OriginResult PlatformSync::run_against(const std::string& base) {
           } catch (const StateStoreError& e) {
             log::warn("Could not clear the sync secret", log::Fields().add("error", e.what()));
           }
-          OriginResult r = pair(base);
-          if (r.outcome != CycleOutcome::ok) return r;
-          pairing = store_.pairing();
-          if (!pairing) return {pc::Failure::none, CycleOutcome::local_error, "pairing lost"};
+          if (auto failed = pair_and_reload()) return *failed;
           continue;
         }
         return {res.failure, CycleOutcome::auth, res.message};
