@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "common/text.hpp"
+
 namespace dinodia::ha_bridge {
 namespace {
 
@@ -40,23 +42,12 @@ void append_encoded(std::string& out, unsigned char c, bool (*in_set)(unsigned c
   }
 }
 
-bool iequal_ascii(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
 bool is_single_dot(std::string_view s) {
-  return s == "." || iequal_ascii(s, "%2e");
+  return s == "." || text::iequals(s, "%2e");
 }
 bool is_double_dot(std::string_view s) {
-  return s == ".." || iequal_ascii(s, ".%2e") || iequal_ascii(s, "%2e.") ||
-         iequal_ascii(s, "%2e%2e");
+  return s == ".." || text::iequals(s, ".%2e") || text::iequals(s, "%2e.") ||
+         text::iequals(s, "%2e%2e");
 }
 
 bool is_slash(char c) {
