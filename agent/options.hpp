@@ -7,6 +7,7 @@
 // wrong type or range is an OptionsError naming the option, the value and what is expected,
 // and start-up stops. Unknown keys are warnings.
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -81,6 +82,8 @@ struct LoadedOptions {
 // Parses options JSON text. Throws OptionsError with one line such as
 //   option 'port': value 70000 is out of range, expected an integer from 1 to 65535
 LoadedOptions parse_options(std::string_view json_text);
+// What the agent runs with, every option under its name (the shape of options.json).
+nlohmann::json options_as_json(const Options& options);
 // Reads and parses the file. A missing file gives the defaults plus a warning (local runs);
 // a file that exists but cannot be read or parsed is an OptionsError.
 LoadedOptions load_options_file(const std::string& path);

@@ -18,44 +18,8 @@
 namespace {
 
 using dinodia::agent::Options;
+using dinodia::agent::options_as_json;
 using nlohmann::json;
-
-json to_json(const Options& o) {
-  return {
-      {"port", o.port},
-      {"hub_tokens", o.hub_tokens},
-      {"hub_token_hashes", o.hub_token_hashes},
-      {"ws_auth_mode", o.ws_auth_mode},
-      {"ha_access_token", o.ha_access_token},
-      {"allowed_path_regex", o.allowed_path_regex},
-      {"log_level", o.log_level},
-      {"max_request_body_mb", o.max_request_body_mb},
-      {"platform_sync_enabled", o.platform_sync_enabled},
-      {"platform_base_url", o.platform_base_url},
-      {"platform_canary_base_url", o.platform_canary_base_url},
-      {"platform_token_state_endpoint", o.platform_token_state_endpoint},
-      {"platform_sync_interval_minutes", o.platform_sync_interval_minutes},
-      {"ha_area_snapshot_refresh_minutes", o.ha_area_snapshot_refresh_minutes},
-      {"sync_status_token", o.sync_status_token},
-      {"hub_agent_id", o.hub_agent_id},
-      {"hub_agent_secret", o.hub_agent_secret},
-      {"heating_usage_tracking_enabled", o.heating_usage_tracking_enabled},
-      {"heating_usage_tracking_labels", o.heating_usage_tracking_labels},
-      {"heating_usage_persist_path", o.heating_usage_persist_path},
-      {"heating_usage_max_tracked_entities", o.heating_usage_max_tracked_entities},
-      {"heating_usage_min_process_interval_ms", o.heating_usage_min_process_interval_ms},
-      {"heating_usage_label_refresh_minutes", o.heating_usage_label_refresh_minutes},
-      {"heating_usage_gap_unknown_after_seconds", o.heating_usage_gap_unknown_after_seconds},
-      {"heating_usage_poll_interval_seconds", o.heating_usage_poll_interval_seconds},
-      {"electric_usage_tracking_enabled", o.electric_usage_tracking_enabled},
-      {"electric_usage_tracking_label", o.electric_usage_tracking_label},
-      {"electric_usage_persist_path", o.electric_usage_persist_path},
-      {"electric_usage_max_tracked_entities", o.electric_usage_max_tracked_entities},
-      {"electric_usage_poll_interval_seconds", o.electric_usage_poll_interval_seconds},
-      {"electric_usage_label_refresh_minutes", o.electric_usage_label_refresh_minutes},
-      {"electric_usage_gap_unknown_after_seconds", o.electric_usage_gap_unknown_after_seconds},
-  };
-}
 
 bool in_range(int v, int lo, int hi) {
   return v >= lo && v <= hi;
@@ -116,7 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   check_invariants(loaded.options);
 
-  const json first = to_json(loaded.options);
+  const json first = options_as_json(loaded.options);
   dinodia::agent::LoadedOptions again;
   try {
     again = dinodia::agent::parse_options(first.dump());
@@ -124,6 +88,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(false, "re-parsing accepted options succeeds");
   }
   FUZZ_CHECK(again.warnings.empty(), "serialised options have no unknown keys");
-  FUZZ_CHECK(to_json(again.options) == first, "parse(serialise(parse(x))) == parse(x)");
+  FUZZ_CHECK(options_as_json(again.options) == first, "parse(serialise(parse(x))) == parse(x)");
   return 0;
 }

@@ -15,6 +15,7 @@
 namespace {
 
 using dinodia::agent::option_specs;
+using dinodia::agent::options_as_json;
 using dinodia::agent::OptionSpec;
 using dinodia::agent::parse_options;
 using dinodia::testing::load_yaml_subset;
@@ -93,44 +94,6 @@ const OptionSpec* find_spec(std::string_view name) {
     if (spec.name == name) return &spec;
   }
   return nullptr;
-}
-
-// What the agent runs with, per option, as JSON (for comparing with config.yaml / legacy).
-Json effective(const dinodia::agent::Options& o) {
-  return Json{
-      {"port", o.port},
-      {"hub_tokens", o.hub_tokens},
-      {"hub_token_hashes", o.hub_token_hashes},
-      {"ws_auth_mode", o.ws_auth_mode},
-      {"ha_access_token", o.ha_access_token},
-      {"allowed_path_regex", o.allowed_path_regex},
-      {"log_level", o.log_level},
-      {"max_request_body_mb", o.max_request_body_mb},
-      {"platform_sync_enabled", o.platform_sync_enabled},
-      {"platform_base_url", o.platform_base_url},
-      {"platform_canary_base_url", o.platform_canary_base_url},
-      {"platform_token_state_endpoint", o.platform_token_state_endpoint},
-      {"platform_sync_interval_minutes", o.platform_sync_interval_minutes},
-      {"ha_area_snapshot_refresh_minutes", o.ha_area_snapshot_refresh_minutes},
-      {"sync_status_token", o.sync_status_token},
-      {"hub_agent_id", o.hub_agent_id},
-      {"hub_agent_secret", o.hub_agent_secret},
-      {"heating_usage_tracking_enabled", o.heating_usage_tracking_enabled},
-      {"heating_usage_tracking_labels", o.heating_usage_tracking_labels},
-      {"heating_usage_persist_path", o.heating_usage_persist_path},
-      {"heating_usage_max_tracked_entities", o.heating_usage_max_tracked_entities},
-      {"heating_usage_min_process_interval_ms", o.heating_usage_min_process_interval_ms},
-      {"heating_usage_label_refresh_minutes", o.heating_usage_label_refresh_minutes},
-      {"heating_usage_gap_unknown_after_seconds", o.heating_usage_gap_unknown_after_seconds},
-      {"heating_usage_poll_interval_seconds", o.heating_usage_poll_interval_seconds},
-      {"electric_usage_tracking_enabled", o.electric_usage_tracking_enabled},
-      {"electric_usage_tracking_label", o.electric_usage_tracking_label},
-      {"electric_usage_persist_path", o.electric_usage_persist_path},
-      {"electric_usage_max_tracked_entities", o.electric_usage_max_tracked_entities},
-      {"electric_usage_poll_interval_seconds", o.electric_usage_poll_interval_seconds},
-      {"electric_usage_label_refresh_minutes", o.electric_usage_label_refresh_minutes},
-      {"electric_usage_gap_unknown_after_seconds", o.electric_usage_gap_unknown_after_seconds},
-  };
 }
 
 }  // namespace
@@ -270,7 +233,7 @@ TEST_CASE("a fresh install runs with the legacy defaults", "[addon]") {
   // The Supervisor writes options.json from config.yaml's `options` (optional keys absent).
   auto loaded = parse_options(config().at("options").dump());
   CHECK(loaded.warnings.empty());
-  Json got = effective(loaded.options);
+  Json got = options_as_json(loaded.options);
   for (const auto& legacy : kLegacy) {
     INFO("legacy option " << legacy.name);
     CHECK(got.at(legacy.name) == Json::parse(legacy.default_json));
@@ -291,7 +254,7 @@ TEST_CASE("an upgraded home's saved legacy options load unchanged", "[addon]") {
   saved["ws_auth_mode"] = "auto";
   auto loaded = parse_options(saved.dump());
   CHECK(loaded.warnings.empty());
-  Json got = effective(loaded.options);
+  Json got = options_as_json(loaded.options);
   for (const auto& [name, value] : saved.items()) {
     INFO(name);
     CHECK(got.at(name) == value);
