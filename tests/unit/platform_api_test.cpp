@@ -13,43 +13,18 @@
 #include "platform_client/hub_signer.hpp"
 #include "platform_client/platform_api.hpp"
 #include "platform_client/transport.hpp"
+#include "tests/support/local_server.hpp"
 #include "tests/support/process.hpp"
 
 using namespace dinodia::platform_client;
+using dinodia::testing::LocalServer;
+using dinodia::testing::make_cert;
 using dinodia::testing::TempDir;
+using dinodia::testing::TestCert;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-
-// An in-process HTTP(S) server on 127.0.0.1 with a random port, stopped on destruction.
-class LocalServer {
- public:
-  explicit LocalServer(
-      std::unique_ptr<httplib::Server> server = std::make_unique<httplib::Server>())
-      : server_(std::move(server)) {}
-  ~LocalServer() {
-    stopping = true;
-    server_->stop();
-    if (thread_.joinable()) thread_.join();
-  }
-  httplib::Server& http() { return *server_; }
-  void start() {
-    port_ = server_->bind_to_any_port("127.0.0.1");
-    REQUIRE(port_ > 0);
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
-    while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  std::string url(const std::string& scheme, const std::string& path) const {
-    return scheme + "://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  std::atomic<bool> stopping{false};
-
- private:
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  int port_ = 0;
-};
 
 // Sleeps up to `total` but returns early once the server is being torn down.
 void sleep_unless_stopping(const LocalServer& s, std::chrono::milliseconds total) {
@@ -367,24 +342,6 @@ TEST_CASE("a huge response body is cut at 1 MiB and rejected", "[platform_api][t
   CHECK(pr.failure == Failure::malformed_response);
   CHECK(pr.message == "Platform response is too large.");
 }
-
-namespace {
-
-struct TestCert {
-  std::string cert, key;
-};
-
-// A self-signed certificate for 127.0.0.1/localhost (or another name), made at test time.
-TestCert make_cert(const TempDir& dir, const std::string& name, const std::string& san) {
-  TestCert c{dir.file(name + ".crt"), dir.file(name + ".key")};
-  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=" + name +
-                    " -addext subjectAltName=" + san + " -keyout " + c.key + " -out " + c.cert +
-                    " >/dev/null 2>&1";
-  REQUIRE(std::system(cmd.c_str()) == 0);
-  return c;
-}
-
-}  // namespace
 
 TEST_CASE("HTTPS verifies the server certificate", "[platform_api][transport][tls]") {
   TempDir dir;

@@ -17,10 +17,14 @@
 #include <vector>
 
 #include "platform_client/transport.hpp"
+#include "tests/support/local_server.hpp"
 #include "tests/support/process.hpp"
 
 using namespace dinodia::platform_client;
+using dinodia::testing::LocalServer;
+using dinodia::testing::make_cert;
 using dinodia::testing::TempDir;
+using dinodia::testing::TestCert;
 using namespace std::chrono_literals;
 
 namespace {
@@ -32,37 +36,6 @@ TransportOptions fast_options() {
   o.user_agent = "dinodia-hub-agent/test";
   return o;
 }
-
-// An in-process cpp-httplib server on 127.0.0.1 with a random port.
-class LocalServer {
- public:
-  explicit LocalServer(
-      std::unique_ptr<httplib::Server> server = std::make_unique<httplib::Server>())
-      : server_(std::move(server)) {}
-  ~LocalServer() {
-    stopping = true;
-    server_->stop();
-    if (thread_.joinable()) thread_.join();
-  }
-  httplib::Server& http() { return *server_; }
-  void start() {
-    port_ = server_->bind_to_any_port("127.0.0.1");
-    REQUIRE(port_ > 0);
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
-    while (!server_->is_running()) std::this_thread::sleep_for(5ms);
-  }
-  int port() const { return port_; }
-  std::string url(const std::string& scheme, const std::string& path,
-                  const std::string& host = "127.0.0.1") const {
-    return scheme + "://" + host + ":" + std::to_string(port_) + path;
-  }
-  std::atomic<bool> stopping{false};
-
- private:
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  int port_ = 0;
-};
 
 // A TCP listener on 127.0.0.1 that runs `script` on each accepted socket: for byte-exact
 // responses no HTTP server library would send. The script must return once `stopping` is set.
@@ -153,19 +126,6 @@ std::string pattern_text(std::size_t from, std::size_t size) {
   std::string out(size, ' ');
   for (std::size_t i = 0; i < size; ++i) out[i] = pattern(from + i);
   return out;
-}
-
-struct TestCert {
-  std::string cert, key;
-};
-
-TestCert make_cert(const TempDir& dir, const std::string& name, const std::string& san) {
-  TestCert c{dir.file(name + ".crt"), dir.file(name + ".key")};
-  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=" + name +
-                    " -addext subjectAltName=" + san + " -keyout " + c.key + " -out " + c.cert +
-                    " >/dev/null 2>&1";
-  REQUIRE(std::system(cmd.c_str()) == 0);
-  return c;
 }
 
 }  // namespace
