@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <memory>
+#include <vector>
 
 namespace dinodia::ha_bridge::detail {
 namespace {
@@ -62,7 +63,14 @@ class Stage {
 class PipeStage final : public Stage {
  public:
   // Returns nullptr when no pipe can be made (out of descriptors): the caller copies instead.
+  // A pipe costs five system calls to make and close; a worker keeps a few empty ones.
   static std::unique_ptr<PipeStage> open() {
+    auto& spare = spares();
+    if (!spare.empty()) {
+      auto stage = std::move(spare.back());
+      spare.pop_back();
+      return stage;
+    }
     int fds[2];
     if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return nullptr;
     auto stage = std::unique_ptr<PipeStage>(new PipeStage(fds[0], fds[1]));
@@ -70,6 +78,11 @@ class PipeStage final : public Stage {
     const int size = ::fcntl(fds[1], F_GETPIPE_SZ);
     stage->capacity_ = size > 0 ? static_cast<std::size_t>(size) : 64 * 1024;
     return stage;
+  }
+  // Only an empty pipe may be reused: bytes left in it belong to an aborted body.
+  static void recycle(std::unique_ptr<PipeStage> stage) {
+    auto& spare = spares();
+    if (spare.size() < kSparePipes) spare.push_back(std::move(stage));
   }
   ~PipeStage() override {
     ::close(read_);
@@ -84,6 +97,12 @@ class PipeStage final : public Stage {
   std::size_t capacity() const override { return capacity_; }
 
  private:
+  static constexpr std::size_t kSparePipes = 4;
+  // Per thread: each worker runs its exchanges on one thread, so no lock is needed.
+  static std::vector<std::unique_ptr<PipeStage>>& spares() {
+    thread_local std::vector<std::unique_ptr<PipeStage>> pipes;
+    return pipes;
+  }
   PipeStage(int read, int write) : read_(read), write_(write) {}
   int read_;
   int write_;
@@ -131,9 +150,10 @@ asio::awaitable<MoveResult> move_bytes(tcp::socket& from, tcp::socket& to, std::
   std::unique_ptr<Stage> stage;
   if (use_splice) stage = PipeStage::open();
   if (!stage) stage = std::make_unique<CopyStage>();
+  // Asio remembers the mode: asking again would cost an ioctl per body.
   boost::system::error_code ignored;
-  from.native_non_blocking(true, ignored);
-  to.native_non_blocking(true, ignored);
+  if (!from.native_non_blocking()) from.native_non_blocking(true, ignored);
+  if (!to.native_non_blocking()) to.native_non_blocking(true, ignored);
 
   std::uint64_t remaining = count;  // still to take from `from`
   std::size_t staged = 0;           // taken, not yet given to `to`
@@ -183,6 +203,10 @@ asio::awaitable<MoveResult> move_bytes(tcp::socket& from, tcp::socket& to, std::
     } else if (!co_await wait_ready(from, tcp::socket::wait_read, read_timeout, error)) {
       co_return MoveResult::source_failed;
     }
+  }
+  if (auto* pipe = dynamic_cast<PipeStage*>(stage.get())) {
+    stage.release();
+    PipeStage::recycle(std::unique_ptr<PipeStage>(pipe));
   }
   co_return MoveResult::done;
 }
