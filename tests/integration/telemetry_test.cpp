@@ -954,7 +954,11 @@ TEST_CASE("kill -9 right after a state change: the change is not lost",
                         {"electric_usage_tracking_enabled", false},
                         {"log_level", "debug"}};
   const std::map<std::string, std::string> env = {{"DINODIA_TELEMETRY_POLL_SECONDS", "3600"}};
-  stack.start_agent(options, env);
+  // No sync in the first run: a save after an upload could otherwise land between the change
+  // and the kill and hide a lost write-through.
+  json first_run = options;
+  first_run["platform_sync_enabled"] = false;
+  stack.start_agent(first_run, env);
   REQUIRE(stack.agent().wait_for_log("Heating usage seeded initial entity states", 20s));
   REQUIRE(stack.agent().wait_for_log("Usage tracking subscribed to state_changed", 20s));
 
@@ -973,6 +977,11 @@ TEST_CASE("kill -9 right after a state change: the change is not lost",
   REQUIRE(stack.agent().count_log(recorded) > before);
   stack.agent().wait(5s);
   stack.drop_agent();
+  // The stand-in keeps the state the event carried, and a start seeds from Home Assistant's
+  // states: left at t0+120 s, the restart would rediscover the change and hide a lost write.
+  // So while the agent is down the boiler reports again at t0+300 s, still heating.
+  post_fake(stack, "/_fake/set",
+            {{"states", json::array({boiler_state("heat", 20.5, 22, t0 + 300'000)})}});
 
   // Restart; still ON at t0+300 s: 120 s OFF then 180 s ON. Had the change been lost, the
   // agent would count 300 s OFF.
