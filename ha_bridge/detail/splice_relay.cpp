@@ -21,8 +21,9 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-constexpr int kPipeBytes = 256 * 1024;         // a camera image in one or two batches
-constexpr std::size_t kCopyBytes = 64 * 1024;  // the fallback's user-space buffer
+constexpr int kPipeBytes = 256 * 1024;  // a camera image in one or two batches
+constexpr std::size_t kDefaultPipeBytes = std::size_t{64} * 1024;  // Linux's default
+constexpr std::size_t kCopyBytes = std::size_t{64} * 1024;         // the fallback's buffer
 
 // Waits until `socket` is ready for `what`, at most `timeout`. Single-threaded like the
 // exchange: the timer's handler only touches the socket while the wait is still pending.
@@ -76,7 +77,7 @@ class PipeStage final : public Stage {
     auto stage = std::unique_ptr<PipeStage>(new PipeStage(fds[0], fds[1]));
     ::fcntl(fds[1], F_SETPIPE_SZ, kPipeBytes);  // best effort: the default 64 KiB also works
     const int size = ::fcntl(fds[1], F_GETPIPE_SZ);
-    stage->capacity_ = size > 0 ? static_cast<std::size_t>(size) : 64 * 1024;
+    stage->capacity_ = size > 0 ? static_cast<std::size_t>(size) : kDefaultPipeBytes;
     return stage;
   }
   // Only an empty pipe may be reused: bytes left in it belong to an aborted body.
@@ -204,9 +205,8 @@ asio::awaitable<MoveResult> move_bytes(tcp::socket& from, tcp::socket& to, std::
       co_return MoveResult::source_failed;
     }
   }
-  if (auto* pipe = dynamic_cast<PipeStage*>(stage.get())) {
-    stage.release();
-    PipeStage::recycle(std::unique_ptr<PipeStage>(pipe));
+  if (dynamic_cast<PipeStage*>(stage.get()) != nullptr) {
+    PipeStage::recycle(std::unique_ptr<PipeStage>(static_cast<PipeStage*>(stage.release())));
   }
   co_return MoveResult::done;
 }
