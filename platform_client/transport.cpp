@@ -1,5 +1,7 @@
 #include "platform_client/transport.hpp"
 
+#include "common/detached_thread.hpp"
+
 #include <netdb.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -83,34 +85,31 @@ struct Lookup {
 std::string resolve(const std::string& host, int port, Clock::time_point deadline,
                     std::vector<tcp::endpoint>& endpoints) {
   auto lookup = std::make_shared<Lookup>();
-  try {
-    std::thread([lookup, host, port] {
-      addrinfo hints{};
-      hints.ai_family = AF_UNSPEC;
-      hints.ai_socktype = SOCK_STREAM;
-      addrinfo* list = nullptr;
-      std::vector<tcp::endpoint> found;
-      if (getaddrinfo(host.c_str(), nullptr, &hints, &list) == 0) {
-        for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
-          if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
-          tcp::endpoint endpoint;
-          if (ai->ai_addrlen > endpoint.capacity()) continue;
-          std::memcpy(endpoint.data(), ai->ai_addr, ai->ai_addrlen);
-          endpoint.resize(ai->ai_addrlen);
-          endpoint.port(static_cast<unsigned short>(port));
-          found.push_back(endpoint);
-        }
+  const bool started = threads::start_detached([lookup, host, port] {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* list = nullptr;
+    std::vector<tcp::endpoint> found;
+    if (getaddrinfo(host.c_str(), nullptr, &hints, &list) == 0) {
+      for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+        tcp::endpoint endpoint;
+        if (ai->ai_addrlen > endpoint.capacity()) continue;
+        std::memcpy(endpoint.data(), ai->ai_addr, ai->ai_addrlen);
+        endpoint.resize(ai->ai_addrlen);
+        endpoint.port(static_cast<unsigned short>(port));
+        found.push_back(endpoint);
       }
-      if (list != nullptr) freeaddrinfo(list);
-      std::lock_guard lock(lookup->mutex);
-      lookup->found = !found.empty();
-      lookup->endpoints = std::move(found);
-      lookup->done = true;
-      lookup->done_cv.notify_all();
-    }).detach();
-  } catch (const std::system_error&) {
-    return "other";  // no thread could be started
-  }
+    }
+    if (list != nullptr) freeaddrinfo(list);
+    std::lock_guard lock(lookup->mutex);
+    lookup->found = !found.empty();
+    lookup->endpoints = std::move(found);
+    lookup->done = true;
+    lookup->done_cv.notify_all();
+  });
+  if (!started) return "other";  // no thread could be started
   std::unique_lock lock(lookup->mutex);
   if (!lookup->done_cv.wait_until(lock, deadline, [&] { return lookup->done; })) return "timeout";
   if (!lookup->found) return "dns";
