@@ -39,9 +39,11 @@
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 
+#include "common/detached_thread.hpp"
 #include "tests/fakes/fake_ha.hpp"
 
 namespace asio = boost::asio;
@@ -190,9 +192,12 @@ class Handler {
       }
     }
     if (path == "/network/info") {
-      std::lock_guard<std::mutex> lock(state_->mutex);
-      return send(req, 200, "application/json",
-                  json({{"result", "ok"}, {"data", state_->network_info}}).dump());
+      json info;
+      {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        info = state_->network_info;
+      }
+      return send(req, 200, "application/json", json({{"result", "ok"}, {"data", info}}).dump());
     }
     if (path.rfind("/core/api", 0) != 0) return send(req, 404, "text/plain", "404: Not Found");
     if (!state_->core_running.load()) return send(req, 502, "text/plain", "502: Bad Gateway");
@@ -229,14 +234,19 @@ class Handler {
                const std::map<std::string, std::string>& query) {
     if (path == "/_fake/requests") {
       json list = json::array();
-      std::lock_guard<std::mutex> lock(state_->mutex);
-      for (const auto& r : state_->requests) {
-        json headers = json::array();
-        for (const auto& [k, v] : r.headers) headers.push_back({k, v});
-        list.push_back(
-            {{"method", r.method}, {"target", r.target}, {"headers", headers}, {"body", r.body}});
+      {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        for (const auto& r : state_->requests) {
+          json headers = json::array();
+          for (const auto& [k, v] : r.headers) headers.push_back({k, v});
+          list.push_back(
+              {{"method", r.method}, {"target", r.target}, {"headers", headers}, {"body", r.body}});
+        }
       }
-      return send(req, 200, "application/json", list.dump());
+      // A recorded target, header or body need not be UTF-8 (a relayed binary body); the strict
+      // default would throw here, so such bytes show as U+FFFD.
+      return send(req, 200, "application/json",
+                  list.dump(-1, ' ', false, json::error_handler_t::replace));
     }
     if (path == "/_fake/stats") {
       json stats = {{"inflight", g_counters.inflight.load()},
@@ -273,10 +283,12 @@ class Handler {
         return send(req, 400, "text/plain", "unknown fault mode");
       }
       auto prefix = query.find("path");
-      std::lock_guard<std::mutex> lock(g_fault.mutex);
-      g_fault.mode = m;
-      g_fault.remaining = static_cast<int>(query_long(query, "count", 1));
-      g_fault.path_prefix = prefix == query.end() ? "/core/api" : prefix->second;
+      {
+        std::lock_guard<std::mutex> lock(g_fault.mutex);
+        g_fault.mode = m;
+        g_fault.remaining = static_cast<int>(query_long(query, "count", 1));
+        g_fault.path_prefix = prefix == query.end() ? "/core/api" : prefix->second;
+      }
       return send(req, 200, "application/json", "{}");
     }
     if (path == "/_fake/set") {
@@ -284,14 +296,16 @@ class Handler {
       //  "zha": value, "states": [state objects upserted by entity_id]}
       json body = json::parse(req.body(), nullptr, false);
       if (!body.is_object()) return send(req, 400, "text/plain", "expected a JSON object");
-      std::lock_guard<std::mutex> lock(state_->mutex);
-      if (body.contains("label_registry")) state_->label_registry = body["label_registry"];
-      if (body.contains("entity_registry")) state_->entity_registry = body["entity_registry"];
-      if (body.contains("device_registry")) state_->device_registry = body["device_registry"];
-      if (body.contains("area_registry")) state_->area_registry = body["area_registry"];
-      if (body.contains("network_info")) state_->network_info = body["network_info"];
-      if (body.contains("zha")) state_->zha = body["zha"];
-      for (const auto& st : body.value("states", json::array())) upsert_state(st);
+      {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        if (body.contains("label_registry")) state_->label_registry = body["label_registry"];
+        if (body.contains("entity_registry")) state_->entity_registry = body["entity_registry"];
+        if (body.contains("device_registry")) state_->device_registry = body["device_registry"];
+        if (body.contains("area_registry")) state_->area_registry = body["area_registry"];
+        if (body.contains("network_info")) state_->network_info = body["network_info"];
+        if (body.contains("zha")) state_->zha = body["zha"];
+        for (const auto& st : body.value("states", json::array())) upsert_state(st);
+      }
       return send(req, 200, "application/json", "{}");
     }
     if (path == "/_fake/event") {
@@ -349,11 +363,20 @@ class Handler {
     }
     if (path.rfind("/api/states/", 0) == 0 && method == http::verb::get) {
       const std::string id = path.substr(12);
-      std::lock_guard<std::mutex> lock(state_->mutex);
-      for (const auto& s : state_->states) {
-        if (s.value("entity_id", "") == id) return send(req, 200, "application/json", s.dump());
+      std::string found;
+      {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        for (const auto& s : state_->states) {
+          if (s.value("entity_id", "") == id) {
+            found = s.dump();
+            break;
+          }
+        }
       }
-      return send(req, 404, "application/json", R"({"message":"Entity not found."})");
+      if (found.empty()) {
+        return send(req, 404, "application/json", R"({"message":"Entity not found."})");
+      }
+      return send(req, 200, "application/json", std::move(found));
     }
     if (path.rfind("/api/services/", 0) == 0 && method == http::verb::post) {
       if (!req.body().empty() && !json::accept(req.body())) {
@@ -382,14 +405,16 @@ class Handler {
                     R"({"message":"Template data should be a JSON object"})");
       }
       json rendered = json::array();
-      std::lock_guard<std::mutex> lock(state_->mutex);
-      int i = 0;
-      for (const auto& s : state_->states) {
-        rendered.push_back({{"entity_id", s.value("entity_id", "")},
-                            {"area_name", i % 3 == 0 ? json("Kitchen") : json(nullptr)},
-                            {"device_id", "dev" + std::to_string(i)},
-                            {"labels", i % 5 == 0 ? json::array({"Light"}) : json::array()}});
-        ++i;
+      {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        int i = 0;
+        for (const auto& s : state_->states) {
+          rendered.push_back({{"entity_id", s.value("entity_id", "")},
+                              {"area_name", i % 3 == 0 ? json("Kitchen") : json(nullptr)},
+                              {"device_id", "dev" + std::to_string(i)},
+                              {"labels", i % 5 == 0 ? json::array({"Light"}) : json::array()}});
+          ++i;
+        }
       }
       return send(req, 200, "text/plain; charset=utf-8", rendered.dump());
     }
@@ -563,6 +588,16 @@ bool apply_fault(const std::string& fault, tcp::socket& socket, const Request& r
   return false;
 }
 
+void send_internal_error(tcp::socket& socket, const Request& req, const std::string& what) {
+  http::response<http::string_body> res{http::status::internal_server_error, req.version()};
+  res.set(http::field::content_type, "text/plain");
+  res.keep_alive(false);
+  res.body() = "fake_ha: " + what;
+  res.prepare_payload();
+  beast::error_code ec;
+  http::write(socket, res, ec);
+}
+
 bool is_websocket_path(const std::string& path) {
   return path == "/core/api/websocket" || path == "/core/websocket";
 }
@@ -588,11 +623,34 @@ void serve_connection(tcp::socket socket, std::shared_ptr<FakeHaState> state) {
       serve_websocket(std::move(socket), std::move(req), std::move(buffer), state);
       return;
     }
-    if (!handler.handle(req)) break;
+    bool keep_open = false;
+    try {
+      keep_open = handler.handle(req);
+    } catch (const std::exception& e) {
+      // A malformed control request (a value of the wrong JSON type, a recorded body that is not
+      // UTF-8 in /_fake/requests) must fail that request, not std::terminate the whole stand-in
+      // and every other test connection with it.
+      std::cerr << "fake_ha: " << req.method_string() << " " << req.target()
+                << " failed: " << e.what() << "\n";
+      send_internal_error(socket, req, e.what());
+    }
+    if (!keep_open) break;
   }
   beast::error_code ignored;
   socket.shutdown(tcp::socket::shutdown_both, ignored);
   socket.close(ignored);
+}
+
+// Returns false when no thread could be started; the socket is closed then. Created detached
+// (common/detached_thread.hpp says why): std::thread(...).detach() segfaulted here once in
+// pthread_detach under nginx's connection churn.
+bool serve_on_detached_thread(tcp::socket socket, std::shared_ptr<FakeHaState> state) {
+  auto shared_socket = std::make_shared<tcp::socket>(std::move(socket));
+  const bool started = threads::start_detached([shared_socket, state = std::move(state)]() mutable {
+    serve_connection(std::move(*shared_socket), std::move(state));
+  });
+  if (!started) std::cerr << "fake_ha: cannot start a connection thread\n";
+  return started;
 }
 
 }  // namespace
@@ -650,6 +708,9 @@ int main(int argc, char** argv) {
     tcp::socket socket(ioc);
     acceptor.accept(socket, ec);
     if (ec) continue;
-    std::thread(serve_connection, std::move(socket), state).detach();
+    // Out of threads for a moment: that connection is closed, the listener keeps serving.
+    if (!serve_on_detached_thread(std::move(socket), state)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
 }

@@ -152,7 +152,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
     });
     read();
-    ioc_.run();
+    // A handler that throws (a test command or a /_fake/set value of the wrong JSON type) drops
+    // this connection only; uncaught it would std::terminate the whole stand-in. run() may be
+    // called again after an exception: the dropped socket's operations then finish with errors.
+    for (;;) {
+      try {
+        ioc_.run();
+        break;
+      } catch (const std::exception& e) {
+        std::cerr << "fake_ha: WebSocket handler failed, dropping the connection: " << e.what()
+                  << "\n";
+        drop();
+      }
+    }
     state_->ws_connections_open.fetch_sub(1);
   }
 
