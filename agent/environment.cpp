@@ -52,6 +52,7 @@ BridgeTimeoutOverrides parse_bridge_timeouts(const std::string& value) {
     char* end = nullptr;
     const long n = std::strtol(number.c_str(), &end, 10);
     if (number.empty() || end != number.c_str() + number.size() || n < 1 || n > 3600) {
+      // NOLINTNEXTLINE(performance-inefficient-string-concatenation): runs once, then throws
       bad_timeouts("value '" + number + "' for key '" + key + "' is invalid");
     }
     *slot = static_cast<int>(n);

@@ -116,7 +116,7 @@ nlohmann::ordered_json sync_status_json(const Options& options, const StateStore
   j["hashes"] = tokens.synced_count();
   j["hasSyncSecret"] = has_secret;
   // Legacy §12.8 key order; `enabled` reflects the option (legacy always said true, §17 item 30).
-  auto field = [&](const char* key, nlohmann::json fallback) {
+  auto field = [&](const char* key, const nlohmann::json& fallback) {
     return electric_usage && electric_usage->contains(key) ? (*electric_usage)[key] : fallback;
   };
   j["electricUsage"] = {{"enabled", field("enabled", options.electric_usage_tracking_enabled)},
@@ -130,12 +130,12 @@ nlohmann::ordered_json sync_status_json(const Options& options, const StateStore
   return j;
 }
 
-ha_bridge::LocalRoute sync_status_route(std::string configured_token,
+ha_bridge::LocalRoute sync_status_route(const std::string& configured_token,
                                         std::function<nlohmann::ordered_json()> status) {
   std::string token(text::trim(configured_token));
   return {"GET", "/_dinodia/sync-status",
-          [token = std::move(token), status = std::move(status)](ha_bridge::LocalRequest request,
-                                                                 ha_bridge::Responder respond) {
+          [token = std::move(token), status = std::move(status)](
+              const ha_bridge::LocalRequest& request, const ha_bridge::Responder& respond) {
             ha_bridge::LocalResponse response;
             const std::string presented = presented_sync_status_token(request);
             if (token.empty() || presented.empty() ||
@@ -149,7 +149,7 @@ ha_bridge::LocalRoute sync_status_route(std::string configured_token,
             response.headers.emplace_back("cache-control", "no-store");
             respond(std::move(response));
           },
-          64 * 1024};
+          std::size_t{64} * 1024};
 }
 
 }  // namespace dinodia::agent

@@ -27,7 +27,7 @@ nlohmann::ordered_json sync_status_json(const Options& options, const StateStore
                                         const nlohmann::json* electric_usage = nullptr);
 
 // `status` builds the body on each authorised request.
-ha_bridge::LocalRoute sync_status_route(std::string configured_token,
+ha_bridge::LocalRoute sync_status_route(const std::string& configured_token,
                                         std::function<nlohmann::ordered_json()> status);
 
 }  // namespace dinodia::agent

@@ -342,7 +342,7 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
   void subscribe(std::uint64_t session) {
     if (stopped_ || !conn_->ready() || conn_->ready_count() != session || subscribed_) return;
     conn_->request("subscribe_events", json{{"event_type", "state_changed"}},
-                   [self = shared_from_this(), session](std::string error, json) {
+                   [self = shared_from_this(), session](const std::string& error, const json&) {
                      asio::post(self->strand_, [self, session, error] {
                        if (self->conn_->ready_count() != session) return;
                        if (!error.empty()) {
@@ -458,7 +458,8 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
   }
 
   void refresh_heating(std::function<void()> done) {
-    ws("config/label_registry/list", [self = shared_from_this(), done](std::string e, json labels) {
+    ws("config/label_registry/list", [self = shared_from_this(), done = std::move(done)](
+                                         const std::string& e, const json& labels) {
       if (!e.empty() || !labels.is_array()) {
         log::warn("Heating usage label registry refresh failed",
                   log::Fields().add("error", e.empty() ? "unexpected shape" : e));
@@ -487,7 +488,7 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
         return done();
       }
       self->ws("config/entity_registry/list_for_display",
-               [self, wanted, done](std::string e2, json reg) {
+               [self, wanted, done](const std::string& e2, json reg) {
                  if (!e2.empty() || !reg.is_object() || !reg.value("entities", json()).is_array()) {
                    log::warn("Heating usage label registry refresh failed",
                              log::Fields().add("error", e2.empty() ? "unexpected shape" : e2));
@@ -525,7 +526,7 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
       int remaining = 4;
     };
     auto lists = std::make_shared<Lists>();
-    auto finish = [self = shared_from_this(), lists, done]() {
+    auto finish = [self = shared_from_this(), lists, done = std::move(done)]() {
       if (--lists->remaining > 0) return;
       if (!lists->error.empty()) {
         log::warn("Electric usage registry refresh failed",
@@ -537,7 +538,7 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
       done();
     };
     auto get = [&](const char* type, json Lists::*slot) {
-      ws(type, [lists, slot, finish](std::string e, json v) {
+      ws(type, [lists, slot, finish](const std::string& e, json v) {
         if (!e.empty() && lists->error.empty()) lists->error = e;
         if (e.empty() && !v.is_array() && lists->error.empty()) lists->error = "unexpected shape";
         (*lists).*slot = std::move(v);
@@ -633,7 +634,8 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
     const std::string id = (*ids)[index];
     ha_bridge::get_state(
         io_, ha_, id,
-        [self = shared_from_this(), ids, index, handle, done, id](std::string e, json state) {
+        [self = shared_from_this(), ids = std::move(ids), index, handle = std::move(handle),
+         done = std::move(done), id](const std::string& e, const json& state) {
           asio::post(self->strand_, [=] {
             if (e.empty()) handle(id, state);
             self->fetch_states(ids, index + 1, handle, done);
@@ -641,7 +643,7 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
         });
   }
 
-  void seed(std::function<void()> done) {
+  void seed(const std::function<void()>& done) {
     auto ids = std::make_shared<std::vector<std::string>>();
     std::map<std::string, std::pair<bool, bool>> wants;  // id -> (heating, electric)
     if (heating_enabled_) {
@@ -782,7 +784,7 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
   std::optional<std::string> detect_lan() {
     auto p = std::make_shared<std::promise<std::optional<std::string>>>();
     auto f = p->get_future();
-    ha_bridge::get_network_info(io_, ha_, [p](std::string e, json v) {
+    ha_bridge::get_network_info(io_, ha_, [p](const std::string& e, const json& v) {
       if (!e.empty()) return p->set_value(std::nullopt);
       p->set_value(telemetry::lan_base_url_from_network_info(v));
     });

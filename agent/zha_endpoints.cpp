@@ -16,7 +16,7 @@ using ha_bridge::LocalResponse;
 using ha_bridge::Responder;
 
 constexpr auto kZhaTimeout = std::chrono::milliseconds(15000);
-constexpr std::size_t kMaxBodyBytes = 1024 * 1024;
+constexpr std::size_t kMaxBodyBytes = std::size_t{1024} * 1024;
 
 std::string error_body(const telemetry::ZhaError& e) {
   return e.body();
@@ -56,7 +56,7 @@ struct Shared {
   std::function<boost::asio::io_context&()> io;
 };
 
-void permit(const std::shared_ptr<Shared>& s, LocalRequest req, Responder respond) {
+void permit(const std::shared_ptr<Shared>& s, const LocalRequest& req, Responder respond) {
   if (!authorised(*s->tokens, req)) return respond(reply(401, kUnauthorized));
   // The size is checked here as well: the route limit is what §5.3 promises, whatever the
   // transport enforced.
@@ -73,43 +73,46 @@ void permit(const std::shared_ptr<Shared>& s, LocalRequest req, Responder respon
   log::info("Dinodia Zigbee permit requested",
             log::Fields().add("duration", raw.is_null() ? std::string("undefined") : raw.dump()));
   const int duration = telemetry::permit_duration(*body.value);
-  ha_bridge::call_service(s->io(), s->ha, "zha", "permit", json{{"duration", duration}},
-                          [respond = std::move(respond), duration](std::string error, json) {
-                            if (!error.empty()) {
-                              log_failure("Dinodia Zigbee permit failed", error);
-                              return respond(error_reply(error));
-                            }
-                            respond(reply(200, telemetry::permit_ok_body(duration)));
-                          });
+  ha_bridge::call_service(
+      s->io(), s->ha, "zha", "permit", json{{"duration", duration}},
+      [respond = std::move(respond), duration](const std::string& error, const json&) {
+        if (!error.empty()) {
+          log_failure("Dinodia Zigbee permit failed", error);
+          return respond(error_reply(error));
+        }
+        respond(reply(200, telemetry::permit_ok_body(duration)));
+      });
 }
 
-void devices(const std::shared_ptr<Shared>& s, LocalRequest req, Responder respond) {
+void devices(const std::shared_ptr<Shared>& s, const LocalRequest& req, Responder respond) {
   if (!authorised(*s->tokens, req)) return respond(reply(401, kUnauthorized));
   log::info("Dinodia Zigbee devices requested");
-  ha_bridge::ws_command_once(s->io(), s->ha, "zha/devices", json::object(), kZhaTimeout,
-                             [respond = std::move(respond)](std::string error, json result) {
-                               if (!error.empty()) {
-                                 log_failure("Dinodia Zigbee device list failed", error);
-                                 return respond(error_reply(error));
-                               }
-                               respond(reply(200, devices_body(result)));
-                             });
+  ha_bridge::ws_command_once(
+      s->io(), s->ha, "zha/devices", json::object(), kZhaTimeout,
+      [respond = std::move(respond)](const std::string& error, const json& result) {
+        if (!error.empty()) {
+          log_failure("Dinodia Zigbee device list failed", error);
+          return respond(error_reply(error));
+        }
+        respond(reply(200, devices_body(result)));
+      });
 }
 
-void health(const std::shared_ptr<Shared>& s, LocalRequest req, Responder respond) {
+void health(const std::shared_ptr<Shared>& s, const LocalRequest& req, Responder respond) {
   if (!authorised(*s->tokens, req)) return respond(reply(401, kUnauthorized));
   log::info("Dinodia Zigbee health requested");
   auto h = std::make_shared<telemetry::ZhaHealth>();
   h->supervisor_token_present = !s->ha.supervisor_token.empty();
   ha_bridge::ws_command_once(
       s->io(), s->ha, "config/device_registry/list", json::object(), kZhaTimeout,
-      [s, h, respond = std::move(respond)](std::string error, json result) mutable {
+      [s, h, respond = std::move(respond)](const std::string& error, json result) mutable {
         telemetry::set_registry_outcome(*h, error.empty() ? &result : nullptr, error);
-        ha_bridge::ws_command_once(s->io(), s->ha, "zha/devices", json::object(), kZhaTimeout,
-                                   [h, respond = std::move(respond)](std::string zha_error, json) {
-                                     telemetry::set_zha_outcome(*h, zha_error.empty(), zha_error);
-                                     respond(reply(200, telemetry::zha_health_body(*h)));
-                                   });
+        ha_bridge::ws_command_once(
+            s->io(), s->ha, "zha/devices", json::object(), kZhaTimeout,
+            [h, respond = std::move(respond)](const std::string& zha_error, const json&) {
+              telemetry::set_zha_outcome(*h, zha_error.empty(), zha_error);
+              respond(reply(200, telemetry::zha_health_body(*h)));
+            });
       });
 }
 
@@ -122,15 +125,15 @@ std::vector<ha_bridge::LocalRoute> zha_routes(
   std::vector<ha_bridge::LocalRoute> routes;
   routes.push_back(
       {"POST", "/_dinodia/zha/permit",
-       [s](LocalRequest req, Responder respond) { permit(s, std::move(req), std::move(respond)); },
+       [s](const LocalRequest& req, Responder respond) { permit(s, req, std::move(respond)); },
        kMaxBodyBytes});
   routes.push_back(
       {"GET", "/_dinodia/zha/devices",
-       [s](LocalRequest req, Responder respond) { devices(s, std::move(req), std::move(respond)); },
+       [s](const LocalRequest& req, Responder respond) { devices(s, req, std::move(respond)); },
        kMaxBodyBytes});
   routes.push_back(
       {"GET", "/_dinodia/zha/health",
-       [s](LocalRequest req, Responder respond) { health(s, std::move(req), std::move(respond)); },
+       [s](const LocalRequest& req, Responder respond) { health(s, req, std::move(respond)); },
        kMaxBodyBytes});
   return routes;
 }

@@ -78,7 +78,7 @@ std::optional<std::int64_t> parse_iso8601_millis(std::string_view s) {
       pos += 3;
       if (pos < s.size() && (s[pos] == '.' || s[pos] == ',')) {
         ++pos;
-        int scale = 100;
+        std::int64_t scale = 100;
         std::size_t start = pos;
         while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
           if (scale > 0) millis += (s[pos] - '0') * scale;
@@ -96,7 +96,7 @@ std::optional<std::int64_t> parse_iso8601_millis(std::string_view s) {
       ++pos;
     } else if (s[pos] == '+' || s[pos] == '-') {
       int oh = 0, om = 0;
-      int sign = s[pos] == '-' ? -1 : 1;
+      std::int64_t sign = s[pos] == '-' ? -1 : 1;
       if (!digits(s, pos + 1, 2, oh)) return std::nullopt;
       std::size_t p = pos + 3;
       if (p < s.size() && s[p] == ':') ++p;

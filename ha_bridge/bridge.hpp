@@ -29,11 +29,12 @@ struct BridgeConfig {
   std::vector<std::string> upstream_ws_tokens;  // ws_auth_mode order (legacy §7.3)
   std::vector<std::string> allowed_path_regex;
 
-  std::size_t max_header_bytes = 32 * 1024;       // HA's own line limit is 24570
-  std::size_t max_body_bytes = 16 * 1024 * 1024;  // like the Supervisor's MAX_CLIENT_SIZE
-  std::chrono::seconds header_timeout{10};        // from the first byte to the end of the header
-  std::chrono::seconds idle_timeout{65};          // keep-alive wait for the next request
-  std::chrono::seconds io_timeout{30};            // any single body read/write stalling this long
+  std::size_t max_header_bytes = std::size_t{32} * 1024;  // HA's own line limit is 24570
+  // Like the Supervisor's MAX_CLIENT_SIZE.
+  std::size_t max_body_bytes = std::size_t{16} * 1024 * 1024;
+  std::chrono::seconds header_timeout{10};  // from the first byte to the end of the header
+  std::chrono::seconds idle_timeout{65};    // keep-alive wait for the next request
+  std::chrono::seconds io_timeout{30};      // any single body read/write stalling this long
   std::chrono::seconds upstream_connect_timeout{10};
   std::chrono::seconds upstream_timeout{300};  // like the Supervisor's proxy timeout
   std::size_t upstream_pool_size = 32;         // idle keep-alive connections kept upstream
@@ -41,10 +42,12 @@ struct BridgeConfig {
   // WebSocket relay (legacy §7, fixed as issue #2 asks).
   std::chrono::seconds ws_auth_timeout{10};  // as Core's AUTH_MESSAGE_TIMEOUT
   std::size_t ws_preauth_max_messages = 64;
-  std::size_t ws_preauth_max_bytes = 1024 * 1024;
-  std::size_t ws_max_message_from_upstream = 64 * 1024 * 1024;  // as the Supervisor's limit
-  std::size_t ws_max_message_from_client = 16 * 1024 * 1024;
-  std::size_t ws_client_send_queue_bytes = 16 * 1024 * 1024;  // slow client: then clean close
+  std::size_t ws_preauth_max_bytes = std::size_t{1024} * 1024;
+  // As the Supervisor's limit.
+  std::size_t ws_max_message_from_upstream = std::size_t{64} * 1024 * 1024;
+  std::size_t ws_max_message_from_client = std::size_t{16} * 1024 * 1024;
+  // A client too slow for this much queued data gets a clean close.
+  std::size_t ws_client_send_queue_bytes = std::size_t{16} * 1024 * 1024;
   std::chrono::seconds ws_ping_interval{30};
 
   int threads = 2;

@@ -34,7 +34,7 @@ namespace {
 
 constexpr auto kAuthTimeout = std::chrono::seconds(10);
 constexpr auto kIdleTimeout = std::chrono::seconds(60);  // pings keep a quiet socket alive
-constexpr std::size_t kMaxMessageBytes = 64 * 1024 * 1024;
+constexpr std::size_t kMaxMessageBytes = std::size_t{64} * 1024 * 1024;
 
 std::int64_t random_below(std::int64_t bound) {
   if (bound <= 0) return 0;
@@ -57,8 +57,8 @@ void open_websocket(const Strand& strand, const HaClientConfig& config,
   const auto connect_timeout = config.connect_timeout;
   resolver->async_resolve(
       host, std::to_string(config.upstream.port),
-      [resolver, ws, res, host_header, target, token, connect_timeout, done](
-          beast::error_code ec, tcp::resolver::results_type results) {
+      [resolver, ws, res, host_header, target, token, connect_timeout, done = std::move(done)](
+          beast::error_code ec, const tcp::resolver::results_type& results) {
         if (ec) return done(ec.message(), nullptr);
         beast::get_lowest_layer(*ws).expires_after(connect_timeout);
         beast::get_lowest_layer(*ws).async_connect(results, [ws, res, host_header, target, token,
@@ -159,25 +159,26 @@ struct HaConnection::Impl : std::enable_shared_from_this<HaConnection::Impl> {
     buffer.clear();
     outq.clear();
     writing = false;
-    open_websocket(strand, config,
-                   [self = shared_from_this(), g](std::string error, std::shared_ptr<WsStream> s) {
-                     if (g != self->gen || self->phase == Phase::stopped) {
-                       if (s) {
-                         beast::error_code ignored;
-                         beast::get_lowest_layer(*s).socket().close(ignored);
-                       }
-                       return;
-                     }
-                     if (!error.empty()) return self->fail("connect: " + error);
-                     self->ws = std::move(s);
-                     self->phase = Phase::authenticating;
-                     self->auth_timer.expires_after(kAuthTimeout);
-                     self->auth_timer.async_wait([self, g](beast::error_code ec) {
-                       if (ec || g != self->gen || self->phase != Phase::authenticating) return;
-                       self->fail("auth timeout");
-                     });
-                     self->read(g);
-                   });
+    open_websocket(
+        strand, config,
+        [self = shared_from_this(), g](const std::string& error, std::shared_ptr<WsStream> s) {
+          if (g != self->gen || self->phase == Phase::stopped) {
+            if (s) {
+              beast::error_code ignored;
+              beast::get_lowest_layer(*s).socket().close(ignored);
+            }
+            return;
+          }
+          if (!error.empty()) return self->fail("connect: " + error);
+          self->ws = std::move(s);
+          self->phase = Phase::authenticating;
+          self->auth_timer.expires_after(kAuthTimeout);
+          self->auth_timer.async_wait([self, g](beast::error_code ec) {
+            if (ec || g != self->gen || self->phase != Phase::authenticating) return;
+            self->fail("auth timeout");
+          });
+          self->read(g);
+        });
   }
 
   void read(std::uint64_t g) {
@@ -342,7 +343,7 @@ struct HaConnection::Impl : std::enable_shared_from_this<HaConnection::Impl> {
       self->pending.erase(it);
       p.callback("HA WS timeout waiting for " + p.type, json());
     });
-    pending.emplace(id, Pending{type, std::move(cb), timer});
+    pending.emplace(id, Pending{std::move(type), std::move(cb), timer});
     send(msg.dump());
   }
 };
@@ -405,7 +406,7 @@ class OneShot : public std::enable_shared_from_this<OneShot> {
         if (!ec) self->finish("ha_ws_timeout", json());
       });
       open_websocket(self->strand_, self->config_,
-                     [self](std::string error, std::shared_ptr<WsStream> ws) {
+                     [self](const std::string& error, std::shared_ptr<WsStream> ws) {
                        if (self->done_) {
                          if (ws) {
                            beast::error_code ignored;
@@ -472,14 +473,15 @@ class OneShot : public std::enable_shared_from_this<OneShot> {
 
   void reconnect_with_next_token() {
     close();
-    open_websocket(strand_, config_,
-                   [self = shared_from_this()](std::string error, std::shared_ptr<WsStream> ws) {
-                     if (self->done_) return;
-                     if (!error.empty()) return self->finish(error, json());
-                     self->ws_ = std::move(ws);
-                     self->buffer_.clear();
-                     self->read();
-                   });
+    open_websocket(
+        strand_, config_,
+        [self = shared_from_this()](const std::string& error, std::shared_ptr<WsStream> ws) {
+          if (self->done_) return;
+          if (!error.empty()) return self->finish(error, json());
+          self->ws_ = std::move(ws);
+          self->buffer_.clear();
+          self->read();
+        });
   }
 
   void write(std::string text) {
@@ -530,7 +532,7 @@ class RestCall : public std::enable_shared_from_this<RestCall> {
  public:
   using Done = std::function<void(std::string, HttpReply)>;
   RestCall(asio::io_context& io, const HaClientConfig& config, http::verb method,
-           std::string target, std::string body, Done done)
+           const std::string& target, std::string body, Done done)
       : strand_(asio::make_strand(io)),
         resolver_(strand_),
         stream_(strand_),
@@ -566,7 +568,7 @@ class RestCall : public std::enable_shared_from_this<RestCall> {
       });
       self->resolver_.async_resolve(
           self->host_, self->port_,
-          [self](beast::error_code ec, tcp::resolver::results_type results) {
+          [self](beast::error_code ec, const tcp::resolver::results_type& results) {
             if (ec) return self->finish(ec);
             self->stream_.expires_at(self->deadline_);
             self->stream_.async_connect(
@@ -575,7 +577,7 @@ class RestCall : public std::enable_shared_from_this<RestCall> {
                   http::async_write(
                       self->stream_, self->req_, [self](beast::error_code wec, std::size_t) {
                         if (wec) return self->finish(wec);
-                        self->parser_.body_limit(16 * 1024 * 1024);
+                        self->parser_.body_limit(std::uint64_t{16} * 1024 * 1024);
                         http::async_read(
                             self->stream_, self->buffer_, self->parser_,
                             [self](beast::error_code rec, std::size_t) { self->finish(rec); });
@@ -624,11 +626,12 @@ void ws_command_once(asio::io_context& io, const HaClientConfig& config, std::st
   shot->run(timeout);
 }
 
-void supervisor_request(asio::io_context& io, const HaClientConfig& config, std::string method,
-                        std::string target, std::string body, std::chrono::milliseconds timeout,
+void supervisor_request(asio::io_context& io, const HaClientConfig& config,
+                        const std::string& method, const std::string& target, std::string body,
+                        std::chrono::milliseconds timeout,
                         std::function<void(std::string, HttpReply)> callback) {
-  auto call = std::make_shared<RestCall>(io, config, http::string_to_verb(method),
-                                         std::move(target), std::move(body), std::move(callback));
+  auto call = std::make_shared<RestCall>(io, config, http::string_to_verb(method), target,
+                                         std::move(body), std::move(callback));
   call->run(timeout);
 }
 
@@ -642,17 +645,18 @@ void get_network_info(asio::io_context& io, const HaClientConfig& config, JsonCa
   if (config.supervisor_token.empty()) {
     return post_error(io, std::move(callback), "supervisor_token_missing");
   }
-  supervisor_request(io, config, "GET", config.upstream.path_prefix + "/network/info", "",
-                     std::chrono::milliseconds(2500),
-                     [callback = std::move(callback)](std::string error, HttpReply reply) {
-                       if (!error.empty()) return callback(error, json());
-                       if (reply.status < 200 || reply.status > 299) {
-                         return callback("status " + std::to_string(reply.status), json());
-                       }
-                       json parsed = json::parse(reply.body, nullptr, false);
-                       if (parsed.is_discarded()) return callback("invalid JSON", json());
-                       callback("", std::move(parsed));
-                     });
+  supervisor_request(
+      io, config, "GET", config.upstream.path_prefix + "/network/info", "",
+      std::chrono::milliseconds(2500),
+      [callback = std::move(callback)](const std::string& error, const HttpReply& reply) {
+        if (!error.empty()) return callback(error, json());
+        if (reply.status < 200 || reply.status > 299) {
+          return callback("status " + std::to_string(reply.status), json());
+        }
+        json parsed = json::parse(reply.body, nullptr, false);
+        if (parsed.is_discarded()) return callback("invalid JSON", json());
+        callback("", std::move(parsed));
+      });
 }
 
 void get_state(asio::io_context& io, const HaClientConfig& config, const std::string& entity_id,
@@ -660,18 +664,19 @@ void get_state(asio::io_context& io, const HaClientConfig& config, const std::st
   if (config.supervisor_token.empty()) {
     return post_error(io, std::move(callback), "supervisor_token_missing");
   }
-  supervisor_request(io, config, "GET",
-                     config.upstream.core_path("/api/states/" + encode_uri_component(entity_id)),
-                     "", std::chrono::milliseconds(10000),
-                     [callback = std::move(callback)](std::string error, HttpReply reply) {
-                       if (!error.empty()) return callback(error, json());
-                       if (reply.status < 200 || reply.status > 299) {
-                         return callback("status " + std::to_string(reply.status), json());
-                       }
-                       json parsed = json::parse(reply.body, nullptr, false);
-                       if (!parsed.is_object()) return callback("invalid state JSON", json());
-                       callback("", std::move(parsed));
-                     });
+  supervisor_request(
+      io, config, "GET",
+      config.upstream.core_path("/api/states/" + encode_uri_component(entity_id)), "",
+      std::chrono::milliseconds(10000),
+      [callback = std::move(callback)](const std::string& error, const HttpReply& reply) {
+        if (!error.empty()) return callback(error, json());
+        if (reply.status < 200 || reply.status > 299) {
+          return callback("status " + std::to_string(reply.status), json());
+        }
+        json parsed = json::parse(reply.body, nullptr, false);
+        if (!parsed.is_object()) return callback("invalid state JSON", json());
+        callback("", std::move(parsed));
+      });
 }
 
 void call_service(asio::io_context& io, const HaClientConfig& config, const std::string& domain,
@@ -682,22 +687,22 @@ void call_service(asio::io_context& io, const HaClientConfig& config, const std:
   const std::string d(text::trim(domain));
   const std::string s(text::trim(service));
   if (d.empty() || s.empty()) return post_error(io, std::move(callback), "invalid_service");
-  supervisor_request(io, config, "POST",
-                     config.upstream.core_path("/api/services/" + encode_uri_component(d) + "/" +
-                                               encode_uri_component(s)),
-                     data.dump(), config.request_timeout,
-                     [callback = std::move(callback)](std::string error, HttpReply reply) {
-                       if (!error.empty())
-                         return callback(error == "timeout" ? "ha_ws_timeout" : error, json());
-                       if (reply.status < 200 || reply.status > 299) {
-                         std::string e = "ha_service_error:" + std::to_string(reply.status);
-                         const std::string body(text::trim(reply.body));
-                         if (!body.empty()) e += ":" + body;
-                         return callback(e, json());
-                       }
-                       json parsed = json::parse(reply.body, nullptr, false);
-                       callback("", parsed.is_discarded() ? json() : std::move(parsed));
-                     });
+  supervisor_request(
+      io, config, "POST",
+      config.upstream.core_path("/api/services/" + encode_uri_component(d) + "/" +
+                                encode_uri_component(s)),
+      data.dump(), config.request_timeout,
+      [callback = std::move(callback)](const std::string& error, const HttpReply& reply) {
+        if (!error.empty()) return callback(error == "timeout" ? "ha_ws_timeout" : error, json());
+        if (reply.status < 200 || reply.status > 299) {
+          std::string e = "ha_service_error:" + std::to_string(reply.status);
+          const std::string body(text::trim(reply.body));
+          if (!body.empty()) e += ":" + body;
+          return callback(e, json());
+        }
+        json parsed = json::parse(reply.body, nullptr, false);
+        callback("", parsed.is_discarded() ? json() : std::move(parsed));
+      });
 }
 
 std::string encode_uri_component(const std::string& text) {

@@ -86,7 +86,7 @@ struct HttpReply {
 // A raw REST call to the Supervisor with the bearer token. `error` is set for transport
 // failures and timeouts only (any HTTP status is a reply).
 void supervisor_request(boost::asio::io_context& io, const HaClientConfig& config,
-                        std::string method, std::string target, std::string body,
+                        const std::string& method, const std::string& target, std::string body,
                         std::chrono::milliseconds timeout,
                         std::function<void(std::string error, HttpReply reply)> callback);
 

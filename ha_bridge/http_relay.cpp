@@ -24,16 +24,16 @@ namespace dinodia::ha_bridge::detail {
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t kChunk = 64 * 1024;
+constexpr std::size_t kChunk = std::size_t{64} * 1024;
 // Beast sizes each socket read as max(512, capacity - size) of the dynamic buffer. The
 // buffer_body parser copies bytes out at once, so an unreserved flat_buffer never grows and a
 // 256 KiB camera image took ~500 reads of 512 bytes (each re-arming a timer). Reserving gives
 // reads of up to this size.
-constexpr std::size_t kUpstreamReadBuffer = 64 * 1024;
-constexpr std::size_t kClientBodyReadBuffer = 16 * 1024;
+constexpr std::size_t kUpstreamReadBuffer = std::size_t{64} * 1024;
+constexpr std::size_t kClientBodyReadBuffer = std::size_t{16} * 1024;
 constexpr std::size_t kFlowBodyCapture = 4096;
 // Bodies with at least this much left to read after the header are spliced (see splice_relay).
-constexpr std::uint64_t kSpliceThreshold = 64 * 1024;
+constexpr std::uint64_t kSpliceThreshold = std::uint64_t{64} * 1024;
 
 bool is_hop_by_hop(std::string_view name) {
   static constexpr std::string_view kNames[] = {

@@ -31,7 +31,7 @@ asio::awaitable<void> lingering_close(ClientConnection& client) {
     client.stream.expires_after(std::chrono::seconds(2));
     std::size_t drained = 0;
     char scratch[4096];
-    while (drained < 1024 * 1024) {
+    while (drained < std::size_t{1024} * 1024) {
       auto [rec, n] = co_await client.stream.async_read_some(asio::buffer(scratch), kTuple);
       if (rec) break;
       drained += n;

@@ -46,7 +46,7 @@ struct LocalRoute {
   std::string method;
   std::string pathname;
   LocalHandler handler;
-  std::size_t max_body_bytes = 1024 * 1024;
+  std::size_t max_body_bytes = std::size_t{1024} * 1024;
 };
 
 }  // namespace dinodia::ha_bridge

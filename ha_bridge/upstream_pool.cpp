@@ -80,7 +80,7 @@ std::optional<tcp::endpoint> UpstreamPool::cached_endpoint() const {
 
 void UpstreamPool::set_cached_endpoint(std::optional<tcp::endpoint> endpoint) {
   std::lock_guard<std::mutex> lock(mutex_);
-  endpoint_ = endpoint;
+  endpoint_ = std::move(endpoint);
 }
 
 }  // namespace dinodia::ha_bridge::detail

@@ -10,7 +10,7 @@
 namespace dinodia::platform_client {
 
 // Responses bigger than this are cut off and flagged; no platform answer comes close.
-inline constexpr std::size_t kMaxResponseBytes = 1024 * 1024;
+inline constexpr std::size_t kMaxResponseBytes = std::size_t{1024} * 1024;
 
 struct HttpResult {
   int status = 0;                         // 0 = transport failure (see error)

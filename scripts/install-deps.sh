@@ -17,6 +17,9 @@ fi
 if [ "${DINODIA_SANITIZER_DEPS:-0}" = "1" ]; then
   packages+=(clang libclang-rt-14-dev)
 fi
+if [ "${DINODIA_LINT_DEPS:-0}" = "1" ]; then
+  packages+=(clang-format clang-tidy git)
+fi
 
 # Node.js runs Home Assistant's own WebSocket client in the integration tests (tests/node). A
 # machine may have Node from elsewhere (e.g. a vendor package that bundles npm): only add what

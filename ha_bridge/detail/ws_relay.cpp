@@ -34,7 +34,7 @@ using WsStream = websocket::stream<beast::tcp_stream>;
 // How long a close handshake may take before the sockets are simply closed.
 constexpr std::chrono::seconds kCloseLinger{5};
 // A read buffer that grew for one huge message is given back once it was this big.
-constexpr std::size_t kShrinkBufferAbove = 1024 * 1024;
+constexpr std::size_t kShrinkBufferAbove = std::size_t{1024} * 1024;
 
 const char* const kInvalidHubToken = R"({"type":"auth_invalid","message":"Invalid hub token."})";
 const char* const kMissingHaToken =
@@ -94,7 +94,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
     log::debug("WS session ended", log::Fields().add("session", static_cast<std::int64_t>(id_)));
   }
 
-  void start(http::request<http::empty_body> upgrade) {
+  void start(const http::request<http::empty_body>& upgrade) {
     std::weak_ptr<Relay> weak = weak_from_this();
     // Shutdown first asks for a clean 1001 close on both sides; after the grace period it
     // closes the sockets.
@@ -265,7 +265,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
     const auto& target = ctx_->config.upstream;
     resolver_.async_resolve(target.host, std::to_string(target.port),
                             [self = shared_from_this(), up = upstream_](
-                                beast::error_code ec, tcp::resolver::results_type results) {
+                                beast::error_code ec, const tcp::resolver::results_type& results) {
                               if (up != self->upstream_) return;
                               if (ec || results.empty()) {
                                 self->on_upstream_failed(up, ec ? ec : asio::error::host_not_found,
@@ -594,13 +594,13 @@ class Relay : public std::enable_shared_from_this<Relay> {
     }
     if (!client_close_started_ && client_open_) {
       client_close_started_ = true;
-      client_queue_.push_back({{}, false, true, to_client});
+      client_queue_.push_back({{}, false, true, std::move(to_client)});
       pump_client();
     }
     if (upstream_ && !upstream_->close_started) {
       upstream_->close_started = true;
       if (upstream_->open) {
-        upstream_->queue.push_back({{}, false, true, to_upstream});
+        upstream_->queue.push_back({{}, false, true, std::move(to_upstream)});
         pump_upstream(upstream_);
       } else {
         // Still connecting: cancel rather than leave Core waiting for an auth message.
@@ -670,8 +670,7 @@ void start_ws_relay(beast::tcp_stream client, http::request<http::empty_body> up
   // strand says so explicitly and costs nothing more.
   Strand strand = asio::make_strand(client.get_executor());
   auto relay = std::make_shared<Relay>(client.release_socket(), strand, std::move(ctx));
-  asio::post(strand,
-             [relay, upgrade = std::move(upgrade)]() mutable { relay->start(std::move(upgrade)); });
+  asio::post(strand, [relay, upgrade = std::move(upgrade)] { relay->start(upgrade); });
 }
 
 }  // namespace dinodia::ha_bridge::detail
