@@ -297,6 +297,10 @@ class Relay : public std::enable_shared_from_this<Relay> {
       up->connecting = false;
       return;
     }
+    // Messages are relayed one by one as they come: Nagle would hold one back until Core
+    // acknowledged the previous one (up to its 40 ms delayed ACK).
+    beast::error_code ignored;
+    beast::get_lowest_layer(up->ws).socket().set_option(tcp::no_delay(true), ignored);
     const auto& cfg = ctx_->config;
     beast::get_lowest_layer(up->ws).expires_never();  // the websocket timeouts take over
     websocket::stream_base::timeout timeouts;

@@ -708,6 +708,9 @@ int main(int argc, char** argv) {
     tcp::socket socket(ioc);
     acceptor.accept(socket, ec);
     if (ec) continue;
+    // As aiohttp (Home Assistant's server) does: answers go out at once, never held by Nagle
+    // for the peer's delayed ACK (40 ms stalls on a reused keep-alive connection).
+    socket.set_option(tcp::no_delay(true), ec);
     // Out of threads for a moment: that connection is closed, the listener keeps serving.
     if (!serve_on_detached_thread(std::move(socket), state)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
