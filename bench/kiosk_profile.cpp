@@ -3,9 +3,14 @@
 //   GET /api/  →  GET /api/states  →  POST /api/template  →  WS config/entity_registry/list
 // A kiosk starts its next cycle one second after the previous one started (or at once if the
 // cycle took longer, as the apps de-duplicate refreshes in flight).
-// Prints one JSON object: cycles, errors, and p50/p99 milliseconds per step.
-// Usage: kiosk_profile <host> <port> <api_prefix> <ws_path> <token> <kiosks> <seconds>
-//   api_prefix is "" for the agent and nginx ("/api/..."), "/core" for direct access.
+//
+// Several targets (direct, nginx, agent) are measured in the SAME run, interleaved cycle by
+// cycle: kiosk k runs its cycle c against target (k + c) mod N. The load stays K cycles a
+// second, and every target sees the same machine at the same moments, so a comparison between
+// targets is not skewed by whatever else the (shared, virtual) machine did during one block.
+// Prints one JSON object: per target, cycles, errors, and p50/p99 milliseconds per step.
+// Usage: kiosk_profile <kiosks> <seconds> <name>=<host>:<port>:<api_prefix>:<ws_path>:<token>...
+//   api_prefix is empty for the agent and nginx ("/api/..."), "/core" for direct access.
 #include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,7 +21,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -119,67 +126,115 @@ class Kiosk {
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
+
+struct Target {
+  std::string name;
+  Config config;
+};
+
+// "<name>=<host>:<port>:<api_prefix>:<ws_path>:<token>"; the prefix may be empty.
+bool parse_target(const std::string& arg, Target& out) {
+  const auto eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0) return false;
+  out.name = arg.substr(0, eq);
+  std::vector<std::string> parts;
+  std::stringstream rest(arg.substr(eq + 1));
+  for (std::string part; std::getline(rest, part, ':');) parts.push_back(part);
+  if (parts.size() != 5) return false;
+  out.config = Config{parts[0], parts[1], parts[2], parts[3], parts[4]};
+  return true;
+}
+
+struct Samples {
+  std::map<std::string, std::vector<double>> latencies;
+  long cycles = 0;
+  long errors = 0;
+};
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 8) {
-    std::fprintf(stderr, "usage: %s host port api_prefix ws_path token kiosks seconds\n", argv[0]);
+  std::vector<Target> targets;
+  for (int i = 3; i < argc; ++i) {
+    Target t;
+    if (!parse_target(argv[i], t)) {
+      std::fprintf(stderr, "bad target: %s\n", argv[i]);
+      return 2;
+    }
+    targets.push_back(t);
+  }
+  if (argc < 4 || targets.empty()) {
+    std::fprintf(stderr, "usage: %s kiosks seconds name=host:port:api_prefix:ws_path:token...\n",
+                 argv[0]);
     return 2;
   }
-  Config c{argv[1], argv[2], argv[3], argv[4], argv[5]};
-  const int kiosks = std::atoi(argv[6]);
-  const int seconds = std::atoi(argv[7]);
+  const int kiosks = std::atoi(argv[1]);
+  const int seconds = std::atoi(argv[2]);
   const char* steps[] = {"api", "states", "template", "websocket"};
+  const std::size_t n = targets.size();
   std::mutex mutex;
-  std::map<std::string, std::vector<double>> latencies;
-  long cycles = 0, errors = 0;
+  std::vector<Samples> merged(n);
   const auto deadline = Clock::now() + std::chrono::seconds(seconds);
   std::vector<std::thread> threads;
   for (int k = 0; k < kiosks; ++k) {
     threads.emplace_back([&, k] {
       asio::io_context ioc;
-      Kiosk kiosk(c, ioc);
-      std::map<std::string, std::vector<double>> local;
-      long my_cycles = 0, my_errors = 0;
+      std::vector<std::unique_ptr<Kiosk>> per_target;  // one keep-alive connection per target
+      for (const auto& t : targets) per_target.push_back(std::make_unique<Kiosk>(t.config, ioc));
+      std::vector<Samples> local(n);
       // Spread the kiosks over the second, as real ones are not synchronised.
       std::this_thread::sleep_for(std::chrono::milliseconds(1000 * k / std::max(kiosks, 1)));
-      while (Clock::now() < deadline) {
+      for (std::size_t cycle = 0; Clock::now() < deadline; ++cycle) {
+        const std::size_t which = (static_cast<std::size_t>(k) + cycle) % n;
+        Kiosk& kiosk = *per_target[which];
+        Samples& out = local[which];
         auto cycle_start = Clock::now();
         bool ok = true;
         auto t = Clock::now();
         ok &= kiosk.request(http::verb::get, "/api/", "");
-        local["api"].push_back(ms_since(t));
+        out.latencies["api"].push_back(ms_since(t));
         t = Clock::now();
         ok &= kiosk.request(http::verb::get, "/api/states", "");
-        local["states"].push_back(ms_since(t));
+        out.latencies["states"].push_back(ms_since(t));
         t = Clock::now();
         ok &= kiosk.request(http::verb::post, "/api/template", kTemplateBody);
-        local["template"].push_back(ms_since(t));
+        out.latencies["template"].push_back(ms_since(t));
         t = Clock::now();
         ok &= kiosk.websocket_step();
-        local["websocket"].push_back(ms_since(t));
-        ++my_cycles;
-        if (!ok) ++my_errors;
+        out.latencies["websocket"].push_back(ms_since(t));
+        ++out.cycles;
+        if (!ok) ++out.errors;
         std::this_thread::sleep_until(cycle_start + std::chrono::seconds(1));
       }
       std::lock_guard<std::mutex> lock(mutex);
-      cycles += my_cycles;
-      errors += my_errors;
-      for (auto& [step, v] : local)
-        latencies[step].insert(latencies[step].end(), v.begin(), v.end());
+      for (std::size_t i = 0; i < n; ++i) {
+        merged[i].cycles += local[i].cycles;
+        merged[i].errors += local[i].errors;
+        for (auto& [step, v] : local[i].latencies) {
+          auto& all = merged[i].latencies[step];
+          all.insert(all.end(), v.begin(), v.end());
+        }
+      }
     });
   }
   for (auto& t : threads) t.join();
-  std::printf("{\"kiosks\":%d,\"seconds\":%d,\"cycles\":%ld,\"errors\":%ld", kiosks, seconds,
-              cycles, errors);
-  for (const char* step : steps) {
-    auto& v = latencies[step];
-    std::sort(v.begin(), v.end());
-    auto pct = [&](double p) {
-      return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
-    };
-    std::printf(",\"%s_p50_ms\":%.3f,\"%s_p99_ms\":%.3f", step, pct(0.5), step, pct(0.99));
+  long errors = 0;
+  std::printf("{\"kiosks\":%d,\"seconds\":%d,\"targets\":{", kiosks, seconds);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Samples& s = merged[i];
+    errors += s.errors;
+    std::printf("%s\"%s\":{\"cycles\":%ld,\"errors\":%ld", i ? "," : "", targets[i].name.c_str(),
+                s.cycles, s.errors);
+    for (const char* step : steps) {
+      auto it = s.latencies.find(step);
+      std::vector<double> v = it == s.latencies.end() ? std::vector<double>{} : it->second;
+      std::sort(v.begin(), v.end());
+      auto pct = [&](double p) {
+        return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+      };
+      std::printf(",\"%s_p50_ms\":%.3f,\"%s_p99_ms\":%.3f", step, pct(0.5), step, pct(0.99));
+    }
+    std::printf("}");
   }
-  std::printf("}\n");
+  std::printf("}}\n");
   return errors > 0 ? 1 : 0;
 }
