@@ -158,15 +158,6 @@ json kettle_state(const std::string& state, std::int64_t last_changed, std::int6
           {"last_updated", iso(last_updated)}};
 }
 
-json state_changed(const json& new_state, std::int64_t fired) {
-  return {
-      {"event_type", "state_changed"},
-      {"data",
-       {{"entity_id", new_state["entity_id"]}, {"old_state", nullptr}, {"new_state", new_state}}},
-      {"origin", "LOCAL"},
-      {"time_fired", iso(fired)}};
-}
-
 json kettle_registry(const char* area) {
   return json::array({{{"entity_id", kEntity},
                        {"labels", json::array({"light"})},
@@ -209,8 +200,9 @@ TEST_CASE("electric: kill -9 right after an on/off change - the change is not lo
 
   // Seeded OFF at t0 (and saved); ON at t0+120 s, killed as soon as that is recorded.
   const std::size_t before = stack.agent().count_log(kRecorded);
-  stack.ha().post("/_fake/event",
-                  state_changed(kettle_state("on", t0 + 120'000, t0 + 120'000), t0 + 120'000));
+  stack.ha().post(
+      "/_fake/event",
+      state_changed_event(kettle_state("on", t0 + 120'000, t0 + 120'000), t0 + 120'000));
   stack.kill_when_recorded(before);
 
   // While the agent is down the switch reports an attribute at t0+300 s, still ON since t0+120.
@@ -246,8 +238,9 @@ TEST_CASE("electric: kill -9 right after an on/off change - the change is not lo
 
   // A later event continues the same segment: still ON at t0+420 s, 300 s ON in all (a lost
   // change would show 120 s ON here).
-  stack.ha().post("/_fake/event",
-                  state_changed(kettle_state("on", t0 + 120'000, t0 + 420'000), t0 + 420'000));
+  stack.ha().post(
+      "/_fake/event",
+      state_changed_event(kettle_state("on", t0 + 120'000, t0 + 420'000), t0 + 420'000));
   std::optional<json> later;
   REQUIRE(eventually(
       [&] {
@@ -298,7 +291,7 @@ TEST_CASE("electric: kill -9 right after an area change - the closed segment is 
   // segment opens at t0+200 s. Killed as soon as that is recorded.
   const std::size_t before = stack.agent().count_log(kRecorded);
   stack.ha().post("/_fake/event",
-                  state_changed(kettle_state("on", t0, t0 + 200'000), t0 + 200'000));
+                  state_changed_event(kettle_state("on", t0, t0 + 200'000), t0 + 200'000));
   stack.kill_when_recorded(before);
 
   stack.ha().post("/_fake/set", {{"states", json::array({kettle_state("on", t0, t0 + 300'000)})}});

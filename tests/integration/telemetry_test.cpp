@@ -557,15 +557,6 @@ json boiler_state(const std::string& state, double current, double target, std::
           {"last_updated", iso(at)}};
 }
 
-json state_changed(const json& new_state, std::int64_t fired) {
-  return {
-      {"event_type", "state_changed"},
-      {"data",
-       {{"entity_id", new_state["entity_id"]}, {"old_state", nullptr}, {"new_state", new_state}}},
-      {"origin", "LOCAL"},
-      {"time_fired", iso(fired)}};
-}
-
 std::optional<json> heating_row(const json& body, const std::string& entity_id) {
   if (!body.contains("heatingUsage")) return std::nullopt;
   for (const auto& row : body["heatingUsage"]["devices"]) {
@@ -608,9 +599,9 @@ TEST_CASE("heating: legacy §18 accumulation through the real pipeline, odd time
 
   // Seeded OFF (known: target 18 < current 20) at t0. ON at t0+120 s, still on at t0+300 s.
   post_fake(stack, "/_fake/event",
-            state_changed(boiler_state("heat", 20, 22, t0 + 120'000), t0 + 120'000));
+            state_changed_event(boiler_state("heat", 20, 22, t0 + 120'000), t0 + 120'000));
   post_fake(stack, "/_fake/event",
-            state_changed(boiler_state("heat", 20.5, 22, t0 + 300'000), t0 + 300'000));
+            state_changed_event(boiler_state("heat", 20.5, 22, t0 + 300'000), t0 + 300'000));
   REQUIRE(eventually(
       [&] {
         auto r = latest_heating_row(stack);
@@ -632,11 +623,11 @@ TEST_CASE("heating: legacy §18 accumulation through the real pipeline, odd time
   // Out of order (t0+200 s) is ignored; unavailable at t0+400 s closes 100 s of ON; back at
   // t0+460 s: 60 s unknown. A time_fired an hour in the future is clamped to now.
   post_fake(stack, "/_fake/event",
-            state_changed(boiler_state("heat", 25, 18, t0 + 200'000), t0 + 200'000));
+            state_changed_event(boiler_state("heat", 25, 18, t0 + 200'000), t0 + 200'000));
   post_fake(stack, "/_fake/event",
-            state_changed(boiler_state("unavailable", 21, 22, t0 + 400'000), t0 + 400'000));
+            state_changed_event(boiler_state("unavailable", 21, 22, t0 + 400'000), t0 + 400'000));
   post_fake(stack, "/_fake/event",
-            state_changed(boiler_state("heat", 21, 22, t0 + 460'000), t0 + 460'000));
+            state_changed_event(boiler_state("heat", 21, 22, t0 + 460'000), t0 + 460'000));
   REQUIRE(eventually(
       [&] {
         auto r = latest_heating_row(stack);
@@ -648,7 +639,8 @@ TEST_CASE("heating: legacy §18 accumulation through the real pipeline, odd time
   CHECK(row["onSeconds"] == 280);
   CHECK(row["offSeconds"] == 120);
   const std::int64_t future = dinodia::clock::unix_millis() + 3'600'000;
-  post_fake(stack, "/_fake/event", state_changed(boiler_state("heat", 21.5, 22, future), future));
+  post_fake(stack, "/_fake/event",
+            state_changed_event(boiler_state("heat", 21.5, 22, future), future));
   REQUIRE(eventually(
       [&] {
         auto r = latest_heating_row(stack);
@@ -669,7 +661,7 @@ TEST_CASE("heating: the reset handshake", "[telemetry][integration][heating]") {
   REQUIRE(stack.agent().wait_for_log("Heating usage seeded initial entity states", 20s));
   REQUIRE(stack.agent().wait_for_log("Usage tracking subscribed to state_changed", 20s));
   post_fake(stack, "/_fake/event",
-            state_changed(boiler_state("heat", 20, 22, t0 + 120'000), t0 + 120'000));
+            state_changed_event(boiler_state("heat", 20, 22, t0 + 120'000), t0 + 120'000));
   REQUIRE(eventually([&] { return latest_heating_row(stack).has_value(); }, 20s));
 
   httplib::Client p("127.0.0.1", stack.platform_port);
@@ -686,9 +678,9 @@ TEST_CASE("heating: the reset handshake", "[telemetry][integration][heating]") {
       20s));
   // Counting restarts from zero at the next observation.
   const std::int64_t t1 = dinodia::clock::unix_millis() - 60'000;
-  post_fake(stack, "/_fake/event", state_changed(boiler_state("heat", 20, 18, t1), t1));
+  post_fake(stack, "/_fake/event", state_changed_event(boiler_state("heat", 20, 18, t1), t1));
   post_fake(stack, "/_fake/event",
-            state_changed(boiler_state("heat", 20, 22, t1 + 30'000), t1 + 30'000));
+            state_changed_event(boiler_state("heat", 20, 22, t1 + 30'000), t1 + 30'000));
   REQUIRE(eventually(
       [&] {
         auto row = latest_heating_row(stack);
@@ -908,7 +900,7 @@ TEST_CASE("upgrade: the legacy heating state file is imported once, totals kept"
   REQUIRE(stack.agent().wait_for_log("Usage tracking subscribed to state_changed", 20s));
   // OFF since t0-60 s (imported), ON at t0+60 s: 120 s more OFF on top of the imported 7000.
   post_fake(stack, "/_fake/event",
-            state_changed(boiler_state("heat", 20, 22, t0 + 60'000), t0 + 60'000));
+            state_changed_event(boiler_state("heat", 20, 22, t0 + 60'000), t0 + 60'000));
   REQUIRE(eventually(
       [&] {
         auto r = latest_heating_row(stack);
@@ -931,7 +923,7 @@ TEST_CASE("upgrade: the legacy heating state file is imported once, totals kept"
   REQUIRE(stack.agent().wait_for_log("Usage tracking subscribed to state_changed", 20s));
   CHECK(stack.agent().count_log("Imported legacy usage state") == 0);
   post_fake(stack, "/_fake/event",
-            state_changed(boiler_state("heat", 21, 22, t0 + 120'000), t0 + 120'000));
+            state_changed_event(boiler_state("heat", 21, 22, t0 + 120'000), t0 + 120'000));
   REQUIRE(eventually(
       [&] {
         auto r = latest_heating_row(stack);
@@ -966,7 +958,7 @@ TEST_CASE("kill -9 right after a state change: the change is not lost",
   const std::string recorded = "Usage state change recorded { entityId: 'climate.boiler' }";
   const std::size_t before = stack.agent().count_log(recorded);
   post_fake(stack, "/_fake/event",
-            state_changed(boiler_state("heat", 20, 22, t0 + 120'000), t0 + 120'000));
+            state_changed_event(boiler_state("heat", 20, 22, t0 + 120'000), t0 + 120'000));
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (stack.agent().count_log(recorded) == before &&
          std::chrono::steady_clock::now() < deadline) {
@@ -988,7 +980,7 @@ TEST_CASE("kill -9 right after a state change: the change is not lost",
   stack.start_agent(options, env);
   REQUIRE(stack.agent().wait_for_log("Usage tracking subscribed to state_changed", 20s));
   post_fake(stack, "/_fake/event",
-            state_changed(boiler_state("heat", 20.5, 22, t0 + 300'000), t0 + 300'000));
+            state_changed_event(boiler_state("heat", 20.5, 22, t0 + 300'000), t0 + 300'000));
   REQUIRE(eventually(
       [&] {
         auto r = latest_heating_row(stack);
@@ -1019,16 +1011,16 @@ TEST_CASE("throttled on -> off -> on 50 ms apart: each interval is counted by it
 
   // Seeded OFF at t0. ON at +120 s, OFF at +180 s, ON at +300 s, then still ON at +400 s.
   post_fake(stack, "/_fake/event",
-            state_changed(boiler_state("heat", 20, 22, t0 + 120'000), t0 + 120'000));
+            state_changed_event(boiler_state("heat", 20, 22, t0 + 120'000), t0 + 120'000));
   std::this_thread::sleep_for(50ms);
   post_fake(stack, "/_fake/event",
-            state_changed(boiler_state("heat", 23, 22, t0 + 180'000), t0 + 180'000));
+            state_changed_event(boiler_state("heat", 23, 22, t0 + 180'000), t0 + 180'000));
   std::this_thread::sleep_for(50ms);
   post_fake(stack, "/_fake/event",
-            state_changed(boiler_state("heat", 20, 22, t0 + 300'000), t0 + 300'000));
+            state_changed_event(boiler_state("heat", 20, 22, t0 + 300'000), t0 + 300'000));
   std::this_thread::sleep_for(50ms);
   post_fake(stack, "/_fake/event",
-            state_changed(boiler_state("heat", 20.5, 22, t0 + 400'000), t0 + 400'000));
+            state_changed_event(boiler_state("heat", 20.5, 22, t0 + 400'000), t0 + 400'000));
   REQUIRE(eventually(
       [&] {
         auto r = latest_heating_row(stack);

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <thread>
 
+#include "common/clock.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace dinodia::testing {
@@ -88,6 +89,15 @@ void ws_authenticate(WsClient& client, std::uint16_t port, const std::string& to
   REQUIRE(client.read_json()["type"] == "auth_required");
   client.send_json({{"type", "auth"}, {"access_token", token}});
   REQUIRE(client.read_json()["type"] == "auth_ok");
+}
+
+json state_changed_event(const json& new_state, std::int64_t fired_ms) {
+  return {
+      {"event_type", "state_changed"},
+      {"data",
+       {{"entity_id", new_state["entity_id"]}, {"old_state", nullptr}, {"new_state", new_state}}},
+      {"origin", "LOCAL"},
+      {"time_fired", dinodia::clock::iso8601_from_millis(fired_ms)}};
 }
 
 json lan_agent_options(const std::string& hub_token) {

@@ -49,6 +49,10 @@ void check_no_secrets(const std::string& text, const std::vector<std::string>& s
 // auth with `token`, auth_ok.
 void ws_authenticate(WsClient& client, std::uint16_t port, const std::string& token);
 
+// A Home Assistant state_changed event (as the WebSocket API sends it) carrying `new_state`,
+// fired at `fired_ms` (Unix milliseconds); for the stand-in's /_fake/event.
+nlohmann::json state_changed_event(const nlohmann::json& new_state, std::int64_t fired_ms);
+
 // Agent options: LAN bridge only (port 0, one plain hub token, usage tracking off).
 nlohmann::json lan_agent_options(const std::string& hub_token);
 // Agent options: platform sync against `base_url` (port 0, usage tracking off).
