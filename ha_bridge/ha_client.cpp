@@ -639,44 +639,43 @@ namespace {
 void post_error(asio::io_context& io, JsonCallback cb, std::string error) {
   asio::post(io, [cb = std::move(cb), error = std::move(error)] { cb(error, json()); });
 }
-}  // namespace
 
-void get_network_info(asio::io_context& io, const HaClientConfig& config, JsonCallback callback) {
+// GETs `target` through the Supervisor and hands `callback` the parsed body. A missing
+// Supervisor token, a transport error, a non-2xx status, or a body that is not JSON (with
+// `object_only`: not a JSON object, reported as `invalid`) is the error instead.
+void get_json(asio::io_context& io, const HaClientConfig& config, const std::string& target,
+              std::chrono::milliseconds timeout, bool object_only, const char* invalid,
+              JsonCallback callback) {
   if (config.supervisor_token.empty()) {
     return post_error(io, std::move(callback), "supervisor_token_missing");
   }
-  supervisor_request(
-      io, config, "GET", config.upstream.path_prefix + "/network/info", "",
-      std::chrono::milliseconds(2500),
-      [callback = std::move(callback)](const std::string& error, const HttpReply& reply) {
-        if (!error.empty()) return callback(error, json());
-        if (reply.status < 200 || reply.status > 299) {
-          return callback("status " + std::to_string(reply.status), json());
-        }
-        json parsed = json::parse(reply.body, nullptr, false);
-        if (parsed.is_discarded()) return callback("invalid JSON", json());
-        callback("", std::move(parsed));
-      });
+  supervisor_request(io, config, "GET", target, "", timeout,
+                     [callback = std::move(callback), object_only, invalid](
+                         const std::string& error, const HttpReply& reply) {
+                       if (!error.empty()) return callback(error, json());
+                       if (reply.status < 200 || reply.status > 299) {
+                         return callback("status " + std::to_string(reply.status), json());
+                       }
+                       json parsed = json::parse(reply.body, nullptr, false);
+                       if (object_only ? !parsed.is_object() : parsed.is_discarded()) {
+                         return callback(invalid, json());
+                       }
+                       callback("", std::move(parsed));
+                     });
+}
+}  // namespace
+
+void get_network_info(asio::io_context& io, const HaClientConfig& config, JsonCallback callback) {
+  get_json(io, config, config.upstream.path_prefix + "/network/info",
+           std::chrono::milliseconds(2500), /*object_only=*/false, "invalid JSON",
+           std::move(callback));
 }
 
 void get_state(asio::io_context& io, const HaClientConfig& config, const std::string& entity_id,
                JsonCallback callback) {
-  if (config.supervisor_token.empty()) {
-    return post_error(io, std::move(callback), "supervisor_token_missing");
-  }
-  supervisor_request(
-      io, config, "GET",
-      config.upstream.core_path("/api/states/" + encode_uri_component(entity_id)), "",
-      std::chrono::milliseconds(10000),
-      [callback = std::move(callback)](const std::string& error, const HttpReply& reply) {
-        if (!error.empty()) return callback(error, json());
-        if (reply.status < 200 || reply.status > 299) {
-          return callback("status " + std::to_string(reply.status), json());
-        }
-        json parsed = json::parse(reply.body, nullptr, false);
-        if (!parsed.is_object()) return callback("invalid state JSON", json());
-        callback("", std::move(parsed));
-      });
+  get_json(io, config, config.upstream.core_path("/api/states/" + encode_uri_component(entity_id)),
+           std::chrono::milliseconds(10000), /*object_only=*/true, "invalid state JSON",
+           std::move(callback));
 }
 
 void call_service(asio::io_context& io, const HaClientConfig& config, const std::string& domain,
