@@ -102,22 +102,10 @@ class Stack {
 
   const FakeHaProcess& ha() const { return fake_; }
 
-  // Every token-state body the platform still remembers (its last 50), oldest first.
-  std::vector<json> token_state_bodies() const {
-    json s = platform_.state_if_available();
-    std::vector<json> out;
-    for (const auto& r : s.value("recentRequests", json::array())) {
-      if (r.value("route", "").find("token") != std::string::npos && r["body"].is_object()) {
-        out.push_back(r["body"]);
-      }
-    }
-    return out;
-  }
-
   // Every electric row for kEntity the platform was sent, oldest first.
   std::vector<json> electric_rows() const {
     std::vector<json> out;
-    for (const auto& b : token_state_bodies()) {
+    for (const auto& b : platform_.token_state_bodies()) {
       for (const auto& row :
            b.value("electricUsage", json::object()).value("devices", json::array())) {
         if (row.value("entityId", "") == kEntity) out.push_back(row);
@@ -126,17 +114,21 @@ class Stack {
     return out;
   }
 
-  // Fails the test if the platform's validator dropped anything in the latest request.
-  void check_no_drops() const {
-    json t = platform_.state_if_available().value("hub", json::object()).value("telemetry", json());
-    if (!t.is_object()) return;
-    INFO(t.dump());
-    if (t.contains("electricUsage")) {
-      CHECK_FALSE(t["electricUsage"].contains("ignored"));
-      CHECK(t["electricUsage"].value("dropped", json::array()).empty());
-      CHECK(t["electricUsage"].value("beyondLimit", 0) == 0);
-    }
+  // The electric row the platform got for an observation at `at_ms`, waited for; REQUIREs it.
+  json row_seen_at(std::int64_t at_ms, std::chrono::milliseconds timeout) const {
+    std::optional<json> row;
+    REQUIRE(eventually(
+        [&] {
+          for (const auto& r : electric_rows()) {
+            if (r["lastSeenAt"] == iso(at_ms)) row = r;
+          }
+          return row.has_value();
+        },
+        timeout));
+    return *row;
   }
+
+  void check_no_drops() const { platform_.check_no_telemetry_drops(); }
 
   void check_no_secrets() {
     dinodia::testing::check_no_secrets(fake_.process().log() + agent_.all_logs(),
@@ -212,28 +204,20 @@ TEST_CASE("electric: kill -9 right after an on/off change - the change is not lo
 
   // The restart's seed observes ON at t0+300 s: 120 s OFF, then 180 s ON. Had the change been
   // lost, the store would say "OFF since t0" and the seed would count 300 s OFF, 0 s ON.
-  std::optional<json> row;
-  REQUIRE(eventually(
-      [&] {
-        for (const auto& r : stack.electric_rows()) {
-          if (r["lastSeenAt"] == iso(t0 + 300'000)) row = r;
-        }
-        return row.has_value();
-      },
-      30s));
+  const json row = stack.row_seen_at(t0 + 300'000, 30s);
   {
-    INFO(row->dump());
-    CHECK((*row)["offSeconds"] == 120);
-    CHECK((*row)["onSeconds"] == 180);
-    CHECK((*row)["unknownSeconds"] == 0);
-    CHECK((*row)["lastWasOn"] == true);
-    CHECK((*row)["lastWasKnown"] == true);
-    CHECK((*row)["retired"] == false);
-    CHECK((*row)["areaId"] == "kitchen");
+    INFO(row.dump());
+    CHECK(row["offSeconds"] == 120);
+    CHECK(row["onSeconds"] == 180);
+    CHECK(row["unknownSeconds"] == 0);
+    CHECK(row["lastWasOn"] == true);
+    CHECK(row["lastWasKnown"] == true);
+    CHECK(row["retired"] == false);
+    CHECK(row["areaId"] == "kitchen");
     // Still the segment the first run opened at t0: no new epoch, nothing restarted.
-    CHECK((*row)["trackingStartedAt"] == iso(t0));
-    CHECK((*row)["assignmentStartedAt"] == iso(t0));
-    check_counted_within_span(*row);
+    CHECK(row["trackingStartedAt"] == iso(t0));
+    CHECK(row["assignmentStartedAt"] == iso(t0));
+    check_counted_within_span(row);
   }
 
   // A later event continues the same segment: still ON at t0+420 s, 300 s ON in all (a lost
@@ -241,22 +225,14 @@ TEST_CASE("electric: kill -9 right after an on/off change - the change is not lo
   stack.ha().post(
       "/_fake/event",
       state_changed_event(kettle_state("on", t0 + 120'000, t0 + 420'000), t0 + 420'000));
-  std::optional<json> later;
-  REQUIRE(eventually(
-      [&] {
-        for (const auto& r : stack.electric_rows()) {
-          if (r["lastSeenAt"] == iso(t0 + 420'000)) later = r;
-        }
-        return later.has_value();
-      },
-      20s));
-  INFO(later->dump());
-  CHECK((*later)["offSeconds"] == 120);
-  CHECK((*later)["onSeconds"] == 300);
-  CHECK((*later)["unknownSeconds"] == 0);
-  CHECK((*later)["trackingEpoch"] == (*row)["trackingEpoch"]);
-  CHECK((*later)["assignmentEpoch"] == (*row)["assignmentEpoch"]);
-  check_counted_within_span(*later);
+  const json later = stack.row_seen_at(t0 + 420'000, 20s);
+  INFO(later.dump());
+  CHECK(later["offSeconds"] == 120);
+  CHECK(later["onSeconds"] == 300);
+  CHECK(later["unknownSeconds"] == 0);
+  CHECK(later["trackingEpoch"] == row["trackingEpoch"]);
+  CHECK(later["assignmentEpoch"] == row["assignmentEpoch"]);
+  check_counted_within_span(later);
   stack.check_no_drops();
   stack.check_no_secrets();
 }

@@ -233,6 +233,31 @@ json FakePlatformProcess::state_if_available() const {
   return json::parse(r->body, nullptr, false);
 }
 
+std::vector<json> FakePlatformProcess::token_state_bodies() const {
+  std::vector<json> out;
+  for (const auto& r : state_if_available().value("recentRequests", json::array())) {
+    if (r.value("route", "").find("token") != std::string::npos && r["body"].is_object()) {
+      out.push_back(r["body"]);
+    }
+  }
+  return out;
+}
+
+void FakePlatformProcess::check_no_telemetry_drops() const {
+  json t = state_if_available().value("hub", json::object()).value("telemetry", json());
+  if (!t.is_object()) return;
+  INFO(t.dump());
+  for (const char* key : {"heatingUsage", "electricUsage"}) {
+    if (t.contains(key)) {
+      CHECK_FALSE(t[key].contains("ignored"));
+      CHECK(t[key].value("dropped", json::array()).empty());
+      CHECK(t[key].value("beyondLimit", 0) == 0);
+    }
+  }
+  if (t.contains("lanBaseUrl")) CHECK(t["lanBaseUrl"].value("accepted", false));
+  if (t.contains("haAreas")) CHECK(t["haAreas"].value("valid", false));
+}
+
 std::optional<std::string> FakePlatformProcess::published_token() const {
   auto r = http_get(port_, "/_fake/published-token?serial=" + serial_);
   if (!r || r->status != 200) return std::nullopt;

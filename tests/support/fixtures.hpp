@@ -111,6 +111,11 @@ class FakePlatformProcess {
   // The same, but null instead of a failed REQUIRE (for polling loops).
   nlohmann::json state_if_available() const;
   nlohmann::json hub() const { return state().at("hub"); }
+  // Every token-state body the platform still remembers (its last 50), oldest first.
+  std::vector<nlohmann::json> token_state_bodies() const;
+  // Fails the test if the platform's validator dropped or refused any telemetry (heating and
+  // electric rows, LAN address, area snapshot) in the latest request.
+  void check_no_telemetry_drops() const;
   // The token home-mode/secrets would hand a client right now, if one is published.
   std::optional<std::string> published_token() const;
   // POST /_fake/failure: `listener` 0 means both, `seconds` 0 the mode's default.
