@@ -1,7 +1,5 @@
 #include "platform_client/transport.hpp"
 
-#include "common/detached_thread.hpp"
-
 #include <netdb.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -28,11 +26,11 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "common/clock.hpp"
+#include "common/detached_thread.hpp"
 #include "platform_client/url.hpp"
 
 #ifndef DINODIA_PLATFORM_CLIENT_VERSION
