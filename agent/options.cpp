@@ -140,9 +140,25 @@ constexpr int kMaxOptionsDepth = 8;
 constexpr std::size_t kMaxPatternLength = 1024;
 constexpr long kMaxRepetition = 1000;
 
-// libstdc++'s regex compiler overflows (undefined behaviour, found by fuzzing) on repetition
-// counts such as a{22222222222222222222}; patterns are operator-supplied, but a typo must still
-// give a clear error rather than a crash. Returns a reason, or nullptr when the pattern is fine.
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+// True when the run of digits starting at `pos` reads as a number above kMaxRepetition.
+bool digits_exceed_limit(std::string_view s, std::size_t pos) {
+  long value = 0;
+  for (; pos < s.size() && is_digit(s[pos]); ++pos) {
+    value = value * 10 + (s[pos] - '0');
+    if (value > kMaxRepetition) return true;
+  }
+  return false;
+}
+
+// libstdc++'s regex compiler reads a number into a long without an overflow check (undefined
+// behaviour, found by fuzzing) in repetition counts such as a{22222222222222222222} and in
+// back-references such as \44444444444444444444; patterns are operator-supplied, but a typo
+// must still give a clear error rather than a crash. Returns a reason, or nullptr when the
+// pattern is fine.
 const char* unsafe_regex(std::string_view pattern) {
   if (pattern.size() > kMaxPatternLength) return "longer than 1024 characters";
   bool escaped = false;
@@ -150,22 +166,18 @@ const char* unsafe_regex(std::string_view pattern) {
     const char c = pattern[i];
     if (escaped) {
       escaped = false;
+      if (is_digit(c) && digits_exceed_limit(pattern, i)) return "a back-reference above 1000";
       continue;
     }
     if (c == '\\') {
       escaped = true;
     } else if (c == '{') {
-      long value = 0;
+      // {n}, {n,} or {n,m}: each number is checked where its digits start.
       for (std::size_t j = i + 1; j < pattern.size() && pattern[j] != '}'; ++j) {
-        const char d = pattern[j];
-        if (d == ',') {
-          value = 0;
-        } else if (d >= '0' && d <= '9') {
-          value = value * 10 + (d - '0');
-          if (value > kMaxRepetition) return "a repetition count above 1000";
-        } else {
-          break;  // not a {n,m} quantifier
-        }
+        if (pattern[j] == ',') continue;
+        if (!is_digit(pattern[j])) break;  // not a {n,m} quantifier
+        if (digits_exceed_limit(pattern, j)) return "a repetition count above 1000";
+        while (j + 1 < pattern.size() && is_digit(pattern[j + 1])) ++j;
       }
     }
   }
@@ -258,9 +270,16 @@ LoadedOptions parse_options(std::string_view json_text) {
   o.log_level = values["log_level"].get<std::string>();
   o.max_request_body_mb = values["max_request_body_mb"].get<int>();
   o.platform_sync_enabled = values["platform_sync_enabled"].get<bool>();
+  // Trimmed and without trailing slashes, until neither changes anything: " https://h /" is
+  // "https://h", and normalising a normalised value leaves it as it is (fuzz_options found
+  // "https://h " left behind when the trim ran only first).
   auto base_url = [](const json& v) {
     std::string s = trimmed(v);
-    while (!s.empty() && s.back() == '/') s.pop_back();
+    for (std::size_t before = std::string::npos; s.size() != before;) {
+      before = s.size();
+      while (!s.empty() && s.back() == '/') s.pop_back();
+      s = std::string(text::trim(s));
+    }
     return s;
   };
   o.platform_base_url = base_url(values["platform_base_url"]);

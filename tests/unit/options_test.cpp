@@ -1,6 +1,7 @@
 // agent/options: every legacy option keeps its name, type and config.yaml default
 // (legacy-agent.md §2); invalid values stop start-up with one clear line.
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "agent/options.hpp"
 #include "tests/support/process.hpp"
@@ -41,6 +42,20 @@ TEST_CASE("values from the file win and strings are trimmed like legacy", "[opti
   CHECK(o.hub_tokens == std::vector<std::string>{"a"});
   CHECK(o.platform_sync_interval_minutes == 60);
   CHECK(o.ws_auth_mode == "auto");
+}
+
+TEST_CASE("a base URL is normalised in one go: whitespace before a trailing slash goes too",
+          "[options]") {
+  // Found by fuzz_options: trimming only before the slashes were removed left
+  // "https://example.test " here, and parsing that value again gave a different one.
+  auto o = parse_options(R"({"platform_base_url": "  https://example.test / /",
+      "platform_canary_base_url": "https://canary.test/ "})")
+               .options;
+  CHECK(o.platform_base_url == "https://example.test");
+  CHECK(o.platform_canary_base_url == "https://canary.test");
+  auto again = parse_options(options_as_json(o).dump()).options;
+  CHECK(again.platform_base_url == o.platform_base_url);
+  CHECK(again.platform_canary_base_url == o.platform_canary_base_url);
 }
 
 TEST_CASE("port 0 (free port, tests only) is accepted, other out-of-range ports are not",
@@ -128,6 +143,10 @@ TEST_CASE("hostile option files give an OptionsError, never a crash (fuzzing fin
                   OptionsError);
   CHECK_THROWS_AS(parse_options(R"({"allowed_path_regex": ["^/api/a{2,99999}"]})"), OptionsError);
   CHECK_NOTHROW(parse_options(R"({"allowed_path_regex": ["^/api/a{2,5}$", "^/x\\{9999\\}"]})"));
+  // A back-reference number is read the same unchecked way (fuzz_options, 2026-11-25).
+  CHECK_THROWS_AS(parse_options(R"({"allowed_path_regex": ["^/api/(a)\\44444444444444444444"]})"),
+                  OptionsError);
+  CHECK_NOTHROW(parse_options(R"({"allowed_path_regex": ["^/api/(a)\\1$", "^/x\\\\4444"]})"));
   const std::string deep = "{\"port\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
   CHECK_THROWS_AS(parse_options(deep), OptionsError);
 }
