@@ -22,10 +22,43 @@ std::string to_hex(std::string_view bytes) {
   return out;
 }
 
+// Every LAN request hashes its hub token. OpenSSL 3's one-shot SHA256() looks the algorithm up
+// by name (a locked property query) and makes a context each time; here the algorithm is
+// fetched once per process and each thread keeps one context.
+Sha256Digest sha256(std::string_view data) {
+  static EVP_MD* const algorithm = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  struct ThreadContext {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~ThreadContext() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local ThreadContext context;
+  Sha256Digest digest{};
+  unsigned int length = 0;
+  if (algorithm == nullptr || context.ctx == nullptr ||
+      EVP_DigestInit_ex2(context.ctx, algorithm, nullptr) != 1 ||
+      EVP_DigestUpdate(context.ctx, data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(context.ctx, digest.data(), &length) != 1 || length != digest.size()) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+  return digest;
+}
+
 std::string sha256_hex(std::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return to_hex(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
+  const auto digest = sha256(data);
+  return to_hex(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+}
+
+bool sha256_from_hex(std::string_view hex, Sha256Digest& out) {
+  if (!is_sha256_hex(hex)) return false;
+  auto nibble = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return c - 'A' + 10;
+  };
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i] = static_cast<unsigned char>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+  }
+  return true;
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view message) {

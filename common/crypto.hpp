@@ -1,14 +1,20 @@
 #pragma once
 // Crypto primitives shared by the bridge (hub-token hashes) and the platform client (HMAC
 // signing). Thin wrappers over OpenSSL; all digests are returned as lowercase hex.
+#include <array>
 #include <cstddef>
 #include <string>
 #include <string_view>
 
 namespace dinodia::crypto {
 
+using Sha256Digest = std::array<unsigned char, 32>;
+
 std::string to_hex(std::string_view bytes);
+Sha256Digest sha256(std::string_view data);
 std::string sha256_hex(std::string_view data);
+// The 32 bytes a 64-character hex SHA-256 spells (either case); false if it is not one.
+bool sha256_from_hex(std::string_view hex, Sha256Digest& out);
 // HMAC-SHA256 with the key's bytes as given (the platform keys with the secret's text).
 std::string hmac_sha256_hex(std::string_view key, std::string_view message);
 // Bytes from the OS CSPRNG (OpenSSL RAND_bytes); throws std::runtime_error if it fails.

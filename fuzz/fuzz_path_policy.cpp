@@ -67,6 +67,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view target(reinterpret_cast<const char*>(data), size);
 
   const auto first = normalise_target(target);
+  // The shortcut for plain targets and the whole parser agree on every input.
+  const auto full = dinodia::ha_bridge::detail::normalise_target_fully(target);
+  FUZZ_CHECK(first.has_value() == full.has_value(), "shortcut and parser agree on acceptance");
+  if (first && full) {
+    FUZZ_CHECK(first->pathname == full->pathname && first->client_path == full->client_path &&
+                   first->search == full->search,
+               "shortcut and parser normalise alike");
+  }
   if (!first) return 0;
   check_path_shape(first->client_path);
   FUZZ_CHECK(first->search.empty() || first->search.front() == '?', "search starts with '?'");

@@ -25,7 +25,17 @@ using tcp = asio::ip::tcp;
 // with another event loop; a pooled upstream connection is reused on the loop it belongs to.
 struct Worker {
   explicit Worker(const BridgeConfig& config)
-      : ioc(1), pool(config.upstream_pool_size, std::chrono::seconds(20)) {}
+      : ioc(1), pool(config.upstream_pool_size, std::chrono::seconds(20)) {
+    waiting.bind(ioc);
+  }
+  // Its timer goes first; the list itself outlives the loop, whose destruction ends the
+  // exchanges' coroutines (which take themselves off the list).
+  ~Worker() { waiting.unbind(); }
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Exchanges waiting for Home Assistant (declared before `ioc`, so destroyed after it).
+  detail::WaitingExchanges waiting;
   asio::io_context ioc;
   // Idle keep-alive HTTP connections to the Supervisor (20 s idle maximum, well below aiohttp's
   // 75 s keep-alive, so we rarely pick one the server is closing).
@@ -54,7 +64,7 @@ struct LanBridge::Impl {
           if (!ec) {
             boost::system::error_code ignored;
             socket.set_option(tcp::no_delay(true), ignored);
-            detail::start_http_session(std::move(socket), ctx, next.pool);
+            detail::start_http_session(std::move(socket), ctx, next.pool, next.waiting);
           } else if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
             // Out of file descriptors: back off briefly instead of spinning on accept.
             log::warn("Accept failed", ec.message());

@@ -1,41 +1,135 @@
 #pragma once
 // Internal to ha_bridge: what the HTTP session and the HTTP relay share about one client
 // connection, and the small replies both send. Coroutine based (asio::awaitable); everything
-// here runs on the session's strand.
+// here runs on the loop of the worker that accepted the connection.
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/parser.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ha_bridge/detail/context.hpp"
+#include "ha_bridge/detail/deadline.hpp"
+#include "ha_bridge/detail/http_head.hpp"
+#include "ha_bridge/detail/read_buffer.hpp"
+#include "ha_bridge/detail/waiting_exchanges.hpp"
 #include "ha_bridge/path_policy.hpp"
 
 namespace dinodia::ha_bridge::detail {
 
+// Completion token of the relay's awaited operations: errors as values, not exceptions.
+inline constexpr auto kAwaitTuple = asio::as_tuple(asio::use_awaitable);
+
 struct ClientConnection {
-  ClientConnection(tcp::socket socket, UpstreamPool& pool)
-      : stream(std::move(socket)), upstream_pool(pool) {}
-  beast::tcp_stream stream;
-  UpstreamPool& upstream_pool;  // the worker's: same event loop as this connection
-  beast::flat_buffer buffer;    // bytes read from the client but not parsed yet
-  bool stopping = false;        // shutdown began: answer the current request, then close
-  // The upstream connection of the exchange in flight, so that a forced close reaches it.
-  beast::tcp_stream* upstream = nullptr;
+  ClientConnection(tcp::socket client_socket, UpstreamPool& pool, WaitingExchanges& waiting_list)
+      : socket(std::move(client_socket)),
+        upstream_pool(pool),
+        waiting(waiting_list),
+        deadline(socket.get_executor(), [this] { on_deadline(); }) {}
+
+  tcp::socket socket;
+  // The worker's, on the same event loop as this connection.
+  UpstreamPool& upstream_pool;
+  WaitingExchanges& waiting;
+  ReadBuffer buffer;  // bytes read from the client and not parsed yet
+  // The timeout of whatever the connection waits for, on either side. When it passes, both
+  // sockets' pending operations are cancelled and `deadline.expired()` tells them why.
+  Deadline deadline;
+  bool stopping = false;  // shutdown began: answer the current request, then close
+  // The upstream connection of the exchange in flight, so that a forced close and the deadline
+  // reach it.
+  tcp::socket* upstream = nullptr;
+
+  // Storage every exchange on this connection reuses, so that a request allocates nothing once
+  // these have grown to fit.
+  std::vector<HeaderField> request_fields;
+  std::vector<HeaderField> response_fields;
+  std::vector<std::string_view> request_body;
+  std::vector<std::string_view> response_body;
+  std::string head;  // the head being sent: the upstream request, then the client's answer
+  std::string chunk_lines;
+  std::vector<boost::asio::const_buffer> gather;  // what one write sends
+
+  // The client watch of the exchange in flight (http_relay.cpp): a read on the client socket
+  // while Home Assistant works, so that a client that goes away cancels the upstream request.
+  struct Watch {
+    bool pending = false;   // its read has not completed yet
+    bool stopping = false;  // the exchange no longer wants it
+    bool gone = false;      // the client closed or reset the connection
+    std::size_t max_buffered = 0;
+  } watch;
+  // Where this connection's exchange sits in `waiting`, and since which tick.
+  std::size_t waiting_slot = WaitingExchanges::kNotWaiting;
+  std::uint64_t waiting_since = 0;
+  // The session that owns this connection: pending timer waits and watch reads hold it.
+  std::weak_ptr<void> owner;
+  void set_owner(const std::shared_ptr<void>& session) {
+    owner = session;
+    deadline.set_owner(session);
+  }
+
+  // After an awaited operation: the deadline's verdict wins over the cancellation it caused.
+  beast::error_code checked(beast::error_code ec) const {
+    return deadline.expired() ? beast::error_code(beast::error::timeout) : ec;
+  }
+  // After a read into `buffer`: keeps what arrived.
+  beast::error_code read_done(beast::error_code ec, std::size_t n) {
+    ec = checked(ec);
+    if (!ec) buffer.commit(n);
+    return ec;
+  }
+
+  // Closes both sides now (shutdown, or the client went away).
+  void close_all() {
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    if (upstream) upstream->close(ignored);
+  }
+
+ private:
+  void on_deadline() {
+    boost::system::error_code ignored;
+    socket.cancel(ignored);
+    if (upstream) upstream->cancel(ignored);
+  }
 };
 
 enum class ExchangeEnd { keep_alive, close };
 
-// Writes a JSON reply the agent generates itself (compact body, explicit Content-Length).
-// Returns close when the connection must end (the client asked, an error, or `close`).
-asio::awaitable<ExchangeEnd> reply_json(ClientConnection& client, BridgeContext& ctx,
-                                        unsigned status, std::string body, bool keep_alive);
+// The two operations the relay awaits, without a coroutine frame of their own. The caller sets
+// the deadline before and passes the result through read_done / checked after.
+inline auto read_from_client(ClientConnection& client, std::size_t min_room = 1024) {
+  return client.socket.async_read_some(client.buffer.prepare(min_room), kAwaitTuple);
+}
+// Writes all of `client.gather` to `socket` (the client's or the upstream one).
+inline auto write_gathered(ClientConnection& client, tcp::socket& socket) {
+  return asio::async_write(socket, client.gather, kAwaitTuple);
+}
 
-// Relays one authenticated, allowed request to Home Assistant Core. Checks auth and the
-// allow-list first. `header` has read the request header; the body (if any) is still unread.
+// Writes a reply the agent makes itself (explicit Content-Length), with `extra` fields if given.
+// Returns close when the connection must end (the client asked, an error, shutdown, or
+// `keep_alive` false). Lazily started like every awaitable: what the views point to must live
+// until the reply has been written.
+asio::awaitable<ExchangeEnd> reply(
+    ClientConnection& client, BridgeContext& ctx, unsigned status, std::string_view content_type,
+    std::string_view body, bool keep_alive, int client_version,
+    const std::vector<std::pair<std::string, std::string>>* extra = nullptr);
+inline asio::awaitable<ExchangeEnd> reply_json(ClientConnection& client, BridgeContext& ctx,
+                                               unsigned status, std::string_view body,
+                                               bool keep_alive, int client_version) {
+  return reply(client, ctx, status, "application/json", body, keep_alive, client_version);
+}
+
+// Relays one request to Home Assistant Core. Checks auth and the allow-list first. `head` has
+// parsed the request head, whose bytes are already consumed from the client's buffer (its views
+// stay valid until that buffer is next prepared); the body, if any, is still unread.
 asio::awaitable<ExchangeEnd> relay_http(ClientConnection& client, BridgeContext& ctx,
-                                        http::request_parser<http::empty_body>& header,
-                                        const NormalisedTarget& target);
+                                        RequestHead& head, const NormalisedTarget& target);
 
 // Our JSON bodies (legacy-agent.md §6.2, plus the hostile-input answers).
 inline constexpr std::string_view kBadRequestBody = R"({"error":"Bad request."})";

@@ -1,19 +1,21 @@
 // The HTTP relay (legacy-agent.md §6 with the deliberate differences issue #2 asks for): auth
 // first, then the allow-list, then one streamed exchange with the Supervisor's Core proxy.
-#include <sys/socket.h>
-
+//
+// The hot path is a kiosk's once-a-second poll: a small request without a body and a small
+// answer. It costs one read from the client, one write to Home Assistant, one read of the answer
+// and one write to the client, with no allocation once the connection's storage has grown:
+// the heads are parsed into views (http_head), written with plain appends into a reused string,
+// and sent together with the body in one gathered write.
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
-#include <cerrno>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <unordered_map>
 
 #include "common/log.hpp"
 #include "common/text.hpp"
@@ -23,27 +25,12 @@
 namespace dinodia::ha_bridge::detail {
 namespace {
 
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t kChunk = std::size_t{64} * 1024;
-// Beast sizes each socket read as max(512, capacity - size) of the dynamic buffer. The
-// buffer_body parser copies bytes out at once, so an unreserved flat_buffer never grows and a
-// 256 KiB camera image took ~500 reads of 512 bytes (each re-arming a timer). Reserving gives
-// reads of up to this size.
-constexpr std::size_t kUpstreamReadBuffer = std::size_t{64} * 1024;
-constexpr std::size_t kClientBodyReadBuffer = std::size_t{16} * 1024;
 constexpr std::size_t kFlowBodyCapture = 4096;
+constexpr std::uint32_t kResponseHeaderLimit = 64 * 1024;
 // Bodies with at least this much left to read after the header are spliced (see splice_relay).
 constexpr std::uint64_t kSpliceThreshold = std::uint64_t{64} * 1024;
-
-bool is_hop_by_hop(std::string_view name) {
-  static constexpr std::string_view kNames[] = {
-      "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-      "te",         "trailers",   "transfer-encoding",  "upgrade"};
-  for (auto n : kNames) {
-    if (text::iequals(name, n)) return true;
-  }
-  return false;
-}
+// Room asked for when more of an answer must be read into a buffer that already has a block.
+constexpr std::size_t kReadRoom = 4096;
 
 // Legacy §6.4: a config-flow 400 is "expected" (logged at info) when its body says so.
 bool is_expected_flow_error(std::string_view method, std::string_view path, unsigned status,
@@ -67,291 +54,146 @@ bool capture_flow_body(std::string_view method, std::string_view path, unsigned 
          path.rfind("/api/config/config_entries/flow/", 0) == 0;
 }
 
-// Watches the client socket while we wait for Home Assistant's answer: a client that goes away
-// (EOF or reset) closes the upstream connection, which cancels the upstream request instead
-// of letting it run on for up to five minutes. Bytes of a pipelined next request are kept.
-// Callback based (a readiness wait plus non-blocking reads), not a coroutine: it runs for
-// every relayed request, and this costs one allocation and no extra event-loop round trips.
-class ClientWatch : public std::enable_shared_from_this<ClientWatch> {
- public:
-  ClientWatch(ClientConnection& client, std::size_t max_buffered)
-      : client_(&client), max_buffered_(max_buffered) {}
+// Allow-list decisions, remembered per worker thread: kiosks ask for the same few paths all
+// day, and a std::regex search per pattern per request cost microseconds. The patterns never
+// change while the bridge runs, so a remembered decision stays right.
+bool path_allowed(const AllowList& list, const std::string& client_path) {
+  constexpr std::size_t kRemembered = 256;
+  constexpr std::size_t kLongestRemembered = 256;
+  struct Decisions {
+    const AllowList* list = nullptr;
+    std::unordered_map<std::string, bool> by_path;
+  };
+  thread_local Decisions decisions;
+  if (decisions.list != &list) {
+    decisions.list = &list;
+    decisions.by_path.clear();
+  }
+  if (auto it = decisions.by_path.find(client_path); it != decisions.by_path.end()) {
+    return it->second;
+  }
+  const bool allowed = list.allows(client_path);
+  if (client_path.size() <= kLongestRemembered) {
+    if (decisions.by_path.size() >= kRemembered) decisions.by_path.clear();
+    decisions.by_path.emplace(client_path, allowed);
+  }
+  return allowed;
+}
 
-  // No read is attempted first: Asio registers a readiness wait with EPOLL_CTL_MOD, which
-  // reports an EOF or bytes that arrived before the wait was armed.
-  void start() { arm(); }
-  // After stop() the watch never touches the connection again: a wait still queued completes
-  // (cancelled) later and finds `active_` false.
-  void stop() noexcept {
-    if (!active_) return;
-    active_ = false;
+// The client watch. While Home Assistant works on a request, a read stays pending on the client
+// socket: EOF or a reset means the client went away, and closing the upstream connection then
+// cancels the upstream request instead of letting it run on for up to five minutes. Bytes of a
+// pipelined next request are kept (up to a bound, then the watch stops reading). It is a plain
+// read, not a readiness wait: Asio's reactor has the socket registered already, so arming it
+// costs no epoll_ctl. Only exchanges that wait for a while are watched (WaitingExchanges).
+void arm_watch(ClientConnection& client, std::shared_ptr<void> keep_alive) {
+  client.socket.async_read_some(
+      client.buffer.prepare(1024),
+      [&client, keep_alive](boost::system::error_code ec, std::size_t n) mutable {
+        auto& watch = client.watch;
+        if (!ec) {
+          client.buffer.commit(n);
+          if (!watch.stopping && client.buffer.size() <= watch.max_buffered) {
+            arm_watch(client, std::move(keep_alive));
+            return;
+          }
+          watch.pending = false;
+          return;
+        }
+        watch.pending = false;
+        if (ec != asio::error::operation_aborted && !watch.stopping && !client.deadline.expired()) {
+          watch.gone = true;
+          if (client.upstream) {
+            boost::system::error_code ignored;
+            client.upstream->close(ignored);
+          }
+        }
+      });
+}
+
+// Stops the watch (if it was armed) and waits until its read has completed, so that nothing
+// else touches the client's buffer while that read may still write into it.
+asio::awaitable<void> stop_watch(ClientConnection& client) {
+  client.watch.stopping = true;
+  if (client.watch.pending) {
     boost::system::error_code ignored;
-    client_->stream.socket().cancel(ignored);
+    client.socket.cancel(ignored);
   }
-  bool client_gone() const { return client_gone_; }
-
- private:
-  void arm() {
-    client_->stream.socket().async_wait(tcp::socket::wait_read,
-                                        [self = shared_from_this()](boost::system::error_code ec) {
-                                          if (!self->active_) return;
-                                          if (ec) {
-                                            if (ec != asio::error::operation_aborted) self->gone();
-                                            return;
-                                          }
-                                          if (self->drain()) self->arm();
-                                        });
+  while (client.watch.pending) {
+    co_await asio::post(client.socket.get_executor(), asio::use_awaitable);
   }
-  // Reads whatever the client sent, without blocking. False when watching is over.
-  bool drain() {
-    auto& buffer = client_->buffer;
-    while (buffer.size() <= max_buffered_) {
-      auto space = buffer.prepare(1024);
-      const ssize_t n = ::recv(client_->stream.socket().native_handle(), space.data(), space.size(),
-                               MSG_DONTWAIT);
-      if (n > 0) {
-        buffer.commit(static_cast<std::size_t>(n));
-        continue;
-      }
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-      if (n < 0 && errno == EINTR) continue;
-      gone();  // EOF, reset, or the socket was closed under us
-      return false;
-    }
-    return false;  // a client flooding us while it waits: stop reading, answer, then close
-  }
-  void gone() {
-    client_gone_ = true;
-    if (client_->upstream) client_->upstream->close();
-  }
-
-  ClientConnection* client_;
-  const std::size_t max_buffered_;
-  bool active_ = true;
-  bool client_gone_ = false;
-};
-
-// Body chunks are relayed through one buffer per direction and exchange; it need not be zeroed.
-std::unique_ptr<char[]> chunk_buffer(std::size_t size) {
-  return std::unique_ptr<char[]>(new char[size]);
 }
 
 class Exchange {
  public:
-  Exchange(ClientConnection& client, BridgeContext& ctx,
-           http::request_parser<http::empty_body>& header, const NormalisedTarget& target)
+  Exchange(ClientConnection& client, BridgeContext& ctx, RequestHead& head,
+           const NormalisedTarget& target)
       : client_(client),
         ctx_(ctx),
-        header_(header),
+        head_(head),
         target_(target),
-        method_(header.get().method_string()),
-        client_keep_alive_(header.get().keep_alive()),
-        client_version_(header.get().version()) {}
+        method_(head.method_string),
+        is_head_method_(head.method == http::verb::head),
+        client_keep_alive_(head.keep_alive()),
+        client_version_(head.version) {}
 
   asio::awaitable<ExchangeEnd> run() {
-    const auto& req = header_.get();
     // Auth first (a deliberate difference from legacy, which checked the path first).
-    const std::string_view token = text::bearer_token(req[http::field::authorization]);
+    const std::string_view token = text::bearer_token(head_.get(http::field::authorization));
     if (token.empty() || !ctx_.tokens->accepts(token)) {
-      ctx_.stats.http_rejected_unauthorized.fetch_add(1);
-      co_return co_await reply_json(client_, ctx_, 401, std::string(kUnauthorizedBody),
-                                    client_keep_alive_ && header_.is_done());
+      ctx_.stats.http_rejected_unauthorized.fetch_add(1, std::memory_order_relaxed);
+      co_return co_await reply_json(client_, ctx_, 401, kUnauthorizedBody,
+                                    client_keep_alive_ && head_.is_done(), client_version_);
     }
-    if (!ctx_.allow_list.allows(target_.client_path)) {
-      ctx_.stats.http_rejected_forbidden.fetch_add(1);
-      nlohmann::json body = {{"error", "Path not allowed."}, {"path", target_.client_path}};
+    if (!path_allowed(ctx_.allow_list, target_.client_path)) {
+      ctx_.stats.http_rejected_forbidden.fetch_add(1, std::memory_order_relaxed);
+      const nlohmann::json body = {{"error", "Path not allowed."}, {"path", target_.client_path}};
       co_return co_await reply_json(client_, ctx_, 403, body.dump(),
-                                    client_keep_alive_ && header_.is_done());
+                                    client_keep_alive_ && head_.is_done(), client_version_);
     }
-    build_upstream_request();
-
     // A client waiting for "100 Continue" gets it from us once the request is accepted; the
     // Expect header is not forwarded.
-    if (text::iequals(req[http::field::expect], "100-continue") && !header_.is_done()) {
-      http::response<http::empty_body> cont{http::status::continue_, 11};
-      client_.stream.expires_after(ctx_.config.io_timeout);
-      auto [ec, n] = co_await http::async_write(client_.stream, cont, kTuple);
+    const bool expects_continue =
+        text::iequals(head_.get(http::field::expect), "100-continue") && !head_.is_done();
+    build_upstream_request();  // the last use of the head's fields
+
+    if (expects_continue) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      client_.gather.assign({asio::buffer(kContinue)});
+      client_.deadline.expires_after(ctx_.config.io_timeout);
+      auto [ec, n] = co_await write_gathered(client_, client_.socket);
       (void)n;
-      if (ec) co_return ExchangeEnd::close;
+      if (client_.checked(ec)) co_return ExchangeEnd::close;
     }
 
-    const auto end = co_await exchange();
-    client_.upstream = nullptr;
-    co_return end;
-  }
-
- private:
-  void build_upstream_request() {
-    const auto& req = header_.get();
-    upstream_req_.method_string(method_);
-    upstream_req_.target(ctx_.config.upstream.core_path(target_.client_path) + target_.search);
-    upstream_req_.version(11);
-    for (const auto& field : req) {
-      const auto name = field.name_string();
-      if (is_hop_by_hop(name) || text::iequals(name, "host") ||
-          text::iequals(name, "authorization") || text::iequals(name, "content-length") ||
-          text::iequals(name, "expect")) {
-        continue;
-      }
-      upstream_req_.insert(name, field.value());
-    }
-    upstream_req_.set(http::field::host, ctx_.config.upstream.host_header());
-    upstream_req_.set(http::field::authorization, "Bearer " + ctx_.config.supervisor_token);
-    has_body_ = !header_.is_done();
-    if (has_body_) {
-      if (auto length = header_.content_length()) {
-        upstream_req_.content_length(*length);
-      } else {
-        upstream_req_.chunked(true);  // chunked client bodies are re-framed
-      }
-    }
-    upstream_req_.keep_alive(true);
-  }
-
-  asio::awaitable<bool> connect_fresh() {
-    const auto executor = client_.stream.get_executor();
-    upstream_.emplace(executor);
-    client_.upstream = &*upstream_;
-    upstream_->expires_after(ctx_.config.upstream_connect_timeout);
-    beast::error_code ec;
-    if (auto endpoint = client_.upstream_pool.cached_endpoint()) {
-      std::tie(ec) = co_await upstream_->async_connect(*endpoint, kTuple);
-    } else {
-      tcp::resolver resolver(executor);
-      auto [rec, results] = co_await resolver.async_resolve(
-          ctx_.config.upstream.host, std::to_string(ctx_.config.upstream.port), kTuple);
-      ec = rec;
-      if (!ec) {
-        tcp::endpoint connected;
-        std::tie(ec, connected) = co_await upstream_->async_connect(results, kTuple);
-        if (!ec) client_.upstream_pool.set_cached_endpoint(connected);
-      }
-    }
-    if (ec) {
-      client_.upstream_pool.set_cached_endpoint(std::nullopt);
-      error_ = ec;
-      co_return false;
-    }
-    upstream_->socket().set_option(tcp::no_delay(true), ec);
-    co_return true;
-  }
-
-  // Sends the request header, then streams the client's body (if any) upstream.
-  // Returns false on failure; `client_failed_` tells whose side failed.
-  asio::awaitable<bool> send_request() {
-    http::request_serializer<http::buffer_body> serializer{upstream_req_};
-    upstream_req_.body().data = nullptr;
-    upstream_req_.body().size = 0;
-    upstream_req_.body().more = has_body_;
-    upstream_->expires_after(ctx_.config.io_timeout);
-    auto [hec, hn] = co_await http::async_write_header(*upstream_, serializer, kTuple);
-    (void)hn;
-    if (hec) {
-      error_ = hec;
-      co_return false;
-    }
-    if (!has_body_) co_return true;
-
-    body_parser_.emplace(std::move(header_));
-    body_parser_->body_limit(ctx_.config.max_body_bytes);
-    client_.buffer.reserve(kClientBodyReadBuffer);
-    const std::size_t chunk_size =
-        std::min<std::uint64_t>(kChunk, body_parser_->content_length().value_or(kChunk));
-    const auto chunk = chunk_buffer(chunk_size);
-    while (!body_parser_->is_done()) {
-      body_parser_->get().body().data = chunk.get();
-      body_parser_->get().body().size = chunk_size;
-      client_.stream.expires_after(ctx_.config.io_timeout);
-      auto [rec, rn] =
-          co_await http::async_read(client_.stream, client_.buffer, *body_parser_, kTuple);
-      (void)rn;
-      if (rec == http::error::need_buffer) rec = {};
-      if (rec) {
-        client_failed_ = true;
-        error_ = rec;
-        co_return false;
-      }
-      const std::size_t got = chunk_size - body_parser_->get().body().size;
-      upstream_req_.body().data = got ? chunk.get() : nullptr;
-      upstream_req_.body().size = got;
-      upstream_req_.body().more = !body_parser_->is_done();
-      upstream_->expires_after(ctx_.config.io_timeout);
-      auto [wec, wn] = co_await http::async_write(*upstream_, serializer, kTuple);
-      (void)wn;
-      if (wec == http::error::need_buffer) wec = {};
-      if (wec) {
-        error_ = wec;
-        co_return false;
-      }
-    }
-    client_.stream.expires_never();
-    co_return true;
-  }
-
-  asio::awaitable<bool> read_response_header() {
-    client_.stream.expires_never();
-    auto watch = std::make_shared<ClientWatch>(client_, ctx_.config.max_header_bytes);
-    watch->start();
-    struct StopWatch {
-      ClientWatch& watch;
-      ~StopWatch() { watch.stop(); }
-    } stop_watch{*watch};
-    bool ok = true;
-    // 1xx interim answers are consumed here; the client got its own 100 Continue from us.
-    for (int interim = 0; interim < 8; ++interim) {
-      response_parser_.emplace();
-      response_parser_->body_limit(boost::none);
-      response_parser_->header_limit(64 * 1024);
-      if (method_ == "HEAD") response_parser_->skip(true);
-      upstream_buffer_.reserve(kUpstreamReadBuffer);
-      upstream_->expires_after(ctx_.config.upstream_timeout);
-      auto [ec, n] =
-          co_await http::async_read_header(*upstream_, upstream_buffer_, *response_parser_, kTuple);
-      (void)n;
-      if (ec) {
-        error_ = ec;
-        ok = false;
-        break;
-      }
-      const unsigned status = response_parser_->get().result_int();
-      if (status < 100 || status >= 200) break;
-    }
-    client_gone_ = watch->client_gone();
-    watch->stop();
-    co_return ok && !client_gone_;
-  }
-
-  asio::awaitable<ExchangeEnd> exchange() {
-    bool reused = false;
+    const bool retryable = !has_body_;
     for (int attempt = 0; attempt < 2; ++attempt) {
       error_ = {};
       client_.upstream = nullptr;
       upstream_.reset();
+      upstream_buffer_.consume(upstream_buffer_.size());
       // The retry always takes a fresh connection: when one pooled connection was dead (Home
       // Assistant restarted), the others usually are too.
       std::optional<tcp::socket> idle;
-      if (attempt == 0) idle = client_.upstream_pool.take(!has_body_);
-      if (idle) {
+      if (attempt == 0) idle = client_.upstream_pool.take(retryable);
+      const bool reused = idle.has_value();
+      if (reused) {
         upstream_.emplace(std::move(*idle));
         client_.upstream = &*upstream_;
-        reused = true;
-      } else {
-        reused = false;
-        if (!co_await connect_fresh()) co_return co_await upstream_failed(false);
+      } else if (!co_await connect_fresh()) {
+        co_return co_await upstream_failed(false);
       }
-      const bool body_untouched = !has_body_;
       if (!co_await send_request()) {
         if (client_failed_) co_return co_await client_body_failed();
         // A pooled connection the server closed meanwhile: retry once on a fresh one, as
         // long as no body byte has been consumed from the client.
-        if (reused && !body_parser_) continue;
+        if (reused && !body_started_ && !body_consumed_) continue;
         co_return co_await upstream_failed(false);
       }
-      if (!co_await read_response_header()) {
+      if (!co_await read_response_head()) {
         if (client_gone_) co_return ExchangeEnd::close;
-        if (reused && body_untouched && upstream_buffer_.size() == 0 &&
-            (error_ == http::error::end_of_stream || error_ == asio::error::eof ||
-             error_ == asio::error::connection_reset)) {
+        if (reused && retryable && upstream_buffer_.empty() &&
+            (error_ == asio::error::eof || error_ == asio::error::connection_reset)) {
           continue;
         }
         co_return co_await upstream_failed(false);
@@ -361,164 +203,380 @@ class Exchange {
     co_return co_await upstream_failed(false);
   }
 
+ private:
+  void build_upstream_request() {
+    has_body_ = !head_.is_done();
+    Framing framing;
+    if (const auto length = head_.content_length()) {
+      framing = {Framing::Kind::length, *length};
+      request_length_ = *length;
+    } else if (has_body_) {
+      framing = {Framing::Kind::chunked, 0};  // chunked client bodies are re-framed
+      request_chunked_ = true;
+    }
+    write_request_head(
+        client_.head, method_,
+        {ctx_.config.upstream.path_prefix, "/core", target_.client_path, target_.search},
+        *head_.fields, ctx_.upstream_fields, framing);
+    body_buffered_ = has_body_ && !request_chunked_ && client_.buffer.size() >= request_length_;
+  }
+
+  asio::awaitable<bool> connect_fresh() {
+    const auto executor = client_.socket.get_executor();
+    upstream_.emplace(executor);
+    client_.upstream = &*upstream_;
+    client_.deadline.expires_after(ctx_.config.upstream_connect_timeout);
+    beast::error_code ec;
+    if (auto endpoint = client_.upstream_pool.cached_endpoint()) {
+      std::tie(ec) = co_await upstream_->async_connect(*endpoint, kAwaitTuple);
+    } else {
+      tcp::resolver resolver(executor);
+      auto [rec, results] = co_await resolver.async_resolve(
+          ctx_.config.upstream.host, std::to_string(ctx_.config.upstream.port), kAwaitTuple);
+      ec = rec;
+      if (!ec && !client_.deadline.expired()) {
+        tcp::endpoint connected;
+        std::tie(ec, connected) = co_await asio::async_connect(*upstream_, results, kAwaitTuple);
+        if (!ec) client_.upstream_pool.set_cached_endpoint(connected);
+      }
+    }
+    if (client_.deadline.expired()) ec = beast::error::timeout;
+    client_.deadline.expires_never();
+    if (ec) {
+      client_.upstream_pool.set_cached_endpoint(std::nullopt);
+      error_ = ec;
+      co_return false;
+    }
+    upstream_->set_option(tcp::no_delay(true), ec);
+    co_return true;
+  }
+
+  // The body pieces the last put() found, framed for the wire, after `prefix` (if any).
+  void gather_body(std::string_view prefix, const std::vector<std::string_view>& pieces,
+                   bool chunked, bool last) {
+    auto& gather = client_.gather;
+    gather.clear();
+    if (!prefix.empty()) gather.push_back(asio::buffer(prefix));
+    if (!chunked) {
+      for (auto piece : pieces) gather.push_back(asio::buffer(piece));
+      return;
+    }
+    // Size lines live in one string, sized first so that the views into it stay put.
+    auto& lines = client_.chunk_lines;
+    lines.clear();
+    lines.reserve(pieces.size() * 18);
+    for (auto piece : pieces) {
+      char line[18];
+      const auto size_line = chunk_size_line(piece.size(), line);
+      const std::size_t at = lines.size();
+      lines.append(size_line);
+      gather.push_back(asio::buffer(lines.data() + at, size_line.size()));
+      gather.push_back(asio::buffer(piece));
+      gather.push_back(asio::buffer(std::string_view("\r\n")));
+    }
+    if (last) gather.push_back(asio::buffer(std::string_view("0\r\n\r\n")));
+  }
+
+  // After a write to Home Assistant: false (and `error_` set) when it failed.
+  bool upstream_written(beast::error_code ec) {
+    client_.deadline.expires_never();
+    error_ = client_.checked(ec);
+    return !error_;
+  }
+
+  // Sends the request head, then the client's body (if any). False on failure;
+  // `client_failed_` tells whose side failed.
+  asio::awaitable<bool> send_request() {
+    const auto& cfg = ctx_.config;
+    if (body_buffered_) {
+      // The whole body came with the head (a template render, a service call): one write.
+      const auto body = client_.buffer.readable().substr(0, request_length_);
+      client_.gather.assign({asio::buffer(client_.head), asio::buffer(body)});
+    } else {
+      client_.gather.assign({asio::buffer(client_.head)});
+    }
+    client_.deadline.expires_after(cfg.io_timeout);
+    auto [ec, n] = co_await write_gathered(client_, *upstream_);
+    (void)n;
+    if (!upstream_written(ec)) co_return false;
+    if (body_buffered_) {
+      client_.buffer.consume(request_length_);
+      body_consumed_ = true;
+    }
+    if (!has_body_ || body_consumed_) co_return true;
+
+    // Streamed: the body as it arrives.
+    head_.eager(true);
+    while (!head_.is_done()) {
+      if (client_.buffer.empty() && !co_await read_client_body()) co_return false;
+      head_.body->clear();
+      const std::size_t used = head_.put(asio::buffer(client_.buffer.readable()), ec);
+      if (ec && ec != http::error::need_more) {
+        client_failed_ = true;
+        error_ = ec;
+        co_return false;
+      }
+      if (used > 0) body_started_ = true;
+      if (!head_.body->empty() || head_.is_done()) {
+        gather_body({}, *head_.body, request_chunked_, head_.is_done());
+        if (!client_.gather.empty()) {
+          client_.deadline.expires_after(cfg.io_timeout);
+          auto [wec, wn] = co_await write_gathered(client_, *upstream_);
+          (void)wn;
+          if (!upstream_written(wec)) co_return false;
+        }
+      }
+      client_.buffer.consume(used);
+      if (!head_.is_done() && used == 0 && !co_await read_client_body()) co_return false;
+    }
+    body_consumed_ = true;
+    co_return true;
+  }
+
+  asio::awaitable<bool> read_client_body() {
+    client_.deadline.expires_after(ctx_.config.io_timeout);
+    auto [rec, n] = co_await read_from_client(client_, kReadRoom);
+    const auto ec = client_.read_done(rec, n);
+    client_.deadline.expires_never();
+    if (!ec) co_return true;
+    client_failed_ = true;
+    error_ = ec == asio::error::eof ? beast::error_code(http::error::end_of_stream) : ec;
+    co_return false;
+  }
+
+  // More of Home Assistant's answer into `upstream_buffer_` (a whole block at first).
+  auto read_upstream() {
+    const std::size_t room = upstream_buffer_.capacity() == 0 ? ReadBuffer::kLargeBlock : kReadRoom;
+    return upstream_->async_read_some(upstream_buffer_.prepare(room), kAwaitTuple);
+  }
+  beast::error_code upstream_read_done(beast::error_code ec, std::size_t n) {
+    ec = client_.checked(ec);
+    if (!ec) upstream_buffer_.commit(n);
+    return ec;
+  }
+
+  asio::awaitable<bool> read_response_head() {
+    // While we wait, a client that goes away is noticed (once the wait has lasted a tick).
+    client_.watch = ClientConnection::Watch{};
+    client_.watch.max_buffered = ctx_.config.max_header_bytes;
+    client_.waiting.add(client_);
+    struct NoLongerWaiting {
+      ClientConnection& client;
+      ~NoLongerWaiting() { client.waiting.remove(client); }
+    } no_longer_waiting{client_};
+
+    bool ok = true;
+    client_.deadline.expires_after(ctx_.config.upstream_timeout);
+    // 1xx interim answers are consumed here; the client got its own 100 Continue from us.
+    for (int interim = 0; interim < 8 && ok; ++interim) {
+      response_.emplace(client_.response_fields, client_.response_body);
+      response_->header_limit(kResponseHeaderLimit);
+      response_->body_limit(boost::none);
+      if (is_head_method_) response_->skip(true);
+      // The head is parsed once it is all here (see http_head.hpp).
+      std::size_t used = 0;
+      std::size_t scanned = 0;
+      for (;;) {
+        beast::error_code ec;
+        const auto bytes = upstream_buffer_.readable();
+        const std::size_t end = find_head_end(bytes, scanned);
+        if (end != std::string_view::npos) {
+          used = parse_head(*response_, bytes.substr(0, end), ec);
+          if (ec == http::error::need_more) ec = http::error::partial_message;
+          if (ec) {
+            error_ = ec;
+            ok = false;
+          }
+          break;
+        }
+        if (bytes.size() >= kResponseHeaderLimit) {
+          error_ = http::error::header_limit;
+          ok = false;
+          break;
+        }
+        auto [rec, n] = co_await read_upstream();
+        if ((ec = upstream_read_done(rec, n))) {
+          error_ = ec;
+          ok = false;
+          break;
+        }
+      }
+      if (!ok) break;
+      upstream_buffer_.consume(used);
+      if (response_->status >= 200 || response_->status < 100) break;
+    }
+    client_.deadline.expires_never();
+    client_.waiting.remove(client_);
+    if (client_.watch.pending) co_await stop_watch(client_);
+    client_gone_ = client_.watch.gone;
+    co_return ok && !client_gone_;
+  }
+
   asio::awaitable<ExchangeEnd> client_body_failed() {
-    if (upstream_) upstream_->close();
+    close_upstream();
     const auto ec = error_;
     if (ec == http::error::body_limit) {
-      co_return co_await reply_json(client_, ctx_, 413, std::string(kBodyTooLargeBody), false);
+      co_return co_await reply_json(client_, ctx_, 413, kBodyTooLargeBody, false, client_version_);
     }
     if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
         ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
       co_return ExchangeEnd::close;
     }
-    co_return co_await reply_json(client_, ctx_, 400, std::string(kBadRequestBody), false);
+    co_return co_await reply_json(client_, ctx_, 400, kBadRequestBody, false, client_version_);
+  }
+
+  void close_upstream() {
+    if (upstream_) {
+      boost::system::error_code ignored;
+      upstream_->close(ignored);
+    }
   }
 
   asio::awaitable<ExchangeEnd> upstream_failed(bool headers_sent) {
-    if (upstream_) upstream_->close();
-    ctx_.stats.http_upstream_errors.fetch_add(1);
+    close_upstream();
+    ctx_.stats.http_upstream_errors.fetch_add(1, std::memory_order_relaxed);
     log::warn("Upstream HTTP error", error_ ? error_.message() : std::string("unknown error"));
     if (headers_sent) co_return ExchangeEnd::close;
-    const bool body_done = !has_body_ || (body_parser_ && body_parser_->is_done());
-    co_return co_await reply_json(client_, ctx_, 502, std::string(kUpstreamErrorBody),
-                                  client_keep_alive_ && body_done);
+    if (body_buffered_ && !body_consumed_) {
+      client_.buffer.consume(request_length_);  // the next request starts after this body
+      body_consumed_ = true;
+    }
+    const bool body_done = !has_body_ || body_consumed_;
+    co_return co_await reply_json(client_, ctx_, 502, kUpstreamErrorBody,
+                                  client_keep_alive_ && body_done, client_version_);
   }
 
-  // Writes the serializer's next part to the client: the header only, or as much of the message
-  // as the body buffer holds. False when the client went away; the upstream connection is then
-  // closed, so Home Assistant stops sending.
-  asio::awaitable<bool> write_to_client(http::response_serializer<http::buffer_body>& serializer,
-                                        bool header_only) {
-    client_.stream.expires_after(ctx_.config.io_timeout);
-    auto [ec, n] = header_only
-                       ? co_await http::async_write_header(client_.stream, serializer, kTuple)
-                       : co_await http::async_write(client_.stream, serializer, kTuple);
-    (void)n;
-    if (ec == http::error::need_buffer) ec = {};  // a buffer_body part written in full
-    if (ec) upstream_->close();
-    co_return !ec;
+  // After a write to the client: false when it failed (the client went away or stalled); the
+  // upstream connection is then closed, so Home Assistant stops sending.
+  bool client_written(beast::error_code ec) {
+    client_.deadline.expires_never();
+    if (!client_.checked(ec)) return true;
+    close_upstream();
+    return false;
   }
 
   asio::awaitable<ExchangeEnd> relay_response() {
-    auto& upstream_res = response_parser_->get();
-    const unsigned status = upstream_res.result_int();
-    http::response<http::buffer_body> res;
-    res.result(status);
-    res.version(11);
-    for (const auto& field : upstream_res) {
-      const auto name = field.name_string();
-      if (is_hop_by_hop(name) || text::iequals(name, "content-length")) continue;
-      res.insert(name, field.value());
-    }
-    const bool bodiless = method_ == "HEAD" || status == 204 || status == 304;
+    const auto& cfg = ctx_.config;
+    auto& res = *response_;
+    const unsigned status = res.status;
+    const bool bodiless = is_head_method_ || status == 204 || status == 304;
     bool keep_alive = client_keep_alive_ && !client_.stopping && !ctx_.connections.stopping();
-    if (auto length = response_parser_->content_length()) {
-      if (!bodiless || method_ == "HEAD") res.content_length(*length);
+    const auto length = res.content_length();
+    Framing framing;
+    if (length) {
+      if (!bodiless || is_head_method_) framing = {Framing::Kind::length, *length};
     } else if (!bodiless) {
       if (client_version_ >= 11) {
-        res.chunked(true);  // upstream length unknown: re-chunk
+        framing = {Framing::Kind::chunked, 0};  // upstream length unknown: re-chunk
       } else {
         keep_alive = false;  // HTTP/1.0 client: the end of the body is the end of the connection
       }
     }
-    res.keep_alive(keep_alive);
-    const bool upstream_reusable = upstream_res.keep_alive();
+    const bool upstream_reusable = res.keep_alive();
+    const std::string& head = client_.head;
+    write_response_head(client_.head, status, res.reason, *res.fields, framing, keep_alive,
+                        client_version_);
+    // The head's views are spent: the buffer may move from here on.
 
     const bool capture = capture_flow_body(method_, target_.client_path, status);
     std::string captured;
-
-    http::response_serializer<http::buffer_body> serializer{res};
-    res.body().data = nullptr;
-    res.body().size = 0;
-    res.body().more = !response_parser_->is_done();
-    const auto length = response_parser_->content_length();
-    const bool whole_body_buffered = length && upstream_buffer_.size() >= *length;
-    // A large body of known length (camera images) moves between the sockets inside the kernel.
-    const bool splice_body = !whole_body_buffered && !bodiless && !capture && length &&
-                             *length - upstream_buffer_.size() >= kSpliceThreshold;
-    bool body_relayed = false;
-    if (whole_body_buffered && !bodiless) {
+    if (bodiless || res.is_done()) {
+      client_.gather.assign({asio::buffer(head)});
+      client_.deadline.expires_after(cfg.io_timeout);
+      auto [ec, n] = co_await write_gathered(client_, client_.socket);
+      (void)n;
+      if (!client_written(ec)) co_return ExchangeEnd::close;
+    } else if (length && upstream_buffer_.size() >= *length) {
       // The hot path (small JSON answers): the whole body is already in our read buffer, so the
-      // header and the body go out in one write, straight from that buffer.
-      const auto whole = static_cast<std::size_t>(*length);
-      const auto* bytes = static_cast<const char*>(upstream_buffer_.data().data());
-      if (capture) captured.assign(bytes, std::min(whole, kFlowBodyCapture));
-      res.body().data = whole ? const_cast<char*>(bytes) : nullptr;
-      res.body().size = whole;
-      res.body().more = false;
-      if (!co_await write_to_client(serializer, false)) co_return ExchangeEnd::close;
-      upstream_buffer_.consume(whole);
-      body_relayed = true;
-    } else if (splice_body) {
-      // The header and whatever body bytes came with it go out first, from our buffer; the
-      // rest never enters user space.
-      // With no body bytes buffered the header is written on its own: given an empty buffer
-      // with more to come, Beast's serializer would report need_buffer before the header.
+      // head and the body go out in one write, straight from that buffer.
+      const auto body = upstream_buffer_.readable().substr(0, static_cast<std::size_t>(*length));
+      if (capture) captured.assign(body.substr(0, kFlowBodyCapture));
+      client_.gather.assign({asio::buffer(head), asio::buffer(body)});
+      client_.deadline.expires_after(cfg.io_timeout);
+      auto [ec, n] = co_await write_gathered(client_, client_.socket);
+      (void)n;
+      if (!client_written(ec)) co_return ExchangeEnd::close;
+      upstream_buffer_.consume(body.size());
+    } else if (length && !capture && *length - upstream_buffer_.size() >= kSpliceThreshold) {
+      // A large body of known length (camera images, big /api/states): the head and whatever
+      // body bytes came with it go out from our buffer; the rest never enters user space.
       const std::size_t buffered = upstream_buffer_.size();
-      res.body().data = buffered ? const_cast<void*>(upstream_buffer_.data().data()) : nullptr;
-      res.body().size = buffered;
-      res.body().more = true;
-      if (!co_await write_to_client(serializer, /*header_only=*/buffered == 0)) {
-        co_return ExchangeEnd::close;
-      }
-      client_.stream.expires_never();
+      client_.gather.assign({asio::buffer(head), asio::buffer(upstream_buffer_.readable())});
+      client_.deadline.expires_after(cfg.io_timeout);
+      auto [ec, n] = co_await write_gathered(client_, client_.socket);
+      (void)n;
+      if (!client_written(ec)) co_return ExchangeEnd::close;
       upstream_buffer_.consume(buffered);
-      upstream_->expires_never();
       beast::error_code move_error;
-      const auto moved =
-          co_await move_bytes(upstream_->socket(), client_.stream.socket(), *length - buffered,
-                              ctx_.config.upstream_timeout, ctx_.config.io_timeout, move_error);
+      const auto moved = co_await move_bytes(*upstream_, client_.socket, *length - buffered,
+                                             cfg.upstream_timeout, cfg.io_timeout, move_error);
       if (moved == MoveResult::source_failed) {
         error_ = move_error;  // Home Assistant went away mid-body: the client's connection ends
-        client_.stream.close();
+        boost::system::error_code ignored;
+        client_.socket.close(ignored);
         co_return co_await upstream_failed(true);
       }
       if (moved == MoveResult::sink_failed) {
-        upstream_->close();  // the client went away: stop reading from Home Assistant
+        close_upstream();  // the client went away: stop reading from Home Assistant
         co_return ExchangeEnd::close;
       }
-      body_relayed = true;
     } else {
-      // Streaming: the header goes first, so a client sees the status before the first chunk.
-      if (!co_await write_to_client(serializer, /*header_only=*/true)) {
-        co_return ExchangeEnd::close;
+      // Streamed: the head goes with whatever body is here, the rest piece by piece as it
+      // arrives, so a client sees the status before the body is complete.
+      const bool chunked = framing.kind == Framing::Kind::chunked;
+      std::string_view prefix = head;
+      res.eager(true);
+      bool upstream_ended = false;
+      for (;;) {
+        beast::error_code ec;
+        std::size_t used = 0;
+        res.body->clear();
+        if (upstream_ended) {
+          res.put_eof(ec);  // a body delimited by the end of the connection
+        } else if (!upstream_buffer_.empty()) {
+          used = res.put(asio::buffer(upstream_buffer_.readable()), ec);
+          if (ec == http::error::need_more) ec = {};
+        }
+        if (ec) {
+          error_ = ec;  // a malformed body: the client must not take it for a whole one
+          boost::system::error_code ignored;
+          client_.socket.close(ignored);
+          co_return co_await upstream_failed(true);
+        }
+        for (auto piece : *res.body) {
+          if (capture && captured.size() < kFlowBodyCapture) {
+            captured.append(piece.substr(0, kFlowBodyCapture - captured.size()));
+          }
+        }
+        if (!prefix.empty() || !res.body->empty() || res.is_done()) {
+          gather_body(prefix, *res.body, chunked, res.is_done());
+          prefix = {};
+          if (!client_.gather.empty()) {
+            client_.deadline.expires_after(cfg.io_timeout);
+            auto [wec, wn] = co_await write_gathered(client_, client_.socket);
+            (void)wn;
+            if (!client_written(wec)) co_return ExchangeEnd::close;
+          }
+        }
+        upstream_buffer_.consume(used);
+        if (res.is_done()) break;
+        if (used > 0 && !upstream_buffer_.empty()) continue;
+        client_.deadline.expires_after(cfg.upstream_timeout);
+        auto [rec, rn] = co_await read_upstream();
+        ec = upstream_read_done(rec, rn);
+        client_.deadline.expires_never();
+        if (ec == asio::error::eof && res.need_eof()) {
+          upstream_ended = true;
+        } else if (ec) {
+          // Home Assistant went away mid-body: the client must not mistake the truncated body
+          // for a whole one, so its connection ends too.
+          error_ = ec;
+          boost::system::error_code ignored;
+          client_.socket.close(ignored);
+          co_return co_await upstream_failed(true);
+        }
       }
     }
-
-    const std::size_t chunk_size = std::min<std::uint64_t>(kChunk, length.value_or(kChunk));
-    std::unique_ptr<char[]> chunk;
-    while (!body_relayed && !serializer.is_done() && !response_parser_->is_done()) {
-      if (!chunk) chunk = chunk_buffer(chunk_size);
-      response_parser_->get().body().data = chunk.get();
-      response_parser_->get().body().size = chunk_size;
-      upstream_->expires_after(ctx_.config.upstream_timeout);
-      auto [rec, rn] =
-          co_await http::async_read(*upstream_, upstream_buffer_, *response_parser_, kTuple);
-      (void)rn;
-      if (rec == http::error::need_buffer) rec = {};
-      if (rec) {
-        // Home Assistant went away mid-body: the client must not mistake the truncated body
-        // for a whole one, so its connection ends too.
-        error_ = rec;
-        client_.stream.close();
-        co_return co_await upstream_failed(true);
-      }
-      const std::size_t got = chunk_size - response_parser_->get().body().size;
-      if (capture && captured.size() < kFlowBodyCapture) {
-        captured.append(chunk.get(), std::min(got, kFlowBodyCapture - captured.size()));
-      }
-      res.body().data = got ? chunk.get() : nullptr;
-      res.body().size = got;
-      res.body().more = !response_parser_->is_done();
-      if (!co_await write_to_client(serializer, false)) co_return ExchangeEnd::close;
-    }
-    if (!body_relayed && !serializer.is_done()) {
-      res.body().data = nullptr;
-      res.body().size = 0;
-      res.body().more = false;
-      if (!co_await write_to_client(serializer, false)) co_return ExchangeEnd::close;
-    }
-    client_.stream.expires_never();
 
     if (status < 200 || status > 299) {
       log::Fields fields;
@@ -530,11 +588,11 @@ class Exchange {
       }
     }
 
-    if (upstream_reusable && upstream_buffer_.size() == 0 && upstream_->socket().is_open()) {
-      upstream_->expires_never();
-      client_.upstream_pool.give_back(upstream_->release_socket());
+    if (upstream_reusable && upstream_buffer_.empty() && upstream_->is_open()) {
+      client_.upstream = nullptr;
+      client_.upstream_pool.give_back(std::move(*upstream_));
     } else {
-      upstream_->close();
+      close_upstream();
     }
     client_.upstream = nullptr;
     co_return keep_alive ? ExchangeEnd::keep_alive : ExchangeEnd::close;
@@ -542,18 +600,22 @@ class Exchange {
 
   ClientConnection& client_;
   BridgeContext& ctx_;
-  http::request_parser<http::empty_body>& header_;
+  RequestHead& head_;
   const NormalisedTarget& target_;
   const std::string method_;
+  const bool is_head_method_;
   const bool client_keep_alive_;
-  const unsigned client_version_;
+  const int client_version_;
 
-  http::request<http::buffer_body> upstream_req_;
   bool has_body_ = false;
-  std::optional<beast::tcp_stream> upstream_;
-  beast::flat_buffer upstream_buffer_;
-  std::optional<http::request_parser<http::buffer_body>> body_parser_;
-  std::optional<http::response_parser<http::buffer_body>> response_parser_;
+  bool request_chunked_ = false;
+  std::uint64_t request_length_ = 0;
+  bool body_buffered_ = false;  // the whole Content-Length body came with the head
+  bool body_started_ = false;   // some of a streamed body was taken from the client
+  bool body_consumed_ = false;  // all of it was
+  std::optional<tcp::socket> upstream_;
+  ReadBuffer upstream_buffer_;
+  std::optional<ResponseHead> response_;
   beast::error_code error_;
   bool client_failed_ = false;
   bool client_gone_ = false;
@@ -561,10 +623,15 @@ class Exchange {
 
 }  // namespace
 
+void start_watch(ClientConnection& client) {
+  if (client.buffer.size() > client.watch.max_buffered) return;  // flooding: answer, then close
+  client.watch.pending = true;
+  arm_watch(client, client.owner.lock());
+}
+
 asio::awaitable<ExchangeEnd> relay_http(ClientConnection& client, BridgeContext& ctx,
-                                        http::request_parser<http::empty_body>& header,
-                                        const NormalisedTarget& target) {
-  Exchange exchange(client, ctx, header, target);
+                                        RequestHead& head, const NormalisedTarget& target) {
+  Exchange exchange(client, ctx, head, target);
   const auto end = co_await exchange.run();
   client.upstream = nullptr;
   co_return end;

@@ -6,10 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
-#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 #include <optional>
 
 #include "common/log.hpp"
@@ -20,35 +18,24 @@
 namespace dinodia::ha_bridge::detail {
 namespace {
 
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-
-// After an error reply with unread request bytes pending, closing at once would make the kernel
-// send RST, and the client could lose our reply. Half-close, then drain briefly.
-asio::awaitable<void> lingering_close(ClientConnection& client) {
-  beast::error_code ec;
-  client.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  if (!ec) {
-    client.stream.expires_after(std::chrono::seconds(2));
-    std::size_t drained = 0;
-    char scratch[4096];
-    while (drained < std::size_t{1024} * 1024) {
-      auto [rec, n] = co_await client.stream.async_read_some(asio::buffer(scratch), kTuple);
-      if (rec) break;
-      drained += n;
-    }
-  }
-  client.stream.close();
+// As beast::websocket::is_upgrade, on the relay's lean head.
+bool is_websocket_upgrade(const RequestHead& head) {
+  return head.version >= 11 && head.method == http::verb::get &&
+         http::token_list{head.get(http::field::connection)}.exists("upgrade") &&
+         http::token_list{head.get(http::field::upgrade)}.exists("websocket");
 }
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket socket, std::shared_ptr<BridgeContext> ctx, UpstreamPool& pool)
-      : client_(std::move(socket), pool), ctx_(std::move(ctx)) {}
+  HttpSession(tcp::socket socket, std::shared_ptr<BridgeContext> ctx, UpstreamPool& pool,
+              WaitingExchanges& waiting)
+      : client_(std::move(socket), pool, waiting), ctx_(std::move(ctx)) {}
 
   void start() {
     auto self = shared_from_this();
+    client_.set_owner(self);
     std::weak_ptr<HttpSession> weak = self;
-    auto executor = client_.stream.get_executor();
+    auto executor = client_.socket.get_executor();
     tracker_id_ = ctx_->connections.add(
         [weak, executor] {
           asio::post(executor, [weak] {
@@ -67,13 +54,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
  private:
   void force_close() {
-    if (handed_over_) return;
-    client_.stream.close();
-    if (client_.upstream) client_.upstream->close();
+    if (!handed_over_) client_.close_all();
   }
   void begin_stopping() {
     client_.stopping = true;
-    if (idle_ && !handed_over_) client_.stream.close();
+    if (idle_ && !handed_over_) {
+      boost::system::error_code ignored;
+      client_.socket.close(ignored);
+    }
   }
 
   asio::awaitable<void> run() {
@@ -82,11 +70,29 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     } catch (const std::exception& e) {
       log::error("Unhandled HTTP handler error", e.what());
     }
-    if (!handed_over_ && client_.stream.socket().is_open()) {
-      co_await lingering_close(client_);
-    }
+    if (!handed_over_ && client_.socket.is_open()) co_await lingering_close();
+    client_.deadline.cancel();
     ctx_->connections.remove(tracker_id_);
     ctx_->stats.connections_active.fetch_sub(1);
+  }
+
+  // After an error reply with unread request bytes pending, closing at once would make the
+  // kernel send RST, and the client could lose our reply. Half-close, then drain briefly.
+  asio::awaitable<void> lingering_close() {
+    beast::error_code ec;
+    client_.socket.shutdown(tcp::socket::shutdown_send, ec);
+    if (!ec) {
+      client_.deadline.expires_after(std::chrono::seconds(2));
+      std::size_t drained = 0;
+      char scratch[4096];
+      while (drained < std::size_t{1024} * 1024) {
+        auto [rec, n] = co_await client_.socket.async_read_some(asio::buffer(scratch), kAwaitTuple);
+        if (rec || client_.deadline.expired()) break;
+        drained += n;
+      }
+    }
+    boost::system::error_code ignored;
+    client_.socket.close(ignored);
   }
 
   asio::awaitable<void> serve() {
@@ -95,119 +101,170 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       // Keep-alive wait for the first byte of the next request, then a separate (shorter)
       // deadline for the whole header so that a slow trickle cannot hold the connection.
       idle_ = true;
-      if (client_.buffer.size() == 0) {
-        client_.stream.expires_after(cfg.idle_timeout);
-        auto [ec, n] =
-            co_await client_.stream.async_read_some(client_.buffer.prepare(4096), kTuple);
-        if (ec) co_return;
-        client_.buffer.commit(n);
+      if (client_.buffer.empty()) {
+        client_.deadline.expires_after(cfg.idle_timeout);
+        auto [ec, n] = co_await read_from_client(client_);
+        if (client_.read_done(ec, n)) co_return;
       }
       idle_ = false;
       if (client_.stopping) co_return;
 
-      http::request_parser<http::empty_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(cfg.max_header_bytes));
-      parser.body_limit(cfg.max_body_bytes);
-      client_.stream.expires_after(cfg.header_timeout);
-      auto [ec, n] =
-          co_await http::async_read_header(client_.stream, client_.buffer, parser, kTuple);
-      (void)n;
+      RequestHead head(client_.request_fields, client_.request_body);
+      head.header_limit(static_cast<std::uint32_t>(cfg.max_header_bytes));
+      head.body_limit(cfg.max_body_bytes);
+      // The head is parsed once it is all here (see http_head.hpp); a head that is not
+      // complete within the header limit is refused like Beast refuses it.
+      beast::error_code ec;
+      std::size_t head_bytes = 0;
+      std::size_t scanned = 0;
+      bool header_deadline = false;
+      for (;;) {
+        const auto bytes = client_.buffer.readable();
+        const std::size_t end = find_head_end(bytes, scanned);
+        if (end != std::string_view::npos) {
+          head_bytes = parse_head(head, bytes.substr(0, end), ec);
+          if (ec == http::error::need_more) ec = http::error::partial_message;
+          break;
+        }
+        if (bytes.size() >= cfg.max_header_bytes) {
+          ec = http::error::header_limit;
+          break;
+        }
+        if (!header_deadline) {
+          client_.deadline.expires_after(cfg.header_timeout);
+          header_deadline = true;
+        }
+        auto [rec, n] = co_await read_from_client(client_);
+        if ((ec = client_.read_done(rec, n))) break;
+      }
       if (ec) {
-        co_await reject_header(ec);
+        co_await reject_header(ec, head.version);
         co_return;
       }
-      client_.stream.expires_never();
-      ctx_->stats.http_requests.fetch_add(1);
-      if (co_await dispatch(parser) == ExchangeEnd::close) co_return;
+      // The head's views point into bytes that stay put until the buffer is next prepared.
+      client_.buffer.consume(head_bytes);
+      client_.deadline.expires_never();
+      ctx_->stats.http_requests.fetch_add(1, std::memory_order_relaxed);
+
+      const auto target = normalise_target(head.target);
+      const LocalRoute* route = target ? local_route(head, *target) : nullptr;
+      ExchangeEnd end = ExchangeEnd::close;
+      if (route) {
+        end = co_await serve_local(*route, head, *target);
+      } else if (!target) {
+        end = co_await reply_json(client_, *ctx_, 400, kBadRequestBody, false, head.version);
+      } else if (is_websocket_upgrade(head)) {
+        // Legacy §7.1: only exactly /api/websocket is upgraded; anything else loses the socket
+        // without a response. No auth or allow-list here: the relay authenticates in-band.
+        if (target->client_path == "/api/websocket") hand_over_to_ws_relay(head);
+      } else {
+        end = co_await relay_http(client_, *ctx_, head, *target);
+      }
+      if (end == ExchangeEnd::close) co_return;
     }
   }
 
-  asio::awaitable<void> reject_header(beast::error_code ec) {
+  const LocalRoute* local_route(const RequestHead& head, const NormalisedTarget& target) const {
+    for (const auto& route : ctx_->local_routes) {
+      if (route.method == head.method_string && route.pathname == target.pathname) return &route;
+    }
+    return nullptr;
+  }
+
+  asio::awaitable<void> reject_header(beast::error_code ec, int version) {
     if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::error::bad_descriptor) {
       co_return;  // the client went away or trickled too slowly: nothing to answer
     }
     if (ec == http::error::header_limit) {
-      co_await reply_json(client_, *ctx_, 431, std::string(kHeaderTooLargeBody), false);
+      co_await reply_json(client_, *ctx_, 431, kHeaderTooLargeBody, false, version);
     } else if (ec == http::error::body_limit) {
-      co_await reply_json(client_, *ctx_, 413, std::string(kBodyTooLargeBody), false);
+      co_await reply_json(client_, *ctx_, 413, kBodyTooLargeBody, false, version);
     } else {
-      co_await reply_json(client_, *ctx_, 400, std::string(kBadRequestBody), false);
+      co_await reply_json(client_, *ctx_, 400, kBadRequestBody, false, version);
     }
   }
 
-  asio::awaitable<ExchangeEnd> dispatch(http::request_parser<http::empty_body>& parser) {
-    const auto& req = parser.get();
-    const auto target = normalise_target(req.target());
-    if (target) {
-      for (const auto& route : ctx_->local_routes) {
-        if (route.method == req.method_string() && route.pathname == target->pathname) {
-          co_return co_await serve_local(route, parser, *target);
+  void hand_over_to_ws_relay(const RequestHead& head) {
+    http::request<http::empty_body> upgrade;
+    upgrade.method_string(head.method_string);
+    upgrade.target(head.target);
+    upgrade.version(head.version);
+    for (const auto& field : *head.fields) upgrade.insert(field.name_string, field.value);
+    handed_over_ = true;
+    ctx_->connections.remove(tracker_id_);
+    client_.deadline.cancel();
+    start_ws_relay(beast::tcp_stream(std::move(client_.socket)), std::move(upgrade), ctx_);
+  }
+
+  // Reads the request body into `out` (a local route's: small, bounded by the route).
+  asio::awaitable<beast::error_code> read_body(RequestHead& head, std::string& out) {
+    head.eager(true);
+    client_.deadline.expires_after(ctx_->config.io_timeout);
+    while (!head.is_done()) {
+      beast::error_code ec;
+      std::size_t used = 0;
+      if (!client_.buffer.empty()) {
+        head.body->clear();
+        used = head.put(asio::buffer(client_.buffer.readable()), ec);
+        if (ec && ec != http::error::need_more) co_return ec;
+        for (auto piece : *head.body) out.append(piece);
+        client_.buffer.consume(used);
+      }
+      if (head.is_done()) break;
+      if (used == 0) {
+        auto [rec, n] = co_await read_from_client(client_);
+        if ((ec = client_.read_done(rec, n))) {
+          co_return ec == asio::error::eof ? beast::error_code(http::error::end_of_stream) : ec;
         }
       }
     }
-    if (!target) {
-      co_return co_await reply_json(client_, *ctx_, 400, std::string(kBadRequestBody), false);
-    }
-    if (beast::websocket::is_upgrade(req)) {
-      // Legacy §7.1: only exactly /api/websocket is upgraded; anything else loses the socket
-      // without a response. No auth or allow-list here: the relay authenticates in-band.
-      if (target->client_path != "/api/websocket") co_return ExchangeEnd::close;
-      handed_over_ = true;
-      ctx_->connections.remove(tracker_id_);
-      client_.stream.expires_never();
-      start_ws_relay(std::move(client_.stream), parser.release(), ctx_);
-      co_return ExchangeEnd::close;
-    }
-    co_return co_await relay_http(client_, *ctx_, parser, *target);
+    client_.deadline.expires_never();
+    co_return beast::error_code{};
   }
 
-  asio::awaitable<ExchangeEnd> serve_local(const LocalRoute& route,
-                                           http::request_parser<http::empty_body>& header,
+  asio::awaitable<ExchangeEnd> serve_local(const LocalRoute& route, RequestHead& head,
                                            const NormalisedTarget& target) {
     LocalRequest request;
-    request.method = std::string(header.get().method_string());
+    request.method = std::string(head.method_string);
     request.pathname = target.pathname;
     request.query = target.search.empty() ? std::string() : target.search.substr(1);
-    for (const auto& field : header.get()) {
-      request.headers.emplace_back(text::lower(field.name_string()), std::string(field.value()));
+    for (const auto& field : *head.fields) {
+      request.headers.emplace_back(text::lower(field.name_string), std::string(field.value));
     }
-    const bool keep_alive_requested = header.get().keep_alive();
+    const int version = head.version;
+    const bool keep_alive_requested = head.keep_alive();
     bool close_after = false;
     // Beast checks a declared Content-Length against the body limit when it parses the header,
     // which happened under the bridge-wide limit; a route's smaller limit is checked here.
-    if (const auto declared = header.content_length();
-        declared && *declared > route.max_body_bytes) {
+    if (const auto declared = head.content_length(); declared && *declared > route.max_body_bytes) {
       request.body_too_large = true;
       close_after = true;
-    } else if (!header.is_done()) {
-      http::request_parser<http::string_body> body_parser{std::move(header)};
-      body_parser.body_limit(route.max_body_bytes);
-      client_.stream.expires_after(ctx_->config.io_timeout);
-      auto [ec, n] = co_await http::async_read(client_.stream, client_.buffer, body_parser, kTuple);
-      (void)n;
-      client_.stream.expires_never();
+    } else if (!head.is_done()) {
+      head.body_limit(route.max_body_bytes);
+      const auto ec = co_await read_body(head, request.body);
       if (ec == http::error::body_limit) {
+        request.body = {};
         request.body_too_large = true;
         close_after = true;
       } else if (ec) {
-        if (ec == http::error::end_of_stream || ec == beast::error::timeout) {
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+            ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
           co_return ExchangeEnd::close;
         }
-        co_return co_await reply_json(client_, *ctx_, 400, std::string(kBadRequestBody), false);
-      } else {
-        request.body = std::move(body_parser.get().body());
+        co_return co_await reply_json(client_, *ctx_, 400, kBadRequestBody, false, version);
       }
     }
 
-    // The handler may answer from any thread; the answer is posted back to our strand, where
+    // The handler may answer from any thread; the answer is posted back to our loop, where
     // it wakes us by cancelling the timer. The timer also bounds a handler that never answers.
     struct Pending {
       explicit Pending(const asio::any_io_executor& ex) : timer(ex) {}
       std::optional<LocalResponse> response;
       asio::steady_timer timer;
     };
-    auto executor = client_.stream.get_executor();
+    auto executor = client_.socket.get_executor();
     auto pending = std::make_shared<Pending>(executor);
     pending->timer.expires_after(ctx_->config.upstream_timeout);
     Responder respond = [pending, executor](LocalResponse response) {
@@ -225,28 +282,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       handler_threw = true;
     }
     if (handler_threw) {
-      co_return co_await reply_json(client_, *ctx_, 500, std::string(kInternalErrorBody),
-                                    keep_alive_requested && !close_after);
+      co_return co_await reply_json(client_, *ctx_, 500, kInternalErrorBody,
+                                    keep_alive_requested && !close_after, version);
     }
-    if (!pending->response) co_await pending->timer.async_wait(kTuple);
+    if (!pending->response) co_await pending->timer.async_wait(kAwaitTuple);
     if (!pending->response) {
-      co_return co_await reply_json(client_, *ctx_, 500, std::string(kInternalErrorBody), false);
+      co_return co_await reply_json(client_, *ctx_, 500, kInternalErrorBody, false, version);
     }
-
-    LocalResponse& r = *pending->response;
-    http::response<http::string_body> res{static_cast<http::status>(r.status), 11};
-    for (const auto& [name, value] : r.headers) res.insert(name, value);
-    res.set(http::field::content_type, r.content_type);
-    res.body() = std::move(r.body);
-    const bool keep_alive = keep_alive_requested && !close_after && !r.close_connection &&
-                            !client_.stopping && !ctx_->connections.stopping();
-    res.keep_alive(keep_alive);
-    res.prepare_payload();
-    client_.stream.expires_after(ctx_->config.io_timeout);
-    auto [wec, wn] = co_await http::async_write(client_.stream, res, kTuple);
-    (void)wn;
-    client_.stream.expires_never();
-    co_return (wec || !keep_alive) ? ExchangeEnd::close : ExchangeEnd::keep_alive;
+    const LocalResponse& r = *pending->response;
+    co_return co_await reply(client_, *ctx_, static_cast<unsigned>(r.status), r.content_type,
+                             r.body, keep_alive_requested && !close_after && !r.close_connection,
+                             version, &r.headers);
   }
 
   ClientConnection client_;
@@ -258,24 +304,35 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
 }  // namespace
 
-asio::awaitable<ExchangeEnd> reply_json(ClientConnection& client, BridgeContext& ctx,
-                                        unsigned status, std::string body, bool keep_alive) {
+asio::awaitable<ExchangeEnd> reply(ClientConnection& client, BridgeContext& ctx, unsigned status,
+                                   std::string_view content_type, std::string_view body,
+                                   bool keep_alive, int client_version,
+                                   const std::vector<std::pair<std::string, std::string>>* extra) {
   keep_alive = keep_alive && !client.stopping && !ctx.connections.stopping();
-  http::response<http::string_body> res{static_cast<http::status>(status), 11};
-  res.set(http::field::content_type, "application/json");
-  res.body() = std::move(body);
-  res.keep_alive(keep_alive);
-  res.prepare_payload();
-  client.stream.expires_after(ctx.config.io_timeout);
-  auto [ec, n] = co_await http::async_write(client.stream, res, kTuple);
+  auto& head = client.head;
+  head.clear();
+  append_status_line(head, status, {});
+  if (extra) {
+    for (const auto& [name, value] : *extra) {
+      head.append(name).append(": ").append(value).append("\r\n");
+    }
+  }
+  head.append("Content-Type: ").append(content_type).append("\r\n");
+  append_framing(head, Framing{Framing::Kind::length, body.size()});
+  append_connection(head, keep_alive, client_version);
+  head.append("\r\n");
+  client.gather.assign({asio::buffer(head), asio::buffer(body)});
+  client.deadline.expires_after(ctx.config.io_timeout);
+  auto [ec, n] = co_await write_gathered(client, client.socket);
   (void)n;
-  client.stream.expires_never();
-  co_return (ec || !keep_alive) ? ExchangeEnd::close : ExchangeEnd::keep_alive;
+  const bool failed = client.checked(ec).failed();
+  client.deadline.expires_never();
+  co_return (failed || !keep_alive) ? ExchangeEnd::close : ExchangeEnd::keep_alive;
 }
 
 void start_http_session(tcp::socket socket, std::shared_ptr<BridgeContext> ctx,
-                        UpstreamPool& upstream_pool) {
-  std::make_shared<HttpSession>(std::move(socket), std::move(ctx), upstream_pool)->start();
+                        UpstreamPool& upstream_pool, WaitingExchanges& waiting) {
+  std::make_shared<HttpSession>(std::move(socket), std::move(ctx), upstream_pool, waiting)->start();
 }
 
 }  // namespace dinodia::ha_bridge::detail

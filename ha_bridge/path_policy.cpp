@@ -93,9 +93,67 @@ bool authority_is_valid(std::string_view authority) {
   return true;
 }
 
+// Printable bytes the parser copies unchanged into a path and into a query alike; '%' and '\\'
+// are left out too, since they can spell a dot segment or a separator.
+bool is_plain(unsigned char c) {
+  if (c <= 0x20 || c >= 0x7F) return false;
+  switch (c) {
+    case '"':
+    case '#':
+    case '%':
+    case '\'':
+    case '<':
+    case '>':
+    case '\\':
+    case '`':
+    case '{':
+    case '}':
+      return false;
+    default:
+      return true;
+  }
+}
+
+// Almost every target a kiosk sends ("/api/states", "/api/camera_proxy/camera.x?token=...") has
+// nothing for the parser to do: plain bytes, no empty or dot segment, no fragment. Such a target
+// normalises to itself, without the parser's copies (the fuzz target checks that both agree).
+std::optional<NormalisedTarget> normalise_plain_target(std::string_view target) {
+  if (target.empty() || target.front() != '/') return std::nullopt;
+  std::size_t query = std::string_view::npos;
+  for (std::size_t i = 0; i < target.size(); ++i) {
+    const auto c = static_cast<unsigned char>(target[i]);
+    if (c == '?' && query == std::string_view::npos) {
+      query = i;
+    } else if (!is_plain(c)) {
+      return std::nullopt;
+    }
+  }
+  const std::string_view path = target.substr(0, query);
+  for (std::size_t start = 1; start <= path.size();) {
+    std::size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view segment = path.substr(start, end - start);
+    if (segment == "." || segment == "..") return std::nullopt;
+    if (segment.empty() && end < path.size()) return std::nullopt;  // "//": collapsed
+    start = end + 1;
+  }
+  NormalisedTarget out;
+  out.pathname.assign(path);
+  out.client_path.assign(path);
+  if (query != std::string_view::npos && query + 1 < target.size()) {
+    out.search.assign(target.substr(query));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<NormalisedTarget> normalise_target(std::string_view target) {
+  if (auto plain = normalise_plain_target(target)) return plain;
+  return detail::normalise_target_fully(target);
+}
+
+std::optional<NormalisedTarget> detail::normalise_target_fully(std::string_view target) {
   // WHATWG: strip leading/trailing C0 controls and spaces, drop every tab and newline.
   while (!target.empty() && static_cast<unsigned char>(target.front()) <= 0x20) {
     target.remove_prefix(1);

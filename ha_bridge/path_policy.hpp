@@ -24,6 +24,12 @@ struct NormalisedTarget {
 // starting with '/'): the caller answers 400 {"error":"Bad request."}.
 std::optional<NormalisedTarget> normalise_target(std::string_view request_target);
 
+namespace detail {
+// The whole parser, without normalise_target's shortcut for plain targets (for the fuzz target,
+// which checks that both agree).
+std::optional<NormalisedTarget> normalise_target_fully(std::string_view request_target);
+}  // namespace detail
+
 // ECMAScript regexes, matched with search semantics (JavaScript RegExp.test) against
 // client_path only (no query). Construction throws std::regex_error on an invalid pattern; the
 // options loader reports that before we get here.

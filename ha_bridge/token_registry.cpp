@@ -14,17 +14,18 @@ struct ThreadCache {
 };
 thread_local ThreadCache t_cache;
 
-std::unordered_set<std::string> normalised(const std::vector<std::string>& hashes,
-                                           std::size_t* rejected) {
-  std::unordered_set<std::string> out;
+template <class Set>
+Set normalised(const std::vector<std::string>& hashes, std::size_t* rejected) {
+  Set out;
   for (const auto& h : hashes) {
     auto t = text::trim(h);
     if (t.empty()) continue;
-    if (!crypto::is_sha256_hex(t)) {
+    crypto::Sha256Digest digest;
+    if (!crypto::sha256_from_hex(t, digest)) {
       if (rejected) ++*rejected;
       continue;
     }
-    out.insert(text::lower(t));
+    out.insert(digest);
   }
   return out;
 }
@@ -43,10 +44,10 @@ void TokenRegistry::publish(std::shared_ptr<const Snapshot> next) {
 std::size_t TokenRegistry::set_local(const std::vector<std::string>& plaintext_tokens,
                                      const std::vector<std::string>& hashes) {
   std::size_t rejected = 0;
-  auto local = normalised(hashes, &rejected);
+  auto local = normalised<DigestSet>(hashes, &rejected);
   for (const auto& token : plaintext_tokens) {
     auto t = text::trim(token);
-    if (!t.empty()) local.insert(crypto::sha256_hex(t));
+    if (!t.empty()) local.insert(crypto::sha256(t));
   }
   std::lock_guard<std::mutex> lock(write_mutex_);
   auto next = std::make_shared<Snapshot>();
@@ -57,7 +58,7 @@ std::size_t TokenRegistry::set_local(const std::vector<std::string>& plaintext_t
 }
 
 void TokenRegistry::set_synced(const std::vector<std::string>& hashes) {
-  auto synced = normalised(hashes, nullptr);
+  auto synced = normalised<DigestSet>(hashes, nullptr);
   std::lock_guard<std::mutex> lock(write_mutex_);
   auto next = std::make_shared<Snapshot>();
   next->synced = std::move(synced);
@@ -65,7 +66,7 @@ void TokenRegistry::set_synced(const std::vector<std::string>& hashes) {
   publish(std::move(next));
 }
 
-std::shared_ptr<const TokenRegistry::Snapshot> TokenRegistry::current() const {
+const TokenRegistry::Snapshot& TokenRegistry::current() const {
   const std::uint64_t gen = generation_.load(std::memory_order_acquire);
   if (t_cache.registry_id != id_ || t_cache.generation != gen) {
     std::lock_guard<std::mutex> lock(write_mutex_);
@@ -73,24 +74,31 @@ std::shared_ptr<const TokenRegistry::Snapshot> TokenRegistry::current() const {
     t_cache.generation = generation_.load(std::memory_order_acquire);
     t_cache.snapshot = snapshot_;
   }
-  return std::static_pointer_cast<const Snapshot>(t_cache.snapshot);
+  // No copy of the shared_ptr (two atomic operations per request): the cache holds it.
+  return *static_cast<const Snapshot*>(t_cache.snapshot.get());
 }
 
 bool TokenRegistry::accepts(std::string_view presented_token) const {
   auto token = text::trim(presented_token);
   if (token.empty()) return false;
-  const std::string hash = crypto::sha256_hex(token);
-  const auto snap = current();
-  return snap->synced.count(hash) != 0 || snap->local.count(hash) != 0;
+  const auto digest = crypto::sha256(token);
+  const auto& snap = current();
+  return snap.synced.count(digest) != 0 || snap.local.count(digest) != 0;
 }
 
 std::size_t TokenRegistry::synced_count() const {
-  return current()->synced.size();
+  return current().synced.size();
 }
 
 std::vector<std::string> TokenRegistry::synced_hashes() const {
-  auto snap = current();
-  return {snap->synced.begin(), snap->synced.end()};
+  const auto& snap = current();
+  std::vector<std::string> out;
+  out.reserve(snap.synced.size());
+  for (const auto& digest : snap.synced) {
+    out.push_back(crypto::to_hex(
+        std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size())));
+  }
+  return out;
 }
 
 }  // namespace dinodia::ha_bridge

@@ -8,8 +8,10 @@
 // The hot path (every LAN request) must not take a lock: readers use a per-thread cached
 // snapshot that is refreshed only when the generation counter moves, which happens when the
 // platform sync swaps the set (a few times an hour). Writers publish a whole new snapshot.
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,11 +43,24 @@ class TokenRegistry {
   std::vector<std::string> synced_hashes() const;
 
  private:
-  struct Snapshot {
-    std::unordered_set<std::string> synced;
-    std::unordered_set<std::string> local;
+  // Hashes are kept as their 32 bytes: a presented token is hashed and looked up without
+  // spelling the digest out in hex (an allocation and 64 bytes to hash, per request).
+  using Digest = std::array<unsigned char, 32>;
+  struct DigestHash {
+    std::size_t operator()(const Digest& d) const {
+      std::size_t h;
+      std::memcpy(&h, d.data(), sizeof h);  // a SHA-256 is uniformly spread already
+      return h;
+    }
   };
-  std::shared_ptr<const Snapshot> current() const;
+  using DigestSet = std::unordered_set<Digest, DigestHash>;
+  struct Snapshot {
+    DigestSet synced;
+    DigestSet local;
+  };
+  // The calling thread's cached snapshot (refreshed when the generation moved); valid until the
+  // thread's next call.
+  const Snapshot& current() const;
   void publish(std::shared_ptr<const Snapshot> next);
 
   mutable std::mutex write_mutex_;

@@ -65,6 +65,9 @@ struct BridgeContext {
   std::shared_ptr<const TokenRegistry> tokens;
   AllowList allow_list;
   std::vector<LocalRoute> local_routes;
+  // "Host: ...\r\nAuthorization: Bearer <Supervisor token>\r\n": what every relayed request
+  // carries in place of the client's Host and Authorization.
+  std::string upstream_fields;
   tcp::endpoint upstream_endpoint;  // resolved once at start (re-resolved on connect failure)
   AtomicStats stats;
   ConnectionTracker connections;
@@ -73,7 +76,9 @@ struct BridgeContext {
       : config(std::move(c)),
         tokens(std::move(t)),
         allow_list(config.allowed_path_regex),
-        local_routes(std::move(r)) {}
+        local_routes(std::move(r)),
+        upstream_fields("Host: " + config.upstream.host_header() + "\r\nAuthorization: Bearer " +
+                        config.supervisor_token + "\r\n") {}
 };
 
 }  // namespace dinodia::ha_bridge::detail

@@ -14,7 +14,8 @@
 //                                         GET/POST/DELETE; config_entries/flow POST/DELETE
 //   GET  /core/api/camera_proxy/<id>      image/jpeg, ?size=N bytes (default 256 KiB),
 //                                         deterministic; camera.broken dies mid-body;
-//                                         ?pause_after_header_ms=M sends the header alone first
+//                                         ?pause_after_header_ms=M sends the header alone first;
+//                                         ?pause_inside_header_ms=M pauses inside a field line
 //   GET  /network/info                    Supervisor envelope (ha-protocols §2.5)
 //   anything else under /core/api         404 "404: Not Found"
 // Control (no auth): GET /_fake/requests, GET /_fake/stats, POST /_fake/reset,
@@ -465,6 +466,10 @@ class Handler {
         return send_header_then_body(req, "image/jpeg", camera_bytes(size),
                                      std::chrono::milliseconds(pause));
       }
+      if (long pause = query_long(query, "pause_inside_header_ms", 0); pause > 0) {
+        return send_split_header(req, "image/jpeg", camera_bytes(size),
+                                 std::chrono::milliseconds(pause));
+      }
       return send(req, 200, "image/jpeg", camera_bytes(size));
     }
     return send(req, 404, "text/plain", "404: Not Found");
@@ -530,6 +535,22 @@ class Handler {
     beast::error_code ec;
     asio::write(socket_, asio::buffer(head), ec);
     std::this_thread::sleep_for(pause);
+    if (!ec) asio::write(socket_, asio::buffer(body), ec);
+    return !ec && req.keep_alive();
+  }
+
+  // The head in two segments, split inside a field line, with a pause between them: what a
+  // slow or busy server can do. The proxy must wait for the whole head before it parses.
+  bool send_split_header(const Request& req, const std::string& type, const std::string& body,
+                         std::chrono::milliseconds pause) {
+    std::string head = "HTTP/1.1 200 OK\r\nX-First: one\r\nContent-Type: " + type +
+                       "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    head += req.keep_alive() ? "\r\n" : "Connection: close\r\n\r\n";
+    const std::size_t split = head.find("Content-Type") + 5;  // "Conte" | "nt-Type: ..."
+    beast::error_code ec;
+    asio::write(socket_, asio::buffer(head.data(), split), ec);
+    std::this_thread::sleep_for(pause);
+    if (!ec) asio::write(socket_, asio::buffer(head.data() + split, head.size() - split), ec);
     if (!ec) asio::write(socket_, asio::buffer(body), ec);
     return !ec && req.keep_alive();
   }

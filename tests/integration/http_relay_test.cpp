@@ -276,6 +276,38 @@ TEST_CASE("bodies are relayed both ways: JSON posts, chunked uploads, camera byt
     REQUIRE(states);
     CHECK(states->status == 200);
   }
+  SECTION("an answer whose head arrives in two pieces, split inside a field, is relayed whole") {
+    // The agent parses a head only once all of it is here: Beast's parser hands out the status
+    // line and each field as soon as its line is complete, and the relay keeps views into them.
+    auto direct = s.fake_client().Get("/core/api/camera_proxy/camera.door?size=70000",
+                                      {{"Authorization", "Bearer " + kSupervisorToken}});
+    REQUIRE(direct);
+    for (int i = 0; i < 2; ++i) {
+      auto r = c.Get("/api/camera_proxy/camera.door?size=70000&pause_inside_header_ms=100",
+                     auth_headers());
+      REQUIRE(r);
+      CHECK(r->status == 200);
+      CHECK(r->get_header_value("X-First") == "one");
+      CHECK(r->get_header_value("Content-Type") == "image/jpeg");
+      CHECK(r->body == direct->body);
+    }
+  }
+  SECTION("a request head that arrives in pieces, with pauses, is relayed whole") {
+    RawSocket raw(s.port);
+    raw.send("POST /api/temp");
+    std::this_thread::sleep_for(100ms);
+    raw.send("late HTTP/1.1\r\nHost: x\r\nAuthori");
+    std::this_thread::sleep_for(100ms);
+    raw.send("zation: " + kAuth + "\r\nContent-Type: application/json\r\nContent-Le");
+    std::this_thread::sleep_for(100ms);
+    raw.send("ngth: 22\r\n\r\n{\"template\":\"{{ 2 }}\"}");
+    auto resp = raw.read_response(5s);
+    CHECK(status_of(resp) == 200);
+    auto rec = s.recorded("/core/api/template");
+    REQUIRE(rec.size() == 1);
+    CHECK(rec[0]["body"] == R"({"template":"{{ 2 }}"})");
+    CHECK(header_value(rec[0], "content-type") == "application/json");
+  }
   SECTION("/api/states (~200 KB) relayed whole") {
     auto r = c.Get("/api/states", auth_headers());
     REQUIRE(r);
@@ -343,6 +375,42 @@ TEST_CASE("a client that goes away cancels its upstream request") {
   }
   CHECK(cancelled == 1);
   CHECK(s.fake_stats()["inflight"] == 0);
+}
+
+TEST_CASE("a request pipelined behind a slow one is answered after it, in order") {
+  // While the first waits on Home Assistant, the agent watches the client (a read, after a
+  // tick): the second request's bytes arrive then, are kept, and are served next.
+  Stack s;
+  RawSocket raw(s.port);
+  raw.send(
+      "POST /api/services/script/global_blind_controller?delay_ms=400 HTTP/1.1\r\n"
+      "Host: x\r\nAuthorization: " +
+      kAuth + "\r\nContent-Length: 2\r\n\r\n{}");
+  std::this_thread::sleep_for(200ms);  // the first is being watched by now
+  raw.send("GET /api/ HTTP/1.1\r\nHost: x\r\nAuthorization: " + kAuth + "\r\n\r\n");
+  auto first = raw.read_response(5s);
+  CHECK(status_of(first) == 200);
+  CHECK(body_of(first) != R"({"message":"API running."})");
+  auto second = raw.read_response(5s);
+  CHECK(status_of(second) == 200);
+  CHECK(body_of(second) == R"({"message":"API running."})");
+  CHECK_FALSE(raw.peer_closed());
+}
+
+TEST_CASE("HTTP/1.0 clients: keep-alive only when asked, and said so") {
+  Stack s;
+  {
+    RawSocket raw(s.port);
+    raw.send("GET /api/ HTTP/1.0\r\nAuthorization: " + kAuth +
+             "\r\nConnection: keep-alive\r\n\r\n");
+    auto resp = raw.read_response(5s);
+    CHECK(status_of(resp) == 200);
+    CHECK(resp.find("Connection: keep-alive\r\n") != std::string::npos);
+    raw.send("GET /api/ HTTP/1.0\r\nAuthorization: " + kAuth + "\r\n\r\n");
+    auto again = raw.read_until_close(5s);
+    CHECK(status_of(again) == 200);
+    CHECK(raw.peer_closed());
+  }
 }
 
 TEST_CASE("keep-alive: one client connection for many requests, pooled upstream connections") {
@@ -498,6 +566,10 @@ TEST_CASE("hostile input gets a 4xx and never reaches Home Assistant") {
   SECTION("malformed request line or header: 400") {
     CHECK(status_of(reply_to("GARBAGE\r\n\r\n")) == 400);
     CHECK(status_of(reply_to("GET /api/ HTTP/1.1\r\nBad Header\r\n\r\n")) == 400);
+  }
+  SECTION("a header folded over two lines (obs-fold): 400, as RFC 7230 allows") {
+    CHECK(status_of(reply_to("GET /api/states HTTP/1.1\r\nHost: x\r\n" + auth +
+                             "X-Folded: one\r\n two\r\n\r\n")) == 400);
   }
   SECTION("a WebSocket upgrade to another path loses the socket without a response") {
     auto out = reply_to(

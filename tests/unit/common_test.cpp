@@ -111,3 +111,20 @@ TEST_CASE("log fields render like Node's util.inspect", "[log]") {
   CHECK(log::parse_level("warn") == log::Level::warn);
   CHECK(log::parse_level("bogus") == log::Level::info);
 }
+
+TEST_CASE("sha256 and sha256_from_hex: the same digest as bytes and as hex, either case") {
+  using dinodia::crypto::Sha256Digest;
+  const Sha256Digest digest = dinodia::crypto::sha256("abc");
+  const std::string hex = dinodia::crypto::sha256_hex("abc");
+  CHECK(hex == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  Sha256Digest parsed{};
+  REQUIRE(dinodia::crypto::sha256_from_hex(hex, parsed));
+  CHECK(parsed == digest);
+  Sha256Digest upper{};
+  REQUIRE(dinodia::crypto::sha256_from_hex(
+      "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD", upper));
+  CHECK(upper == digest);
+  Sha256Digest bad{};
+  CHECK_FALSE(dinodia::crypto::sha256_from_hex(hex.substr(1), bad));
+  CHECK_FALSE(dinodia::crypto::sha256_from_hex(std::string(64, 'g'), bad));
+}

@@ -117,3 +117,41 @@ TEST_CASE("a very long path is not allowed and does not exhaust the stack (fuzzi
   CHECK_FALSE(list.allows(long_path));
   CHECK(list.allows("/api/states/" + std::string(1000, 'a')));
 }
+
+TEST_CASE("plain targets take a shortcut that normalises exactly as the whole parser does") {
+  const std::vector<std::string> targets = {
+      "/",
+      "/api/",
+      "/api",
+      "/api/states",
+      "/api/states/light.kitchen",
+      "/api/camera_proxy/camera.front_door?token=abc&time=1700000000123",
+      "/api/template?",
+      "/api/?a=b?c=d/e",
+      "/api/services/light/turn_on",
+      "/api/config/config_entries/flow/0123abcd",
+      "/_dinodia/sync-status",
+      "/api/states/sensor.a:b@c!$&()*+,;=",
+      // Not plain: these go through the whole parser.
+      "/api//states",
+      "//api/states",
+      "/api/./states",
+      "/api/../x",
+      "/api/%2e%2e/x",
+      "/api/states#frag",
+      "/api/states?q=a b",
+      "/api\\states",
+      "/api/states?x='y'",
+      "/api/caf\xc3\xa9",
+  };
+  for (const auto& t : targets) {
+    INFO(t);
+    const auto shortcut = normalise_target(t);
+    const auto full = dinodia::ha_bridge::detail::normalise_target_fully(t);
+    REQUIRE(shortcut.has_value() == full.has_value());
+    if (!shortcut) continue;
+    CHECK(shortcut->pathname == full->pathname);
+    CHECK(shortcut->client_path == full->client_path);
+    CHECK(shortcut->search == full->search);
+  }
+}

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "ha_bridge/detail/splice_relay.hpp"
+#include "tests/support/loopback_pair.hpp"
 
 namespace {
 
@@ -26,26 +27,7 @@ using dinodia::ha_bridge::detail::move_bytes;
 using dinodia::ha_bridge::detail::MoveResult;
 using namespace std::chrono_literals;
 
-// A connected loopback pair: `outer` is a plain blocking descriptor the test drives from a
-// thread; `inner` is the Asio socket move_bytes works on.
-struct Pair {
-  explicit Pair(asio::io_context& ioc) : inner(ioc) {
-    tcp::acceptor acceptor(ioc, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
-    tcp::socket client(ioc);
-    client.connect(acceptor.local_endpoint());
-    acceptor.accept(inner);
-    outer = client.release();
-  }
-  ~Pair() {
-    if (outer >= 0) ::close(outer);
-  }
-  void close_outer() {
-    ::close(outer);
-    outer = -1;
-  }
-  tcp::socket inner;
-  int outer = -1;
-};
+using Pair = dinodia::test::LoopbackPair;
 
 std::string pattern(std::size_t n) {
   std::string s(n, '\0');

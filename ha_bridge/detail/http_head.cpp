@@ -1,0 +1,178 @@
+#include "ha_bridge/detail/http_head.hpp"
+
+#include <boost/beast/http/status.hpp>
+#include <charconv>
+
+#include "common/text.hpp"
+
+namespace dinodia::ha_bridge::detail {
+
+std::string_view ParsedHead::get(http::field name) const {
+  for (const auto& f : *fields) {
+    if (f.name == name) return f.value;
+  }
+  return {};
+}
+
+template <bool isRequest>
+HeadParser<isRequest>::HeadParser(std::vector<HeaderField>& field_storage,
+                                  std::vector<std::string_view>& body_storage) {
+  field_storage.clear();
+  body_storage.clear();
+  fields = &field_storage;
+  body = &body_storage;
+}
+
+template <bool isRequest>
+void HeadParser<isRequest>::on_field_impl(http::field name, BeastView name_string, BeastView value,
+                                          boost::beast::error_code& ec) {
+  // Trailer fields of a chunked body are not forwarded: bodies are re-framed and the trailer
+  // section dropped, as before.
+  if (in_trailer) return;
+  const auto* first = input.data();
+  const auto* last = first + input.size();
+  if (!value.empty() && (value.data() < first || value.data() + value.size() > last)) {
+    ec = http::error::bad_value;  // an obs-fold value, unfolded into Beast's scratch buffer
+    return;
+  }
+  fields->push_back(HeaderField{name, name_string, value});
+}
+
+template <bool isRequest>
+std::size_t HeadParser<isRequest>::on_body_impl(BeastView piece, boost::beast::error_code&) {
+  if (!piece.empty()) body->push_back(piece);
+  return piece.size();
+}
+
+template <bool isRequest>
+void HeadParser<isRequest>::on_chunk_header_impl(std::uint64_t size, BeastView,
+                                                 boost::beast::error_code&) {
+  if (size == 0) in_trailer = true;
+}
+
+template <bool isRequest>
+std::size_t HeadParser<isRequest>::on_chunk_body_impl(std::uint64_t, BeastView piece,
+                                                      boost::beast::error_code& ec) {
+  return on_body_impl(piece, ec);
+}
+
+template class HeadParser<true>;
+template class HeadParser<false>;
+
+void RequestHead::on_request_impl(http::verb verb, BeastView method_str, BeastView request_target,
+                                  int request_version, boost::beast::error_code&) {
+  method = verb;
+  method_string = method_str;
+  target = request_target;
+  version = request_version;
+}
+
+void ResponseHead::on_response_impl(int code, BeastView reason_phrase, int response_version,
+                                    boost::beast::error_code&) {
+  status = static_cast<unsigned>(code);
+  reason = reason_phrase;
+  version = response_version;
+}
+
+std::size_t find_head_end(std::string_view bytes, std::size_t& scanned) {
+  constexpr std::string_view kEnd = "\r\n\r\n";
+  const std::size_t at = bytes.find(kEnd, scanned);
+  if (at == std::string_view::npos) {
+    // The end may straddle what is here and what comes next: look again from three bytes back.
+    scanned = bytes.size() > 3 ? bytes.size() - 3 : 0;
+    return std::string_view::npos;
+  }
+  return at + kEnd.size();
+}
+
+bool is_hop_by_hop(const HeaderField& field) {
+  switch (field.name) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_authenticate:
+    case http::field::proxy_authorization:
+    case http::field::proxy_connection:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+      return true;
+    case http::field::unknown:
+      // RFC 2616 §13.5.1 spells the trailer field "Trailers"; the legacy agent removed that.
+      return text::iequals(field.name_string, "trailers");
+    default:
+      return false;
+  }
+}
+
+void append_framing(std::string& out, const Framing& framing) {
+  switch (framing.kind) {
+    case Framing::Kind::none:
+      return;
+    case Framing::Kind::length: {
+      char digits[24];
+      const auto end = std::to_chars(digits, digits + sizeof digits, framing.length).ptr;
+      out.append("Content-Length: ").append(digits, end).append("\r\n");
+      return;
+    }
+    case Framing::Kind::chunked:
+      out.append("Transfer-Encoding: chunked\r\n");
+      return;
+  }
+}
+
+void append_status_line(std::string& out, unsigned status, std::string_view upstream_reason) {
+  // Always three digits, as the grammar wants (a parsed status is 000-999).
+  const char digits[3] = {static_cast<char>('0' + status / 100 % 10),
+                          static_cast<char>('0' + status / 10 % 10),
+                          static_cast<char>('0' + status % 10)};
+  std::string_view reason = http::obsolete_reason(static_cast<http::status>(status));
+  if (reason == "<unknown-status>") reason = upstream_reason;
+  out.append("HTTP/1.1 ").append(digits, sizeof digits).append(" ").append(reason).append("\r\n");
+}
+
+void append_connection(std::string& out, bool keep_alive, int client_version) {
+  if (!keep_alive) {
+    out.append("Connection: close\r\n");
+  } else if (client_version < 11) {
+    out.append("Connection: keep-alive\r\n");
+  }
+}
+
+void write_request_head(std::string& out, std::string_view method,
+                        std::initializer_list<std::string_view> target_parts,
+                        const std::vector<HeaderField>& fields, std::string_view fixed_fields,
+                        const Framing& framing) {
+  out.clear();
+  out.append(method).append(" ");
+  for (auto part : target_parts) out.append(part);
+  out.append(" HTTP/1.1\r\n");
+  append_fields(out, fields, [](const HeaderField& f) {
+    return f.name == http::field::host || f.name == http::field::authorization ||
+           f.name == http::field::content_length || f.name == http::field::expect;
+  });
+  out.append(fixed_fields);
+  append_framing(out, framing);
+  out.append("\r\n");
+}
+
+void write_response_head(std::string& out, unsigned status, std::string_view upstream_reason,
+                         const std::vector<HeaderField>& fields, const Framing& framing,
+                         bool keep_alive, int client_version) {
+  out.clear();
+  append_status_line(out, status, upstream_reason);
+  append_fields(out, fields,
+                [](const HeaderField& f) { return f.name == http::field::content_length; });
+  append_framing(out, framing);
+  append_connection(out, keep_alive, client_version);
+  out.append("\r\n");
+}
+
+std::string_view chunk_size_line(std::uint64_t size, char (&out)[18]) {
+  const auto end = std::to_chars(out, out + 16, size, 16).ptr;
+  end[0] = '\r';
+  end[1] = '\n';
+  return {out, static_cast<std::size_t>(end + 2 - out)};
+}
+
+}  // namespace dinodia::ha_bridge::detail
