@@ -3,8 +3,10 @@
 #   direct  – the Home Assistant stand-in (tests/fakes/fake_ha) at /core/api/... (the Supervisor's
 #             Core proxy path, Bearer SUPERVISOR_TOKEN)
 #   agent   – dinodia-hub-agent on its LAN port at /api/... (Bearer hub token)
-#   nginx   – nginx as a plain keep-alive reverse proxy in front of the same stand-in (the ceiling
-#             for one extra hop)
+#   nginx   – nginx as a plain keep-alive reverse proxy in front of the same stand-in (what a
+#             mature general-purpose proxy costs for one extra hop)
+#   forwarder – bench/forwarder.cpp, which only copies bytes between each client connection and
+#             one of its own to the stand-in: the floor for one extra hop (throughput cells only)
 # Workloads (issue #2): GET /api/ and GET /api/states (300 entities, ~200 KB) at 16 connections,
 # camera_proxy 256 KiB at 8, WebSocket sessions per second at 16 (connect, auth,
 # config/entity_registry/list, close); plus the agent's RSS idle and at peak.
@@ -13,20 +15,20 @@
 # the Home Assistant requests per cycle and the agent's RSS.
 # Prints a Markdown table and writes it to bench/results/latest.md.
 #
-#   ./bench/run.sh     # ROUNDS=3 rounds of DURATION=5 seconds per cell; the kiosk profile in
+#   ./bench/run.sh     # ROUNDS=7 rounds of DURATION=3 seconds per cell; the kiosk profile in
 #                      # KIOSK_ROUNDS=3 rounds of KIOSK_SECONDS=60 per K
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-DURATION="${DURATION:-5}"
-ROUNDS="${ROUNDS:-3}"
+DURATION="${DURATION:-3}"
+ROUNDS="${ROUNDS:-7}"
 BUILD_DIR="${BUILD_DIR:-build-bench}"
 DINODIA_BENCH_DEPS=1 ./scripts/install-deps.sh
 # Linked as the add-on image links it (addon/Dockerfile): OpenSSL, SQLite and the C++ runtime
 # inside the binary.
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDINODIA_STATIC_DEPS=ON >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target dinodia-hub-agent fake_ha bench_ws_sessions \
-  bench_kiosk_profile >/dev/null
+  bench_kiosk_profile bench_forwarder >/dev/null
 KIOSK_SECONDS="${KIOSK_SECONDS:-60}"  # per round; 0 skips the kiosk profile
 KIOSK_ROUNDS="${KIOSK_ROUNDS:-3}"
 
@@ -102,6 +104,11 @@ NGINX
 nginx -c "$WORK/nginx.conf" -p "$WORK"
 PIDS+=($(cat "$WORK/nginx.pid" 2>/dev/null || echo 0))
 
+FORWARDER_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$BUILD_DIR/bench/bench_forwarder" "$FORWARDER_PORT" "$FAKE_PORT" 2 >"$WORK/forwarder.log" 2>&1 &
+PIDS+=($!)
+wait_port "$WORK/forwarder.log" LISTENING >/dev/null
+
 rss_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status"; }
 sleep 1
 IDLE_RSS=$(rss_kb "$AGENT_PID" VmRSS)
@@ -110,13 +117,17 @@ declare -A URL TOKEN WSPATH
 URL[direct]="http://127.0.0.1:$FAKE_PORT/core"
 URL[agent]="http://127.0.0.1:$AGENT_PORT"
 URL[nginx]="http://127.0.0.1:$NGINX_PORT"
+URL[forwarder]="http://127.0.0.1:$FORWARDER_PORT/core"
 TOKEN[direct]="$SUPERVISOR_TOKEN"; TOKEN[agent]="$HUB_TOKEN"; TOKEN[nginx]="$HUB_TOKEN"
+TOKEN[forwarder]="$SUPERVISOR_TOKEN"
 WSPATH[direct]="/core/api/websocket"; WSPATH[agent]="/api/websocket"; WSPATH[nginx]="/api/websocket"
+WSPATH[forwarder]="/core/api/websocket"
 # WebSocket auth is in-band: a plain proxy cannot swap the hub token for the Supervisor's, so the
 # nginx row authenticates with the Supervisor token itself (nginx does no token check at all).
 declare -A WSTOKEN
 WSTOKEN[direct]="$SUPERVISOR_TOKEN"; WSTOKEN[agent]="$HUB_TOKEN"; WSTOKEN[nginx]="$SUPERVISOR_TOKEN"
-PORT_OF() { case $1 in direct) echo "$FAKE_PORT";; agent) echo "$AGENT_PORT";; nginx) echo "$NGINX_PORT";; esac; }
+WSTOKEN[forwarder]="$SUPERVISOR_TOKEN"
+PORT_OF() { case $1 in direct) echo "$FAKE_PORT";; agent) echo "$AGENT_PORT";; nginx) echo "$NGINX_PORT";; forwarder) echo "$FORWARDER_PORT";; esac; }
 
 declare -A RESULT P99 ROUND_RESULT
 run_wrk() {  # name target path connections round
@@ -137,21 +148,27 @@ run_ws() {  # target round
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-# The machine is shared and virtual: its speed drifts over minutes. So the three targets are
-# measured in ROUNDS, each round running every workload against all three in a rotating order,
-# and a cell reports the median over the rounds (the per-round ratios show the spread).
-TARGETS=(direct agent nginx)
+# The machine is shared and virtual: its speed drifts, by a factor of two within minutes on
+# some days. So a ratio is taken between measurements made next to each other: in each of
+# ROUNDS rounds, every workload runs against the three targets back to back (in a rotating
+# order), and the ratio reported is the median of the rounds' paired ratios. A cell's req/s is
+# the median over the rounds.
+TARGETS=(direct agent nginx forwarder)
 for round in $(seq 1 "$ROUNDS"); do
-  for i in 0 1 2; do
-    t=${TARGETS[$(( (i + round) % 3 ))]}
-    run_wrk api "$t" /api/ 16 "$round"
-    run_wrk states "$t" /api/states 16 "$round"
-    run_wrk camera "$t" "/api/camera_proxy/camera.front_door?size=262144" 8 "$round"
-    run_ws "$t" "$round"
+  for workload in api states camera ws; do
+    for i in 0 1 2 3; do
+      t=${TARGETS[$(( (i + round) % 4 ))]}
+      case $workload in
+        api) run_wrk api "$t" /api/ 16 "$round" ;;
+        states) run_wrk states "$t" /api/states 16 "$round" ;;
+        camera) run_wrk camera "$t" "/api/camera_proxy/camera.front_door?size=262144" 8 "$round" ;;
+        ws) run_ws "$t" "$round" ;;
+      esac
+    done
   done
 done
 for key in api states camera ws; do
-  for t in direct agent nginx; do
+  for t in direct agent nginx forwarder; do
     values=(); p99s=()
     for round in $(seq 1 "$ROUNDS"); do
       values+=("${ROUND_RESULT[$key/$t/$round]}")
@@ -165,21 +182,23 @@ PEAK_RSS=$(rss_kb "$AGENT_PID" VmHWM)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 {
-  echo "| workload | direct (req/s) | agent (req/s) | nginx (req/s) | agent/direct | agent/direct per round | agent/nginx | target | p99 direct / agent / nginx |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| workload | direct (req/s) | agent (req/s) | nginx (req/s) | forwarder (req/s) | agent/direct (median of paired rounds) | agent/direct per round | agent/nginx | forwarder/direct (the floor) | target | p99 direct / agent / nginx |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
   for w in "api:GET /api/ @16:0.5" "states:GET /api/states (300 entities) @16:0.7" "camera:camera_proxy 256 KiB @8:0.7" "ws:WebSocket sessions/s @16:0.5"; do
     IFS=: read -r key label target <<<"$w"
-    d=${RESULT[$key/direct]}; a=${RESULT[$key/agent]}; n=${RESULT[$key/nginx]}
-    per_round=()
+    d=${RESULT[$key/direct]}; a=${RESULT[$key/agent]}; n=${RESULT[$key/nginx]}; f=${RESULT[$key/forwarder]}
+    per_round=(); per_round_nginx=(); per_round_floor=()
     for round in $(seq 1 "$ROUNDS"); do
       per_round+=("$(ratio "${ROUND_RESULT[$key/agent/$round]}" "${ROUND_RESULT[$key/direct/$round]}")")
+      per_round_nginx+=("$(ratio "${ROUND_RESULT[$key/agent/$round]}" "${ROUND_RESULT[$key/nginx/$round]}")")
+      per_round_floor+=("$(ratio "${ROUND_RESULT[$key/forwarder/$round]}" "${ROUND_RESULT[$key/direct/$round]}")")
     done
-    echo "| $label | $d | $a | $n | $(ratio "$a" "$d") | $(IFS=' '; echo "${per_round[*]}") | $(ratio "$a" "$n") | ≥ $target× direct | ${P99[$key/direct]} / ${P99[$key/agent]} / ${P99[$key/nginx]} |"
+    echo "| $label | $d | $a | $n | $f | **$(median "${per_round[@]}")** | $(IFS=' '; echo "${per_round[*]}") | $(median "${per_round_nginx[@]}") | $(median "${per_round_floor[@]}") | ≥ $target× direct | ${P99[$key/direct]} / ${P99[$key/agent]} / ${P99[$key/nginx]} |"
   done
   echo
   echo "Agent RSS: idle $((IDLE_RSS / 1024)).$(( (IDLE_RSS % 1024) * 10 / 1024 )) MiB (target ≤ 8 MiB), peak $((PEAK_RSS / 1024)).$(( (PEAK_RSS % 1024) * 10 / 1024 )) MiB (target ≤ 32 MiB)."
   echo
-  echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -m), $(date -u +%Y-%m-%d). Median of $ROUNDS rounds of ${DURATION}s per cell, targets in rotating order; wrk -t2; load generator, stand-in, proxy share the same cores."
+  echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -m), $(date -u +%Y-%m-%d). $ROUNDS rounds; in each, every workload runs ${DURATION}s against each of the four targets back to back (rotating order); req/s are medians over the rounds, ratios the median of the rounds' paired ratios; wrk -t2; load generator, stand-in, proxy share the same cores."
 } | tee "$ROOT/bench/results/latest.md"
 
 [ "$KIOSK_SECONDS" -gt 0 ] || exit 0
