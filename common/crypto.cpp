@@ -91,6 +91,11 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+void wipe(std::string& secret) {
+  if (!secret.empty()) OPENSSL_cleanse(secret.data(), secret.size());
+  secret.clear();
+}
+
 bool is_sha256_hex(std::string_view s) {
   if (s.size() != 64) return false;
   for (char c : s) {

@@ -21,6 +21,8 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view message);
 std::string random_bytes(std::size_t count);
 // Constant-time equality; different lengths compare unequal without an early exit on content.
 bool constant_time_equal(std::string_view a, std::string_view b);
+// Overwrites a secret's bytes in a way the compiler may not optimise away, then empties it.
+void wipe(std::string& secret);
 // True if `s` is exactly 64 lowercase-or-uppercase hex characters.
 bool is_sha256_hex(std::string_view s);
 

@@ -19,6 +19,7 @@
 #include "ha_bridge/detail/read_buffer.hpp"
 #include "ha_bridge/detail/waiting_exchanges.hpp"
 #include "ha_bridge/path_policy.hpp"
+#include "ha_bridge/token_registry.hpp"
 
 namespace dinodia::ha_bridge::detail {
 
@@ -54,6 +55,8 @@ struct ClientConnection {
   std::string head;  // the head being sent: the upstream request, then the client's answer
   std::string chunk_lines;
   std::vector<boost::asio::const_buffer> gather;  // what one write sends
+  // The hub token this connection last proved, so that it is not hashed again on every request.
+  ProvenToken proven_token;
 
   // The client watch of the exchange in flight (http_relay.cpp): a read on the client socket
   // while Home Assistant works, so that a client that goes away cancels the upstream request.
@@ -106,10 +109,14 @@ enum class ExchangeEnd { keep_alive, close };
 inline auto read_from_client(ClientConnection& client, std::size_t min_room = 1024) {
   return client.socket.async_read_some(client.buffer.prepare(min_room), kAwaitTuple);
 }
-// Writes all of `client.gather` to `socket` (the client's or the upstream one).
-inline auto write_gathered(ClientConnection& client, tcp::socket& socket) {
-  return asio::async_write(socket, client.gather, kAwaitTuple);
-}
+// Writes all of `client.gather` to `socket` (the client's or the upstream one). The bytes are
+// offered to the socket at once first: a request or a kiosk's answer nearly always fits in the
+// socket's send buffer, and then no asynchronous operation is started, whose completion Asio
+// would post to the loop and dispatch from there (a scheduler round trip and a coroutine
+// suspension per write, about a tenth of a relayed request's instructions). What does not fit
+// is written asynchronously, under the deadline the caller set.
+asio::awaitable<std::tuple<beast::error_code, std::size_t>> write_gathered(ClientConnection& client,
+                                                                           tcp::socket& socket);
 
 // Writes a reply the agent makes itself (explicit Content-Length), with `extra` fields if given.
 // Returns close when the connection must end (the client asked, an error, shutdown, or

@@ -140,7 +140,7 @@ class Exchange {
   asio::awaitable<ExchangeEnd> run() {
     // Auth first (a deliberate difference from legacy, which checked the path first).
     const std::string_view token = text::bearer_token(head_.get(http::field::authorization));
-    if (token.empty() || !ctx_.tokens->accepts(token)) {
+    if (token.empty() || !client_.proven_token.accepts(*ctx_.tokens, token)) {
       ctx_.stats.http_rejected_unauthorized.fetch_add(1, std::memory_order_relaxed);
       co_return co_await reply_json(client_, ctx_, 401, kUnauthorizedBody,
                                     client_keep_alive_ && head_.is_done(), client_version_);

@@ -101,4 +101,26 @@ std::vector<std::string> TokenRegistry::synced_hashes() const {
   return out;
 }
 
+bool ProvenToken::accepts(const TokenRegistry& registry, std::string_view presented) {
+  // Read before the check: a swap that lands during it leaves an older generation remembered,
+  // which only costs a full check next time.
+  const std::uint64_t generation = registry.generation();
+  if (registry_ == &registry && generation_ == generation && !token_.empty() &&
+      crypto::constant_time_equal(token_, presented)) {
+    return true;
+  }
+  forget();
+  if (!registry.accepts(presented)) return false;
+  token_.assign(presented);
+  registry_ = &registry;
+  generation_ = generation;
+  return true;
+}
+
+void ProvenToken::forget() {
+  crypto::wipe(token_);
+  registry_ = nullptr;
+  generation_ = 0;
+}
+
 }  // namespace dinodia::ha_bridge

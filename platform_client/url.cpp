@@ -121,7 +121,7 @@ std::optional<Url> parse_after_scheme(std::string scheme, std::string_view rest)
   std::string_view tail = end == std::string_view::npos ? std::string_view() : rest.substr(end);
   std::string path;
   split_path_query(tail, path, url.query);
-  if (path.empty()) path = "/";
+  if (path.empty()) path.push_back('/');
   url.path = remove_dot_segments(path);
   return url;
 }
@@ -142,8 +142,10 @@ std::string leading_scheme(std::string_view text) {
 }  // namespace
 
 std::string Url::origin() const {
-  std::string out = scheme + "://" + host;
-  if (!default_port) out += ":" + std::to_string(port);
+  // Appended piece by piece: GCC 12 reports a false -Wrestrict for `":" + std::string` here.
+  std::string out = scheme;
+  out.append("://").append(host);
+  if (!default_port) out.append(":").append(std::to_string(port));
   return out;
 }
 

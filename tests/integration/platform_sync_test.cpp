@@ -17,6 +17,7 @@
 #include "common/crypto.hpp"
 #include "tests/support/fixtures.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/raw_socket.hpp"
 
 namespace {
 
@@ -83,6 +84,17 @@ std::pair<int, std::string> run_cli(const TempDir& dir, const std::string& comma
   REQUIRE(code.has_value());
   return {*code, p.log()};
 }
+
+// A running agent in front of fake_ha, paired with a platform that rotates the hub token every
+// 2 s with 1 s of grace.
+struct RotatingHub {
+  TempDir dir;
+  FakePlatformProcess platform{dir, kSerial, kBootstrap,
+                               two_listeners({"--rotate-seconds", "2", "--grace-seconds", "1"})};
+  FakeHaProcess ha{dir, kSupervisorToken};
+  AgentProcess agent = make_agent(dir, ha.port());
+  RotatingHub() { agent.start(agent_options(platform.url())); }
+};
 
 unsigned mode_of(const std::string& path) {
   struct stat st {};
@@ -172,12 +184,9 @@ TEST_CASE("sync-status endpoint: 404 unless the configured token is presented", 
 }
 
 TEST_CASE("20 accelerated rotations: clients using the published token never get 401", "[sync]") {
-  TempDir dir;
-  FakePlatformProcess platform(dir, kSerial, kBootstrap,
-                               two_listeners({"--rotate-seconds", "2", "--grace-seconds", "1"}));
-  FakeHaProcess ha(dir, kSupervisorToken);
-  AgentProcess agent = make_agent(dir, ha.port());
-  agent.start(agent_options(platform.url()));
+  RotatingHub hub;
+  auto& platform = hub.platform;
+  auto& agent = hub.agent;
   std::atomic<bool> done{false};
   std::atomic<int> ok{0}, unauthorized{0}, other{0};
   std::vector<std::string> tokens_seen;
@@ -221,6 +230,53 @@ TEST_CASE("20 accelerated rotations: clients using the published token never get
   agent.stop();
   platform.check_no_duplicate_nonces();
   check_no_secrets(agent, platform, tokens_seen);
+}
+
+TEST_CASE("a rotated-out token is refused on the keep-alive connection that proved it", "[sync]") {
+  // The bridge remembers the token a connection proved (ProvenToken): that memory must not
+  // outlive the token's acceptance.
+  RotatingHub hub;
+  auto& platform = hub.platform;
+  auto& agent = hub.agent;
+  std::optional<std::string> first;
+  for (int i = 0; i < 100 && !first; ++i) {
+    first = platform.published_token();
+    if (!first || agent.api_status(*first) != 200) {
+      first.reset();
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+  REQUIRE(first.has_value());
+  const auto request = [](const std::string& token) {
+    return "GET /api/ HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer " + token + "\r\n\r\n";
+  };
+  dinodia::testing::RawSocket kiosk(agent.port());
+  REQUIRE(kiosk.send(request(*first)));
+  CHECK(dinodia::testing::status_of(kiosk.read_response(5s)) == 200);
+  // Rotated out and past its grace: a new connection is refused once the agent synced.
+  bool refused = false;
+  for (int i = 0; i < 300 && !refused; ++i) {
+    refused = agent.api_status(*first) == 401;
+    if (!refused) std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(refused);
+  REQUIRE(kiosk.send(request(*first)));
+  CHECK(dinodia::testing::status_of(kiosk.read_response(5s)) == 401);
+  CHECK_FALSE(kiosk.peer_closed());
+  // The connection stays usable with the token now published.
+  std::optional<std::string> current;
+  for (int i = 0; i < 100; ++i) {
+    current = platform.published_token();
+    if (current && *current != *first && agent.api_status(*current) == 200) break;
+    current.reset();
+    std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(current.has_value());
+  REQUIRE(kiosk.send(request(*current)));
+  CHECK(dinodia::testing::status_of(kiosk.read_response(5s)) == 200);
+  agent.stop();
+  platform.check_no_duplicate_nonces();
+  check_no_secrets(agent, platform, {*first, *current});
 }
 
 TEST_CASE("kill -9 at random points: pairing kept - acknowledged versions always stored",

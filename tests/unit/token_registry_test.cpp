@@ -72,3 +72,38 @@ TEST_CASE("reader threads with cached snapshots see every swap", "[tokens]") {
   for (auto& t : readers) t.join();
   CHECK(saw_final_state.load() == 4);
 }
+
+TEST_CASE("a connection's proven token answers as the registry does, across every swap",
+          "[tokens]") {
+  using dinodia::ha_bridge::ProvenToken;
+  TokenRegistry r;
+  ProvenToken proven;
+  const std::string a = dinodia::crypto::sha256_hex("token-a");
+  const std::string b = dinodia::crypto::sha256_hex("token-b");
+  CHECK_FALSE(proven.accepts(r, "token-a"));
+  r.set_synced({a});
+  CHECK(proven.accepts(r, "token-a"));
+  CHECK(proven.accepts(r, "token-a"));  // remembered
+  // A different token on the same connection is checked in full, not taken for the proven one.
+  CHECK_FALSE(proven.accepts(r, "token-A"));
+  CHECK(proven.accepts(r, " token-a "));  // not the remembered bytes: checked, trimmed, accepted
+  CHECK_FALSE(proven.accepts(r, ""));
+  CHECK(proven.accepts(r, "token-a"));
+  // Revoked by a sync: refused on the very next request on the same connection.
+  r.set_synced({b});
+  CHECK_FALSE(proven.accepts(r, "token-a"));
+  CHECK(proven.accepts(r, "token-b"));
+  // A swap that keeps the token accepted keeps accepting it.
+  r.set_synced({a, b});
+  CHECK(proven.accepts(r, "token-b"));
+  CHECK(proven.accepts(r, "token-a"));
+  // Local options replaced: the same rule.
+  r.set_local({"local-plain"}, {});
+  CHECK(proven.accepts(r, "local-plain"));
+  r.set_local({}, {});
+  CHECK_FALSE(proven.accepts(r, "local-plain"));
+  // Another registry never inherits what was proven against this one.
+  TokenRegistry other;
+  CHECK(proven.accepts(r, "token-a"));
+  CHECK_FALSE(proven.accepts(other, "token-a"));
+}
