@@ -8,8 +8,7 @@ namespace {
 std::atomic<std::uint64_t> g_next_registry_id{1};
 
 struct ThreadCache {
-  std::uint64_t registry_id = 0;
-  std::uint64_t generation = 0;
+  TokenRegistry::Version version;
   std::shared_ptr<const void> snapshot;
 };
 thread_local ThreadCache t_cache;
@@ -67,11 +66,9 @@ void TokenRegistry::set_synced(const std::vector<std::string>& hashes) {
 }
 
 const TokenRegistry::Snapshot& TokenRegistry::current() const {
-  const std::uint64_t gen = generation_.load(std::memory_order_acquire);
-  if (t_cache.registry_id != id_ || t_cache.generation != gen) {
+  if (t_cache.version != version()) {
     std::lock_guard<std::mutex> lock(write_mutex_);
-    t_cache.registry_id = id_;
-    t_cache.generation = generation_.load(std::memory_order_acquire);
+    t_cache.version = version();
     t_cache.snapshot = snapshot_;
   }
   // No copy of the shared_ptr (two atomic operations per request): the cache holds it.
@@ -104,23 +101,19 @@ std::vector<std::string> TokenRegistry::synced_hashes() const {
 bool ProvenToken::accepts(const TokenRegistry& registry, std::string_view presented) {
   // Read before the check: a swap that lands during it leaves an older generation remembered,
   // which only costs a full check next time.
-  const std::uint64_t generation = registry.generation();
-  if (registry_ == &registry && generation_ == generation && !token_.empty() &&
-      crypto::constant_time_equal(token_, presented)) {
-    return true;
-  }
+  const TokenRegistry::Version version = registry.version();
+  // Nothing remembered (an empty token_) never compares equal.
+  if (version_ == version && crypto::constant_time_equal(token_, presented)) return true;
   forget();
   if (!registry.accepts(presented)) return false;
   token_.assign(presented);
-  registry_ = &registry;
-  generation_ = generation;
+  version_ = version;
   return true;
 }
 
 void ProvenToken::forget() {
   crypto::wipe(token_);
-  registry_ = nullptr;
-  generation_ = 0;
+  version_ = {};
 }
 
 }  // namespace dinodia::ha_bridge

@@ -42,8 +42,16 @@ class TokenRegistry {
   std::size_t synced_count() const;
   std::vector<std::string> synced_hashes() const;
 
-  // Moves whenever the accepted set is replaced (ProvenToken relies on it).
-  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  // Which accepted set is current: this registry, and a generation that moves whenever the set
+  // is replaced. A remembered decision (a thread's cached snapshot, a ProvenToken) holds only
+  // while the version is the one it was made under. Registry ids start at 1, so a default
+  // Version matches none.
+  struct Version {
+    std::uint64_t registry_id = 0;
+    std::uint64_t generation = 0;
+    bool operator==(const Version&) const = default;
+  };
+  Version version() const { return {id_, generation_.load(std::memory_order_acquire)}; }
 
  private:
   // Hashes are kept as their 32 bytes: a presented token is hashed and looked up without
@@ -69,7 +77,7 @@ class TokenRegistry {
   mutable std::mutex write_mutex_;
   std::shared_ptr<const Snapshot> snapshot_;  // guarded by write_mutex_
   std::atomic<std::uint64_t> generation_{1};
-  std::uint64_t id_;  // distinguishes registries in the per-thread cache
+  std::uint64_t id_;  // distinguishes registries in remembered decisions (see Version)
 };
 
 // One connection's memory of the token it last proved. A kiosk presents the same token on its
@@ -91,8 +99,7 @@ class ProvenToken {
 
  private:
   std::string token_;
-  const TokenRegistry* registry_ = nullptr;
-  std::uint64_t generation_ = 0;
+  TokenRegistry::Version version_;  // the accepted set token_ was proved against
 };
 
 }  // namespace dinodia::ha_bridge

@@ -96,6 +96,19 @@ struct RotatingHub {
   RotatingHub() { agent.start(agent_options(platform.url())); }
 };
 
+// Waits (up to 5 s) for a token the platform publishes, other than `other_than`, that the agent
+// already accepts.
+std::optional<std::string> accepted_published_token(const FakePlatformProcess& platform,
+                                                    const AgentProcess& agent,
+                                                    const std::string& other_than = "") {
+  for (int i = 0; i < 100; ++i) {
+    auto token = platform.published_token();
+    if (token && *token != other_than && agent.api_status(*token) == 200) return token;
+    std::this_thread::sleep_for(50ms);
+  }
+  return std::nullopt;
+}
+
 unsigned mode_of(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return 0;
@@ -238,14 +251,7 @@ TEST_CASE("a rotated-out token is refused on the keep-alive connection that prov
   RotatingHub hub;
   auto& platform = hub.platform;
   auto& agent = hub.agent;
-  std::optional<std::string> first;
-  for (int i = 0; i < 100 && !first; ++i) {
-    first = platform.published_token();
-    if (!first || agent.api_status(*first) != 200) {
-      first.reset();
-      std::this_thread::sleep_for(50ms);
-    }
-  }
+  const auto first = accepted_published_token(platform, agent);
   REQUIRE(first.has_value());
   const auto request = [](const std::string& token) {
     return "GET /api/ HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer " + token + "\r\n\r\n";
@@ -264,13 +270,7 @@ TEST_CASE("a rotated-out token is refused on the keep-alive connection that prov
   CHECK(dinodia::testing::status_of(kiosk.read_response(5s)) == 401);
   CHECK_FALSE(kiosk.peer_closed());
   // The connection stays usable with the token now published.
-  std::optional<std::string> current;
-  for (int i = 0; i < 100; ++i) {
-    current = platform.published_token();
-    if (current && *current != *first && agent.api_status(*current) == 200) break;
-    current.reset();
-    std::this_thread::sleep_for(50ms);
-  }
+  const auto current = accepted_published_token(platform, agent, *first);
   REQUIRE(current.has_value());
   REQUIRE(kiosk.send(request(*current)));
   CHECK(dinodia::testing::status_of(kiosk.read_response(5s)) == 200);

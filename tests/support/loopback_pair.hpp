@@ -4,10 +4,13 @@
 // only the few tests that already use Asio include it.
 #pragma once
 
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <string>
 
 namespace dinodia::test {
 
@@ -32,5 +35,34 @@ struct LoopbackPair {
   boost::asio::ip::tcp::socket inner;
   int outer = -1;
 };
+
+// Bytes that tell where they sit: a shifted or dropped byte shows as a mismatch. `seed` gives
+// pieces of one stream different contents.
+inline std::string pattern(std::size_t n, unsigned seed = 0) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + seed + i / 977) & 0xff);
+  return s;
+}
+
+// Blocking helpers for the `outer` side.
+inline void write_all(int fd, const std::string& data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return;
+    off += static_cast<std::size_t>(n);
+  }
+}
+// Reads until `n` bytes arrived or the peer closed; returns what arrived.
+inline std::string read_exactly(int fd, std::size_t n) {
+  std::string out;
+  char buf[65536];
+  while (out.size() < n) {
+    const ssize_t got = ::recv(fd, buf, std::min(sizeof buf, n - out.size()), 0);
+    if (got <= 0) break;
+    out.append(buf, static_cast<std::size_t>(got));
+  }
+  return out;
+}
 
 }  // namespace dinodia::test

@@ -21,28 +21,13 @@
 namespace {
 
 namespace asio = boost::asio;
-using dinodia::ha_bridge::detail::UpstreamPool;
 using dinodia::ha_bridge::detail::ClientConnection;
+using dinodia::ha_bridge::detail::UpstreamPool;
 using dinodia::ha_bridge::detail::WaitingExchanges;
 using namespace std::chrono_literals;
 
-std::string pattern(std::size_t n, unsigned seed) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + seed + i / 977) & 0xff);
-  return s;
-}
-
-std::string read_exactly(int fd, std::size_t n, std::chrono::milliseconds pause_first = 0ms) {
-  std::this_thread::sleep_for(pause_first);
-  std::string out;
-  char buf[16384];
-  while (out.size() < n) {
-    const ssize_t got = ::recv(fd, buf, std::min(sizeof buf, n - out.size()), 0);
-    if (got <= 0) break;
-    out.append(buf, static_cast<std::size_t>(got));
-  }
-  return out;
-}
+using dinodia::test::pattern;
+using dinodia::test::read_exactly;
 
 struct Fixture {
   asio::io_context ioc;
@@ -94,7 +79,10 @@ TEST_CASE("a gathered write larger than the send buffer: the rest follows, in or
   std::string expected;
   for (const auto& p : pieces) expected += p;
   std::string received;
-  std::thread reader([&] { received = read_exactly(f.pair.outer, expected.size(), 200ms); });
+  std::thread reader([&] {
+    std::this_thread::sleep_for(200ms);
+    received = read_exactly(f.pair.outer, expected.size());
+  });
   auto [ec, n] = f.write(pieces);
   reader.join();
   CHECK_FALSE(ec);

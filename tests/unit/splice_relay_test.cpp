@@ -29,31 +29,9 @@ using namespace std::chrono_literals;
 
 using Pair = dinodia::test::LoopbackPair;
 
-std::string pattern(std::size_t n) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + i / 977) & 0xff);
-  return s;
-}
-
-void write_all(int fd, const std::string& data) {
-  std::size_t off = 0;
-  while (off < data.size()) {
-    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return;
-    off += static_cast<std::size_t>(n);
-  }
-}
-
-std::string read_exactly(int fd, std::size_t n) {
-  std::string out;
-  char buf[65536];
-  while (out.size() < n) {
-    const ssize_t got = ::recv(fd, buf, std::min(sizeof buf, n - out.size()), 0);
-    if (got <= 0) break;
-    out.append(buf, static_cast<std::size_t>(got));
-  }
-  return out;
-}
+using dinodia::test::pattern;
+using dinodia::test::read_exactly;
+using dinodia::test::write_all;
 
 struct Outcome {
   MoveResult result = MoveResult::done;
