@@ -32,30 +32,11 @@ cmake --build "$BUILD_DIR" -j "$(nproc)" --target dinodia-hub-agent fake_ha benc
 KIOSK_SECONDS="${KIOSK_SECONDS:-60}"  # per round; 0 skips the kiosk profile
 KIOSK_ROUNDS="${KIOSK_ROUNDS:-3}"
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/background.sh
+. "$ROOT/scripts/background.sh"
 
 SUPERVISOR_TOKEN="bench-supervisor-token-$$"
 HUB_TOKEN="bench-hub-token-$$"
-
-wait_port() {  # file, marker
-  for _ in $(seq 1 200); do
-    if grep -q "$2" "$1" 2>/dev/null; then
-      grep -m1 "$2" "$1" | sed -E 's/.*(LISTENING |port: )([0-9]+).*/\2/'
-      return 0
-    fi
-    sleep 0.05
-  done
-  echo "timed out waiting for $2 in $1" >&2
-  cat "$1" >&2
-  return 1
-}
 
 "$BUILD_DIR/tests/fake_ha" --port 0 --token "$SUPERVISOR_TOKEN" --entities 300 >"$WORK/fake.log" 2>&1 &
 PIDS+=($!)
@@ -71,7 +52,7 @@ DINODIA_OPTIONS_PATH="$WORK/options.json" DINODIA_DATA_DIR="$WORK/data" \
   DINODIA_BIND_ADDRESS=127.0.0.1 \
   "$BUILD_DIR/agent/dinodia-hub-agent" >"$WORK/agent.log" 2>&1 &
 AGENT_PID=$!
-PIDS+=($AGENT_PID)
+PIDS+=("$AGENT_PID")
 AGENT_PORT=$(wait_port "$WORK/agent.log" "Listening")
 
 # A port the kernel reports free (a random pick can collide with ephemeral client ports).
@@ -102,7 +83,7 @@ http {
 }
 NGINX
 nginx -c "$WORK/nginx.conf" -p "$WORK"
-PIDS+=($(cat "$WORK/nginx.pid" 2>/dev/null || echo 0))
+PIDS+=("$(cat "$WORK/nginx.pid" 2>/dev/null || echo 0)")
 
 FORWARDER_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$BUILD_DIR/bench/bench_forwarder" "$FORWARDER_PORT" "$FAKE_PORT" 2 >"$WORK/forwarder.log" 2>&1 &
@@ -184,6 +165,11 @@ done
 PEAK_RSS=$(rss_kb "$AGENT_PID" VmHWM)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+# How much of the code layout list still names functions of this binary (a stale list raises
+# idle RSS: scripts/update-symbol-order.sh rewrites it).
+ORDER_LISTED=$(wc -l <"$ROOT/agent/symbol-order.txt")
+ORDER_FOUND=$(nm --defined-only "$BUILD_DIR/agent/dinodia-hub-agent" |
+  awk 'NR == FNR { have[$3] = 1; next } ($0 in have) { n++ } END { print n + 0 }' - "$ROOT/agent/symbol-order.txt")
 {
   echo "| workload | direct (req/s) | agent (req/s) | nginx (req/s) | forwarder (req/s) | agent/direct (median of paired rounds) | agent/direct per round | agent/nginx | forwarder/direct (the floor) | target | p99 direct / agent / nginx |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
@@ -199,7 +185,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
     echo "| $label | $d | $a | $n | $f | **$(median "${per_round[@]}")** | $(IFS=' '; echo "${per_round[*]}") | $(median "${per_round_nginx[@]}") | $(median "${per_round_floor[@]}") | ≥ $target× direct | ${P99[$key/direct]} / ${P99[$key/agent]} / ${P99[$key/nginx]} |"
   done
   echo
-  echo "Agent RSS: idle $((IDLE_RSS / 1024)).$(( (IDLE_RSS % 1024) * 10 / 1024 )) MiB (target ≤ 8 MiB; of it $((IDLE_ANON / 1024)).$(( (IDLE_ANON % 1024) * 10 / 1024 )) MiB private, the rest code pages mapped from the page cache), peak $((PEAK_RSS / 1024)).$(( (PEAK_RSS % 1024) * 10 / 1024 )) MiB (target ≤ 32 MiB)."
+  echo "Agent RSS: idle $((IDLE_RSS / 1024)).$(( (IDLE_RSS % 1024) * 10 / 1024 )) MiB (target ≤ 8 MB = 7.6 MiB; of it $((IDLE_ANON / 1024)).$(( (IDLE_ANON % 1024) * 10 / 1024 )) MiB private, the rest code pages mapped from the page cache), peak $((PEAK_RSS / 1024)).$(( (PEAK_RSS % 1024) * 10 / 1024 )) MiB (target ≤ 32 MB = 30.5 MiB). Code layout: $ORDER_FOUND of the $ORDER_LISTED functions agent/symbol-order.txt lists are in this binary."
   echo
   echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -m), $(date -u +%Y-%m-%d). $ROUNDS rounds; in each, every workload runs ${DURATION}s against each of the four targets back to back (rotating order); req/s are medians over the rounds, ratios the median of the rounds' paired ratios; wrk -t2; load generator, stand-in, proxy share the same cores."
 } | tee "$ROOT/bench/results/latest.md"

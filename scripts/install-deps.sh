@@ -6,13 +6,13 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 packages=(
-  build-essential cmake ninja-build ccache pkg-config
+  build-essential cmake ninja-build ccache pkg-config lld-16
   libboost1.81-dev libboost-system1.81-dev libssl-dev nlohmann-json3-dev libsqlite3-dev
   libcpp-httplib-dev catch2
   openssl curl ca-certificates procps python3
 )
 if [ "${DINODIA_BENCH_DEPS:-0}" = "1" ]; then
-  packages+=(wrk nginx-light)
+  packages+=(wrk nginx-light valgrind)
 fi
 if [ "${DINODIA_SANITIZER_DEPS:-0}" = "1" ]; then
   packages+=(clang libclang-rt-14-dev)
