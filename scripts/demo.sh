@@ -23,29 +23,19 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-wait_for() {  # file, text
-  for _ in $(seq 1 300); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "timed out waiting for '$2' in $1" >&2
-  cat "$1" >&2
-  exit 1
-}
-port_in() { grep -m1 "$2" "$1" | sed -E 's/.*(LISTENING |port: )([0-9]+).*/\2/'; }
+# shellcheck source=scripts/wait-port.sh
+. scripts/wait-port.sh
 
 SUPERVISOR_TOKEN="demo-supervisor-$RANDOM$RANDOM"
 SERIAL="DIN-GB-DEMO0001"
 
 "$BUILD_DIR/tests/fake_ha" --port 0 --token "$SUPERVISOR_TOKEN" --entities 300 >"$WORK/fake_ha.log" 2>&1 &
 PIDS+=($!)
-wait_for "$WORK/fake_ha.log" LISTENING
-HA_PORT=$(port_in "$WORK/fake_ha.log" LISTENING)
+HA_PORT=$(wait_port "$WORK/fake_ha.log" LISTENING 30)
 
 "$BUILD_DIR/tests/fake_platform" --port 0 --backend aws >"$WORK/fake_platform.log" 2>&1 &
 PIDS+=($!)
-wait_for "$WORK/fake_platform.log" LISTENING
-PLATFORM_PORT=$(port_in "$WORK/fake_platform.log" LISTENING)
+PLATFORM_PORT=$(wait_port "$WORK/fake_platform.log" LISTENING 30)
 PLATFORM="http://127.0.0.1:$PLATFORM_PORT"
 
 # The installer's provisioning step: the platform creates the hub and its bootstrap secret.
@@ -63,8 +53,7 @@ DINODIA_OPTIONS_PATH="$WORK/data/options.json" DINODIA_DATA_DIR="$WORK/data" \
   DINODIA_SYNC_INTERVAL_SECONDS=5 \
   "$BUILD_DIR/agent/dinodia-hub-agent" >"$WORK/agent.log" 2>&1 &
 PIDS+=($!)
-wait_for "$WORK/agent.log" "Listening"
-AGENT_PORT=$(port_in "$WORK/agent.log" "Listening")
+AGENT_PORT=$(wait_port "$WORK/agent.log" "Listening" 30)
 
 # The platform publishes the token once the agent has acknowledged it (one sync later).
 TOKEN=""
