@@ -30,7 +30,10 @@ BridgeTimeoutOverrides parse_bridge_timeouts(const std::string& value) {
     const std::string_view item = text::trim(rest.substr(0, comma));
     const auto eq = item.find('=');
     if (eq == std::string_view::npos) {
-      bad_timeouts("'" + std::string(item) + "' is not key=seconds");
+      // Appended piece by piece: GCC 12 reports a false -Wrestrict for `"'" + std::string` here.
+      std::string message = "'";
+      message.append(item).append("' is not key=seconds");
+      bad_timeouts(message);
     }
     const std::string key(text::trim(item.substr(0, eq)));
     const std::string number(text::trim(item.substr(eq + 1)));

@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config lld-16
   libboost1.81-dev libboost-system1.81-dev libssl-dev nlohmann-json3-dev libsqlite3-dev
   libcpp-httplib-dev catch2
-  openssl curl ca-certificates procps python3
+  openssl curl ca-certificates procps python3 python3-yaml
 )
 if [ "${DINODIA_BENCH_DEPS:-0}" = "1" ]; then
   packages+=(wrk nginx-light valgrind)
@@ -17,8 +17,19 @@ fi
 if [ "${DINODIA_SANITIZER_DEPS:-0}" = "1" ]; then
   packages+=(clang libclang-rt-14-dev)
 fi
+# scripts/image.sh: podman with runc (crun fails in this sandbox), debootstrap for the base image
+# stand-ins, and qemu-user to build and run the ARM images.
+if [ "${DINODIA_IMAGE_DEPS:-0}" = "1" ]; then
+  packages+=(podman buildah runc debootstrap qemu-user-static binfmt-support)
+fi
 if [ "${DINODIA_LINT_DEPS:-0}" = "1" ]; then
   packages+=(clang-format clang-tidy git)
+fi
+# Cross-building for the ARM hubs and running the result under qemu-user (scripts/test-arch.sh,
+# docs/building.md).
+if [ "${DINODIA_CROSS_DEPS:-0}" = "1" ]; then
+  packages+=(crossbuild-essential-arm64 crossbuild-essential-armhf qemu-user-static binfmt-support
+    debootstrap)
 fi
 
 # Node.js runs Home Assistant's own WebSocket client in the integration tests (tests/node). A

@@ -3,6 +3,7 @@
 // below as the independent oracle), plus the add-on linter's rules (ha-protocols.md §3).
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -24,8 +25,19 @@ using dinodia::testing::YamlSubsetError;
 using Json = nlohmann::json;
 using OrderedJson = nlohmann::ordered_json;
 
+// The add-on folder under test: addon/ in the repository, or the folder scripts/stage-addon.sh
+// wrote when DINODIA_ADDON_DIR names it (the CTest entry addon/staged), so the published folder
+// itself passes every rule below.
+std::string addon_dir() {
+  const char* staged = std::getenv("DINODIA_ADDON_DIR");
+  return staged != nullptr ? std::string(staged) : dinodia::testing::source_dir() + "/addon";
+}
+bool testing_staged_folder() {
+  return std::getenv("DINODIA_ADDON_DIR") != nullptr;
+}
+
 std::string addon_file(const std::string& name) {
-  return dinodia::testing::source_dir() + "/addon/" + name;
+  return addon_dir() + "/" + name;
 }
 
 const OrderedJson& config() {
@@ -111,9 +123,10 @@ TEST_CASE("config.yaml keeps the legacy identity and declares what the agent nee
   CHECK(c.at("ports_description").contains("8099/tcp"));
   std::set<std::string> arch = c.at("arch").get<std::set<std::string>>();
   CHECK(arch == std::set<std::string>{"aarch64", "amd64", "armv7"});
-  // The agent runs as the container's process under Docker's init; `init: false` would leave
-  // it as PID 1 with no zombie reaping and no signal forwarding (see addon/Dockerfile).
-  CHECK_FALSE(c.contains("init"));
+  // s6-svscan is PID 1 (addon/Dockerfile): Docker's own init must not take that place.
+  CHECK(c.at("init") == false);
+  // Homes download a prebuilt image per architecture; they never compile the agent.
+  CHECK(c.at("image") == "ghcr.io/nivedit1998/{arch}-dinodia-hub-agent");
   CHECK_FALSE(c.contains("ingress"));
   CHECK_FALSE(c.contains("host_network"));
 }
@@ -338,14 +351,13 @@ TEST_CASE("the YAML subset reader fails loudly on what it does not understand", 
   }
 }
 
-TEST_CASE("the image build copies and stages every module the agent is built from", "[addon]") {
-  // A module added to the top-level CMakeLists.txt but not to the Dockerfile's COPY list (or to
-  // the staging script) builds here and breaks only in the image build on a hub.
+TEST_CASE("the image build copies every module the agent is built from", "[addon]") {
+  // A module added to the top-level CMakeLists.txt but not to the Dockerfile's COPY list builds
+  // here and breaks only in the image build. scripts/stage-addon.sh stages what the COPY lines
+  // name, so the staged folder (addon/staged) then holds every module too.
   const std::string cmake =
       dinodia::testing::read_file(dinodia::testing::source_dir() + "/CMakeLists.txt");
   const std::string dockerfile = dinodia::testing::read_file(addon_file("Dockerfile"));
-  const std::string stage =
-      dinodia::testing::read_file(dinodia::testing::source_dir() + "/scripts/stage-addon.sh");
   std::set<std::string> modules;
   const std::string marker = "add_subdirectory(";
   for (auto pos = cmake.find(marker); pos != std::string::npos; pos = cmake.find(marker, pos + 1)) {
@@ -355,9 +367,32 @@ TEST_CASE("the image build copies and stages every module the agent is built fro
   }
   REQUIRE(modules.count("agent") == 1);
   REQUIRE(modules.count("ha_bridge") == 1);
+  modules.insert("cross");  // the toolchain and sysroot recipe of the build stage
   for (const auto& m : modules) {
     INFO("module " << m);
-    CHECK(dockerfile.find("COPY " + m + " ./" + m) != std::string::npos);
-    CHECK(stage.find(" " + m) != std::string::npos);
+    CHECK(dockerfile.find("COPY " + m + " ./src/" + m) != std::string::npos);
+    if (testing_staged_folder()) {
+      CHECK((dinodia::testing::file_exists(addon_file(m + "/CMakeLists.txt")) ||
+             dinodia::testing::file_exists(addon_file(m + "/toolchain.cmake"))));
+    }
+  }
+}
+
+TEST_CASE("the add-on repository keeps the legacy identity", "[addon]") {
+  // legacy-agent.md §1.1: homes update only from the repository they installed 0.4.x from.
+  const std::string path =
+      testing_staged_folder() ? addon_dir() + "/../repository.yaml" : addon_file("repository.yaml");
+  const OrderedJson repository = load_yaml_subset(path);
+  CHECK(repository.at("name") == "Dinodia Hub Agent Add-ons");
+  CHECK(repository.at("url") == "https://github.com/nivedit1998/dinodia-hub-agent");
+  CHECK(repository.at("maintainer") == "Dinodia Smart Living");
+  if (testing_staged_folder()) {
+    // The staged add-on folder holds what the Supervisor reads, and no repository file.
+    for (const char* file : {"config.yaml", "Dockerfile", "DOCS.md", "README.md", "CHANGELOG.md",
+                             "apparmor.txt", "translations/en.yaml"}) {
+      INFO(file);
+      CHECK(dinodia::testing::file_exists(addon_file(file)));
+    }
+    CHECK_FALSE(dinodia::testing::file_exists(addon_file("repository.yaml")));
   }
 }

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Builds and tests the add-on image for one hub architecture with podman, on a machine with no
+# Docker engine and no registry:
+#   ./scripts/image.sh build ARCH     stage the add-on (scripts/stage-addon.sh) and build its
+#                                     Dockerfile for ARCH, as the publishing workflow does
+#   ./scripts/image.sh test ARCH      build it if needed, then run the image test (tests/image)
+#                                     against it; ends with `image test ARCH: N passed, M failed`
+#   ARCH: amd64 | aarch64 | armv7
+# The Dockerfile's base images cannot be pulled here, so local stand-ins are made under their
+# exact names from debootstrap roots of the same Debian release (docs/building.md says how each
+# differs from the real image). ARM images run under qemu-user through binfmt_misc.
+# Environment: BUILD_DIR (native build for the test's fakes, default build), DINODIA_IMAGE_KEEP=1
+# keeps the test's containers and folders for a post-mortem.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+usage() {
+  echo "usage: image.sh build|test amd64|aarch64|armv7" >&2
+  exit 2
+}
+[ $# -eq 2 ] || usage
+command="$1"
+arch="$2"
+case "$command" in build | test) ;; *) usage ;; esac
+# shellcheck source=cross/arch.sh
+. cross/arch.sh
+dinodia_arch "$arch"
+
+DINODIA_IMAGE_DEPS=1 ./scripts/install-deps.sh
+# shellcheck source=scripts/podman-env.sh
+. scripts/podman-env.sh
+[ "$arch" = amd64 ] || ./scripts/enable-binfmt.sh
+
+version=$(sed -n 's/^version: "\(.*\)"$/\1/p' addon/config.yaml)
+image_name=$(sed -n 's/^image: //p' addon/config.yaml)
+image="${image_name//\{arch\}/$arch}:$version"
+builder_image=$(sed -n 's/^ARG BUILDER_IMAGE=//p' addon/Dockerfile)
+base_tag=$(sed -n 's/^ARG BASE_IMAGE_TAG=//p' addon/Dockerfile)
+base_image="ghcr.io/home-assistant/$arch-base-debian:$base_tag"
+
+# A stand-in is made once and kept in podman's storage; its recipe (this script's stand-in part)
+# is stored as a label, so a changed recipe makes it again.
+recipe_of() {  # name
+  sed -n '/^# stand-in recipe begin/,/^# stand-in recipe end/p' "$0" | cat - <(echo "$1") |
+    sha256sum | cut -c1-16
+}
+have_image() {  # ref, recipe
+  [ "$(podman image inspect --format '{{ index .Labels "dev.dinodia.recipe" }}' "$1" 2>/dev/null)" = "$2" ]
+}
+
+# stand-in recipe begin
+# Debian bookworm from debootstrap for `deb_arch`, with `packages` added, as an image named `ref`
+# whose config mimics the real one (`containerfile_tail`: ENV, SHELL, LABEL, ENTRYPOINT).
+make_standin() {  # ref, deb_arch, platform, packages, containerfile_tail
+  local ref="$1" deb_arch="$2" platform="$3" packages="$4" tail="$5"
+  local recipe
+  recipe=$(recipe_of "$ref $deb_arch $packages $tail")
+  if have_image "$ref" "$recipe"; then
+    echo "stand-in $ref is ready"
+    return 0
+  fi
+  local dir
+  dir=$(mktemp -d /var/tmp/dinodia-standin-XXXXXX)
+  echo "making the stand-in for $ref (debootstrap bookworm $deb_arch)"
+  local include=()
+  [ -n "$packages" ] && include=(--include="$packages")
+  # A foreign architecture's second stage runs under qemu-user through binfmt_misc.
+  if ! debootstrap --variant=minbase --arch="$deb_arch" "${include[@]}" bookworm "$dir/rootfs" \
+    "${DINODIA_DEBIAN_MIRROR:-http://deb.debian.org/debian}" >"$dir/debootstrap.log" 2>&1; then
+    tail -n 30 "$dir/debootstrap.log" >&2
+    echo "image.sh: debootstrap failed for $ref" >&2
+    exit 1
+  fi
+  # As the official Debian images: no apt caches, sources as deb.debian.org serves them.
+  rm -rf "$dir/rootfs/var/cache/apt/archives/"*.deb "$dir/rootfs/var/lib/apt/lists/"*
+  printf 'deb http://deb.debian.org/debian bookworm main\ndeb http://deb.debian.org/debian bookworm-updates main\n' \
+    >"$dir/rootfs/etc/apt/sources.list"
+  tar -C "$dir/rootfs" -cf "$dir/rootfs.tar" .
+  {
+    echo "FROM scratch"
+    echo "ADD rootfs.tar /"
+    printf '%s\n' "$tail"
+    echo "LABEL dev.dinodia.recipe=\"$recipe\" dev.dinodia.standin=\"$ref\""
+  } >"$dir/Containerfile"
+  podman build --quiet --format docker --platform "$platform" --pull=never -t "$ref" "$dir" >/dev/null
+  rm -rf "$dir"
+  echo "stand-in $ref is ready"
+}
+# stand-in recipe end
+
+standins() {
+  # The build stage's image: plain Debian bookworm, for the build machine (amd64 here).
+  make_standin "$builder_image" amd64 linux/amd64 "" 'CMD ["bash"]'
+  # Home Assistant's Debian base: what its Dockerfile adds with apt (bash jq tzdata curl
+  # ca-certificates xz-utils), its environment, shell and labels; not s6-overlay, bashio or
+  # tempio, which the add-on does not use, and so no /init either: an image that still started
+  # the base's entry point would fail here.
+  make_standin "$base_image" "$DEB_ARCH" "$OCI_PLATFORM" \
+    bash,jq,tzdata,curl,ca-certificates,xz-utils \
+    "$(
+      cat <<'EOF'
+ENV LANG="C.UTF-8" DEBIAN_FRONTEND="noninteractive" CURL_CA_BUNDLE="/etc/ssl/certs/ca-certificates.crt" S6_BEHAVIOUR_IF_STAGE2_FAILS=2 S6_CMD_WAIT_FOR_SERVICES_MAXTIME=0 S6_CMD_WAIT_FOR_SERVICES=1 S6_SERVICES_READYTIME=50
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+LABEL io.hass.type="base" io.hass.base.name="debian"
+ENTRYPOINT ["/init"]
+EOF
+    )"
+}
+
+build() {
+  standins
+  local stage
+  stage=$(mktemp -d /var/tmp/dinodia-stage-XXXXXX)
+  ./scripts/stage-addon.sh "$stage" >/dev/null
+  echo "building $image for $arch ($OCI_PLATFORM) from the staged add-on folder"
+  local start=$SECONDS
+  # --format docker keeps HEALTHCHECK (OCI image configs have no such field); --network host for
+  # apt inside the build; the base images are the local stand-ins (--pull=never).
+  podman build --format docker --platform "$OCI_PLATFORM" --pull=never --network host \
+    --build-arg BUILD_ARCH="$arch" --build-arg BUILD_VERSION="$version" \
+    -t "$image" "$stage/dinodia-hub-agent"
+  rm -rf "$stage"
+  echo "built $image in $((SECONDS - start)) s; size $(podman image inspect --format '{{.Size}}' "$image") bytes"
+}
+
+image_test() {
+  if ! podman image exists "$image"; then build; fi
+  local build_dir="${BUILD_DIR:-build}"
+  export CCACHE_BASEDIR="$root"
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$build_dir" -j "$(nproc)" --target image_test fake_ha fake_platform dinodia-hub-agent
+  export DINODIA_IMAGE="$image" DINODIA_IMAGE_ARCH="$arch"
+  local passed=0 failed=0 names
+  mapfile -t names < <("$build_dir/tests/image_test" --list-test-names-only | sed '/^$/d')
+  for name in "${names[@]}"; do
+    echo "--- $name"
+    # -w NoTests: a name the filter does not match fails instead of passing with no test run.
+    if "$build_dir/tests/image_test" -w NoTests "$name"; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1))
+    fi
+  done
+  echo "image test $arch: $passed passed, $failed failed"
+  [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+}
+
+case "$command" in
+  build) build ;;
+  test) image_test ;;
+esac
