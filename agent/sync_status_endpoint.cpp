@@ -1,5 +1,6 @@
 #include "agent/sync_status_endpoint.hpp"
 
+#include <optional>
 #include <utility>
 
 #include "agent/platform_sync.hpp"
@@ -11,22 +12,16 @@
 namespace dinodia::agent {
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // application/x-www-form-urlencoded decoding, as URLSearchParams does.
 std::string form_decode(std::string_view s) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '+') {
       out.push_back(' ');
-    } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
-               hex_value(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
+    } else if (s[i] == '%' && i + 2 < s.size() && text::hex_digit_value(s[i + 1]) >= 0 &&
+               text::hex_digit_value(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(text::hex_digit_value(s[i + 1]) * 16 +
+                                      text::hex_digit_value(s[i + 2])));
       i += 2;
     } else {
       out.push_back(s[i]);
@@ -133,23 +128,31 @@ nlohmann::ordered_json sync_status_json(const Options& options, const StateStore
 ha_bridge::LocalRoute sync_status_route(const std::string& configured_token,
                                         std::function<nlohmann::ordered_json()> status) {
   std::string token(text::trim(configured_token));
+  const bool available = static_cast<bool>(status);
+  // The token is checked on the head, before any body is read; a refusal looks like a missing
+  // route (legacy §5.2).
+  ha_bridge::LocalAdmission admit =
+      [token = std::move(token), available](
+          const ha_bridge::LocalRequest& request) -> std::optional<ha_bridge::LocalResponse> {
+    const std::string presented = presented_sync_status_token(request);
+    if (!token.empty() && !presented.empty() && crypto::constant_time_equal(presented, token) &&
+        available) {
+      return std::nullopt;
+    }
+    ha_bridge::LocalResponse response;
+    response.status = 404;
+    response.body = R"({"error":"Not found."})";
+    return response;
+  };
   return {"GET", "/_dinodia/sync-status",
-          [token = std::move(token), status = std::move(status)](
-              const ha_bridge::LocalRequest& request, const ha_bridge::Responder& respond) {
+          [status = std::move(status)](const ha_bridge::LocalRequest&,
+                                       const ha_bridge::Responder& respond) {
             ha_bridge::LocalResponse response;
-            const std::string presented = presented_sync_status_token(request);
-            if (token.empty() || presented.empty() ||
-                !crypto::constant_time_equal(presented, token) || !status) {
-              response.status = 404;
-              response.body = R"({"error":"Not found."})";
-              respond(std::move(response));
-              return;
-            }
             response.body = status().dump();
             response.headers.emplace_back("cache-control", "no-store");
             respond(std::move(response));
           },
-          std::size_t{64} * 1024};
+          std::size_t{64} * 1024, std::move(admit)};
 }
 
 }  // namespace dinodia::agent

@@ -1,5 +1,6 @@
 #include "agent/zha_endpoints.hpp"
 
+#include <optional>
 #include <utility>
 
 #include "common/log.hpp"
@@ -34,9 +35,15 @@ LocalResponse reply(int status, std::string body) {
   return r;
 }
 
-bool authorised(const ha_bridge::TokenRegistry& tokens, const LocalRequest& req) {
-  const std::string_view token = text::bearer_token(req.header("authorization"));
-  return !token.empty() && tokens.accepts(token);
+// Every Zigbee route needs a hub token, checked before the body is read (the bridge runs this
+// on the head alone), so the handlers below only ever see authorised requests.
+ha_bridge::LocalAdmission hub_token_required(
+    std::shared_ptr<const ha_bridge::TokenRegistry> tokens) {
+  return [tokens = std::move(tokens)](const LocalRequest& req) -> std::optional<LocalResponse> {
+    const std::string_view token = text::bearer_token(req.header("authorization"));
+    if (!token.empty() && tokens->accepts(token)) return std::nullopt;
+    return reply(401, kUnauthorized);
+  };
 }
 
 LocalResponse error_reply(const std::string& error) {
@@ -51,13 +58,11 @@ void log_failure(const char* message, const std::string& error) {
 }
 
 struct Shared {
-  std::shared_ptr<const ha_bridge::TokenRegistry> tokens;
   ha_bridge::HaClientConfig ha;
   std::function<boost::asio::io_context&()> io;
 };
 
 void permit(const std::shared_ptr<Shared>& s, const LocalRequest& req, Responder respond) {
-  if (!authorised(*s->tokens, req)) return respond(reply(401, kUnauthorized));
   // The size is checked here as well: the route limit is what §5.3 promises, whatever the
   // transport enforced.
   const bool too_large = req.body_too_large || req.body.size() > kMaxBodyBytes;
@@ -85,7 +90,6 @@ void permit(const std::shared_ptr<Shared>& s, const LocalRequest& req, Responder
 }
 
 void devices(const std::shared_ptr<Shared>& s, const LocalRequest& req, Responder respond) {
-  if (!authorised(*s->tokens, req)) return respond(reply(401, kUnauthorized));
   log::info("Dinodia Zigbee devices requested");
   ha_bridge::ws_command_once(
       s->io(), s->ha, "zha/devices", json::object(), kZhaTimeout,
@@ -99,7 +103,6 @@ void devices(const std::shared_ptr<Shared>& s, const LocalRequest& req, Responde
 }
 
 void health(const std::shared_ptr<Shared>& s, const LocalRequest& req, Responder respond) {
-  if (!authorised(*s->tokens, req)) return respond(reply(401, kUnauthorized));
   log::info("Dinodia Zigbee health requested");
   auto h = std::make_shared<telemetry::ZhaHealth>();
   h->supervisor_token_present = !s->ha.supervisor_token.empty();
@@ -121,20 +124,21 @@ void health(const std::shared_ptr<Shared>& s, const LocalRequest& req, Responder
 std::vector<ha_bridge::LocalRoute> zha_routes(
     std::shared_ptr<const ha_bridge::TokenRegistry> tokens, ha_bridge::HaClientConfig ha,
     std::function<boost::asio::io_context&()> io) {
-  auto s = std::make_shared<Shared>(Shared{std::move(tokens), std::move(ha), std::move(io)});
+  const auto admit = hub_token_required(std::move(tokens));
+  auto s = std::make_shared<Shared>(Shared{std::move(ha), std::move(io)});
   std::vector<ha_bridge::LocalRoute> routes;
   routes.push_back(
       {"POST", "/_dinodia/zha/permit",
        [s](const LocalRequest& req, Responder respond) { permit(s, req, std::move(respond)); },
-       kMaxBodyBytes});
+       kMaxBodyBytes, admit});
   routes.push_back(
       {"GET", "/_dinodia/zha/devices",
        [s](const LocalRequest& req, Responder respond) { devices(s, req, std::move(respond)); },
-       kMaxBodyBytes});
+       kMaxBodyBytes, admit});
   routes.push_back(
       {"GET", "/_dinodia/zha/health",
        [s](const LocalRequest& req, Responder respond) { health(s, req, std::move(respond)); },
-       kMaxBodyBytes});
+       kMaxBodyBytes, admit});
   return routes;
 }
 

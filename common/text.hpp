@@ -12,6 +12,8 @@ std::string_view trim(std::string_view s);
 std::string lower(std::string_view s);
 bool iequals(std::string_view a, std::string_view b);
 bool istarts_with(std::string_view s, std::string_view prefix);
+// The value of one hexadecimal digit (either case), or -1.
+int hex_digit_value(char c);
 // Extracts the token from an `Authorization` value: "Bearer" (any case) + whitespace + rest,
 // rest trimmed. Returns empty when the value is not a bearer credential.
 std::string_view bearer_token(std::string_view authorization);

@@ -235,6 +235,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     const int version = head.version;
     const bool keep_alive_requested = head.keep_alive();
+    // Admitted before any body byte is read: a client without the route's credential cannot
+    // make us hold its body (the body stays unread, so the connection ends with the refusal).
+    if (route.admit) {
+      if (auto refusal = route.admit(request)) {
+        co_return co_await reply(client_, *ctx_, static_cast<unsigned>(refusal->status),
+                                 refusal->content_type, refusal->body, false, version,
+                                 &refusal->headers);
+      }
+    }
     bool close_after = false;
     // Beast checks a declared Content-Length against the body limit when it parses the header,
     // which happened under the bridge-wide limit; a route's smaller limit is checked here.

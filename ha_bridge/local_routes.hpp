@@ -7,6 +7,7 @@
 // bridge hands the answer back to the connection's strand. No Asio types here on purpose.
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,12 +42,18 @@ struct LocalResponse {
 
 using Responder = std::function<void(LocalResponse)>;
 using LocalHandler = std::function<void(LocalRequest, Responder)>;
+// Decides from the head alone (method, path, query, headers; `body` still empty) whether the
+// request may go on: nothing to go on, or the refusal to send. Runs on the bridge's loop before
+// any body byte is read, so it must be quick and must not block.
+using LocalAdmission = std::function<std::optional<LocalResponse>(const LocalRequest&)>;
 
 struct LocalRoute {
   std::string method;
   std::string pathname;
   LocalHandler handler;
   std::size_t max_body_bytes = std::size_t{1024} * 1024;
+  // Checked before the body is read (a credential); none: every request is admitted.
+  LocalAdmission admit;
 };
 
 }  // namespace dinodia::ha_bridge
