@@ -10,7 +10,8 @@
 //   and fields (each name's in the same order) as views into the input;
 // - the head the relay writes upstream (or to the client) is itself a valid head that parses
 //   back to the same method/status and end-to-end fields, with the relay's own Host and
-//   Authorization, no hop-by-hop field, and the framing it announced.
+//   Authorization, no hop-by-hop field, no field a Connection field names, no client identity
+//   field, and the framing it announced.
 #include <algorithm>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -27,9 +28,11 @@
 namespace {
 
 namespace http = boost::beast::http;
+using dinodia::ha_bridge::detail::ConnectionOptions;
 using dinodia::ha_bridge::detail::find_head_end;
 using dinodia::ha_bridge::detail::Framing;
 using dinodia::ha_bridge::detail::HeaderField;
+using dinodia::ha_bridge::detail::is_client_identity_field;
 using dinodia::ha_bridge::detail::is_hop_by_hop;
 using dinodia::ha_bridge::detail::parse_head;
 using dinodia::ha_bridge::detail::RequestHead;
@@ -167,8 +170,10 @@ void request(std::string_view head_bytes) {
                  again.get().target() == "/core/api/states?a=1",
              "the upstream request line");
   std::vector<HeaderField> kept;
+  const ConnectionOptions options(fields);
   for (const auto& f : fields) {
-    if (is_hop_by_hop(f) || f.name == http::field::host || f.name == http::field::authorization ||
+    if (is_hop_by_hop(f) || options.names(f) || is_client_identity_field(f) ||
+        f.name == http::field::host || f.name == http::field::authorization ||
         f.name == http::field::content_length || f.name == http::field::expect) {
       continue;
     }
@@ -225,8 +230,11 @@ void response(std::string_view head_bytes, bool keep_alive, int client_version) 
   FUZZ_CHECK(again.get().result_int() == ours.status && again.get().version() == 11,
              "the client's status line");
   std::vector<HeaderField> kept;
+  const ConnectionOptions options(fields);
   for (const auto& f : fields) {
-    if (!is_hop_by_hop(f) && f.name != http::field::content_length) kept.push_back(f);
+    if (!is_hop_by_hop(f) && !options.names(f) && f.name != http::field::content_length) {
+      kept.push_back(f);
+    }
   }
   auto tail = framing_fields(framing);
   if (!keep_alive) tail.emplace_back("Connection", "close");

@@ -137,6 +137,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         auto [rec, n] = co_await read_from_client(client_);
         if ((ec = client_.read_done(rec, n))) break;
       }
+      if (!ec && !is_acceptable_request(head)) ec = http::error::bad_value;
       if (ec) {
         co_await reject_header(ec, head.version);
         co_return;

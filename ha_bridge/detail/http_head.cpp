@@ -1,11 +1,33 @@
 #include "ha_bridge/detail/http_head.hpp"
 
+#include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/status.hpp>
 #include <charconv>
 
 #include "common/text.hpp"
 
 namespace dinodia::ha_bridge::detail {
+namespace {
+
+// Whether a field's value lies in `input` on the same line as its name, as an unfolded value
+// does. Beast unfolds an obs-fold into a scratch buffer of its own (outside `input`), except
+// when the first line is empty ("Name:\r\n value"): then the value is the continuation line's
+// bytes, inside `input` but after a line break.
+bool value_on_its_line(BeastView name, BeastView value, std::string_view input) {
+  const char* first = input.data();
+  const char* last = first + input.size();
+  const char* after_colon = name.data() + name.size() + 1;
+  if (value.data() < after_colon || value.data() > last ||
+      value.size() > static_cast<std::size_t>(last - value.data())) {
+    return false;
+  }
+  for (const char* p = after_colon; p < value.data(); ++p) {
+    if (*p != ' ' && *p != '\t') return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 std::string_view ParsedHead::get(http::field name) const {
   for (const auto& f : *fields) {
@@ -29,10 +51,8 @@ void HeadParser<isRequest>::on_field_impl(http::field name, BeastView name_strin
   // Trailer fields of a chunked body are not forwarded: bodies are re-framed and the trailer
   // section dropped, as before.
   if (in_trailer) return;
-  const auto* first = input.data();
-  const auto* last = first + input.size();
-  if (!value.empty() && (value.data() < first || value.data() + value.size() > last)) {
-    ec = http::error::bad_value;  // an obs-fold value, unfolded into Beast's scratch buffer
+  if (!value_on_its_line(name_string, value, input)) {
+    ec = http::error::bad_value;  // an obs-fold value (see value_on_its_line)
     return;
   }
   fields->push_back(HeaderField{name, name_string, value});
@@ -83,6 +103,50 @@ std::size_t find_head_end(std::string_view bytes, std::size_t& scanned) {
     return std::string_view::npos;
   }
   return at + kEnd.size();
+}
+
+bool is_acceptable_request(const RequestHead& head) {
+  for (const char c : head.target) {
+    if (c <= ' ' || c > '~') return false;  // (char is signed: bytes over 0x7F are negative)
+  }
+  int hosts = 0;
+  int codings = 0;
+  for (const auto& f : *head.fields) {
+    if (f.name == http::field::host) {
+      ++hosts;
+    } else if (f.name == http::field::transfer_encoding) {
+      ++codings;
+      if (!text::iequals(f.value, "chunked")) return false;
+    }
+  }
+  return codings <= 1 && (hosts == 1 || (hosts == 0 && head.version < 11));
+}
+
+ConnectionOptions::ConnectionOptions(const std::vector<HeaderField>& fields) : fields_(&fields) {
+  for (const auto& f : fields) {
+    if (f.name != http::field::connection) continue;
+    for (const auto& option : http::token_list{f.value}) {
+      if (!text::iequals(option, "close") && !text::iequals(option, "keep-alive")) any_ = true;
+    }
+  }
+}
+
+bool ConnectionOptions::names(const HeaderField& field) const {
+  if (!any_) return false;
+  for (const auto& f : *fields_) {
+    if (f.name != http::field::connection) continue;
+    if (http::token_list{f.value}.exists(field.name_string)) return true;
+  }
+  return false;
+}
+
+bool is_client_identity_field(const HeaderField& field) {
+  if (field.name == http::field::cookie || field.name == http::field::forwarded) return true;
+  if (field.name != http::field::unknown) return false;  // the others have no enum of Beast's
+  const std::string_view name = field.name_string;
+  return text::istarts_with(name, "x-forwarded-") || text::istarts_with(name, "x-hass-") ||
+         text::iequals(name, "x-real-ip") || text::iequals(name, "x-supervisor-token") ||
+         text::iequals(name, "x-ingress-path");
 }
 
 bool is_hop_by_hop(const HeaderField& field) {
@@ -149,7 +213,8 @@ void write_request_head(std::string& out, std::string_view method,
   out.append(" HTTP/1.1\r\n");
   append_fields(out, fields, [](const HeaderField& f) {
     return f.name == http::field::host || f.name == http::field::authorization ||
-           f.name == http::field::content_length || f.name == http::field::expect;
+           f.name == http::field::content_length || f.name == http::field::expect ||
+           is_client_identity_field(f);
   });
   out.append(fixed_fields);
   append_framing(out, framing);

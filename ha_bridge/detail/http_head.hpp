@@ -104,6 +104,8 @@ class ResponseHead final : public HeadParser<false> {
 // folded over several lines (obs-fold) is refused with http::error::bad_value: Beast hands its
 // unfolded value out of a scratch buffer of its own that does not outlive the parse, so it could
 // not be kept as a view, and RFC 7230 §3.2.4 lets a server (400) and a proxy (502) refuse it.
+// A fold after an empty first line ("Authorization:\r\n Bearer ...") is refused as well, though
+// Beast then hands the next line's bytes out of the input (docs/http-input.md).
 template <class Head>
 std::size_t parse_head(Head& head, std::string_view bytes, boost::beast::error_code& ec) {
   head.input = bytes;
@@ -117,8 +119,32 @@ std::size_t parse_head(Head& head, std::string_view bytes, boost::beast::error_c
 // looked (start at 0), so a head that trickles in is not searched from its start again.
 std::size_t find_head_end(std::string_view bytes, std::size_t& scanned);
 
+// Whether a request may be served at all, beyond what Beast's parser checks
+// (docs/http-input.md): one Host field (none only from an HTTP/1.0 client), a target of
+// printable ASCII only, and a Transfer-Encoding, if any, that is exactly one "chunked" (any
+// other coding would leave the body to be read as the next request, RFC 9112 §6.3).
+bool is_acceptable_request(const RequestHead& head);
+
 // Connection-level fields (RFC 7230 §6.1) that a proxy must not forward.
 bool is_hop_by_hop(const HeaderField& field);
+
+// The fields a message's Connection fields name (RFC 9110 §7.6.1): connection options, not
+// forwarded either. Looks at the Connection fields once; `names` is then cheap for the common
+// "Connection: keep-alive" or none.
+class ConnectionOptions {
+ public:
+  explicit ConnectionOptions(const std::vector<HeaderField>& fields);
+  bool names(const HeaderField& field) const;
+
+ private:
+  const std::vector<HeaderField>* fields_;
+  bool any_ = false;  // a Connection field names something besides close and keep-alive
+};
+
+// Identity and forwarding fields a LAN client must not pass on to Home Assistant, which would
+// take them from the Supervisor as its own (docs/http-input.md): Cookie, Forwarded,
+// X-Forwarded-*, X-Real-IP, X-Supervisor-Token, X-Hass-*, X-Ingress-Path. The apps send none.
+bool is_client_identity_field(const HeaderField& field);
 
 // How the body of a message we send is delimited.
 struct Framing {
@@ -126,12 +152,13 @@ struct Framing {
   std::uint64_t length = 0;
 };
 
-// Appends "Name: value\r\n" for every field that is not hop-by-hop and for which
-// `skip(field)` is false.
+// Appends "Name: value\r\n" for every field that is neither hop-by-hop nor named in a
+// Connection field, and for which `skip(field)` is false.
 template <class Skip>
 void append_fields(std::string& out, const std::vector<HeaderField>& fields, Skip skip) {
+  const ConnectionOptions options(fields);
   for (const auto& f : fields) {
-    if (is_hop_by_hop(f) || skip(f)) continue;
+    if (is_hop_by_hop(f) || options.names(f) || skip(f)) continue;
     out.append(f.name_string).append(": ").append(f.value).append("\r\n");
   }
 }
@@ -147,8 +174,9 @@ void append_connection(std::string& out, bool keep_alive, int client_version);
 
 // The head of a request the relay sends to Home Assistant: `method`, the target spelled by
 // `target_parts` (prefix, "/core", normalised path, query), the client's end-to-end fields
-// without Host, Authorization, Content-Length and Expect, then `fixed_fields` (Host and the
-// Supervisor's Authorization, each line ending in CRLF) and the framing of the body to follow.
+// without Host, Authorization, Content-Length, Expect and identity fields, then `fixed_fields`
+// (Host and the Supervisor's Authorization, each line ending in CRLF) and the framing of the body
+// to follow.
 void write_request_head(std::string& out, std::string_view method,
                         std::initializer_list<std::string_view> target_parts,
                         const std::vector<HeaderField>& fields, std::string_view fixed_fields,

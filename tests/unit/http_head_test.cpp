@@ -16,8 +16,11 @@ using dinodia::ha_bridge::detail::append_fields;
 using dinodia::ha_bridge::detail::append_framing;
 using dinodia::ha_bridge::detail::append_status_line;
 using dinodia::ha_bridge::detail::chunk_size_line;
+using dinodia::ha_bridge::detail::ConnectionOptions;
 using dinodia::ha_bridge::detail::Framing;
 using dinodia::ha_bridge::detail::HeaderField;
+using dinodia::ha_bridge::detail::is_acceptable_request;
+using dinodia::ha_bridge::detail::is_client_identity_field;
 using dinodia::ha_bridge::detail::is_hop_by_hop;
 using dinodia::ha_bridge::detail::parse_head;
 using dinodia::ha_bridge::detail::RequestHead;
@@ -255,6 +258,18 @@ TEST_CASE("a field folded over two lines (obs-fold) is refused, request or respo
     parse_head(head, bytes, ec);
     CHECK(ec == http::error::bad_value);
   }
+  SECTION("a fold after an empty first line is refused too (Beast keeps it in the input)") {
+    for (const std::string bytes : {"GET /api/ HTTP/1.1\r\nAuthorization:\r\n Bearer t\r\n\r\n",
+                                    "GET /api/ HTTP/1.1\r\nX-A: \r\n\tb\r\n\r\n",
+                                    "GET /api/ HTTP/1.1\r\nX-A:\r\n \r\nX-B: c\r\n\r\n"}) {
+      INFO(bytes);
+      Storage s;
+      RequestHead head(s.fields, s.body);
+      boost::beast::error_code ec;
+      parse_head(head, bytes, ec);
+      CHECK(ec == http::error::bad_value);
+    }
+  }
   SECTION("an empty value and spaces around a value are not folds") {
     Storage s;
     RequestHead head(s.fields, s.body);
@@ -327,4 +342,67 @@ TEST_CASE("chunk_size_line: lowercase hex and CRLF") {
   CHECK(chunk_size_line(255, line) == "ff\r\n");
   CHECK(chunk_size_line(65536, line) == "10000\r\n");
   CHECK(chunk_size_line(0xffffffffffffffffULL, line) == "ffffffffffffffff\r\n");
+}
+
+TEST_CASE("is_acceptable_request: one Host, a printable ASCII target, only plain chunked") {
+  auto acceptable = [](const std::string& bytes) {
+    Storage s;
+    RequestHead head(s.fields, s.body);
+    boost::beast::error_code ec;
+    parse_head(head, bytes, ec);
+    REQUIRE((!ec || ec == http::error::need_more));
+    return is_acceptable_request(head);
+  };
+  CHECK(acceptable("GET /api/states?x=1 HTTP/1.1\r\nHost: hub\r\n\r\n"));
+  CHECK(acceptable("GET /api/ HTTP/1.0\r\n\r\n"));  // HTTP/1.0 may leave Host out
+  CHECK(acceptable("POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n"));
+  CHECK_FALSE(acceptable("GET /api/ HTTP/1.1\r\n\r\n"));
+  CHECK_FALSE(acceptable("GET /api/ HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"));
+  CHECK_FALSE(acceptable("GET /api/ HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"));
+  CHECK_FALSE(acceptable("GET /caf\xC3\xA9 HTTP/1.1\r\nHost: h\r\n\r\n"));
+  CHECK_FALSE(acceptable("GET /a?\xFF HTTP/1.1\r\nHost: h\r\n\r\n"));
+  for (const char* coding : {"chunked, identity", "xchunked", "identity", "gzip, chunked"}) {
+    INFO(coding);
+    CHECK_FALSE(acceptable(std::string("POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: ") +
+                           coding + "\r\n\r\n"));
+  }
+}
+
+TEST_CASE("fields named in Connection and client identity fields are not written") {
+  const std::vector<HeaderField> fields = {
+      {http::field::connection, "Connection", "keep-alive, X-Hop"},
+      {http::field::connection, "Connection", "x-other"},
+      {http::field::unknown, "x-hop", "1"},
+      {http::field::unknown, "X-Other", "2"},
+      {http::field::unknown, "X-Kept", "3"},
+  };
+  const ConnectionOptions options(fields);
+  CHECK(options.names(fields[2]));
+  CHECK(options.names(fields[3]));
+  CHECK_FALSE(options.names(fields[4]));
+  std::string out;
+  append_fields(out, fields, [](const HeaderField&) { return false; });
+  CHECK(out == "X-Kept: 3\r\n");
+
+  const std::vector<HeaderField> plain = {{http::field::connection, "Connection", "keep-alive"},
+                                          {http::field::unknown, "keep-alive-ish", "1"}};
+  CHECK_FALSE(ConnectionOptions(plain).names(plain[1]));
+
+  auto identity = [](http::field name, std::string_view text) {
+    return is_client_identity_field(HeaderField{name, text, "v"});
+  };
+  CHECK(identity(http::field::cookie, "cookie"));
+  CHECK(identity(http::field::forwarded, "Forwarded"));
+  CHECK(identity(http::field::unknown, "X-Forwarded-For"));
+  CHECK(identity(http::field::unknown, "x-forwarded-proto"));
+  CHECK(identity(http::field::unknown, "X-HASS-USER-ID"));
+  CHECK(identity(http::field::unknown, "X-Hass-Is-Admin"));
+  CHECK(identity(http::field::unknown, "X-Supervisor-Token"));
+  CHECK(identity(http::field::unknown, "X-Real-IP"));
+  CHECK(identity(http::field::unknown, "X-Ingress-Path"));
+  CHECK_FALSE(identity(http::field::authorization, "Authorization"));
+  CHECK_FALSE(identity(http::field::content_type, "Content-Type"));
+  CHECK_FALSE(identity(http::field::user_agent, "User-Agent"));
+  CHECK_FALSE(identity(http::field::unknown, "X-Forwarded"));
+  CHECK_FALSE(identity(http::field::unknown, "X-Custom"));
 }
