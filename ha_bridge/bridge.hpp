@@ -28,6 +28,9 @@ struct BridgeConfig {
   std::string supervisor_token;                 // replaces the client's Authorization upstream
   std::vector<std::string> upstream_ws_tokens;  // ws_auth_mode order (legacy §7.3)
   std::vector<std::string> allowed_path_regex;
+  // Whether hub-token holders may call services of the `hassio` domain (REST and WebSocket
+  // call_service); refused by default, as no app needs them (docs/http-input.md).
+  bool allow_hassio_domain = false;
 
   std::size_t max_header_bytes = std::size_t{32} * 1024;  // HA's own line limit is 24570
   // Like the Supervisor's MAX_CLIENT_SIZE.

@@ -57,6 +57,10 @@ struct ClientConnection {
   std::vector<boost::asio::const_buffer> gather;  // what one write sends
   // The hub token this connection last proved, so that it is not hashed again on every request.
   ProvenToken proven_token;
+  // Whether any request on this connection proved a hub token. One that never did ends with
+  // its first 401 (docs/http-input.md); a kiosk whose token was just rotated out keeps its
+  // connection to try the new one.
+  bool authenticated = false;
 
   // The client watch of the exchange in flight (http_relay.cpp): a read on the client socket
   // while Home Assistant works, so that a client that goes away cancels the upstream request.

@@ -140,12 +140,19 @@ class Exchange {
   asio::awaitable<ExchangeEnd> run() {
     // Auth first (a deliberate difference from legacy, which checked the path first).
     const std::string_view token = text::bearer_token(head_.get(http::field::authorization));
+    // A connection that never proved a token ends with its 401: a client without one cannot
+    // keep it open by asking again before each idle timeout (docs/http-input.md).
     if (token.empty() || !client_.proven_token.accepts(*ctx_.tokens, token)) {
       ctx_.stats.http_rejected_unauthorized.fetch_add(1, std::memory_order_relaxed);
       co_return co_await reply_json(client_, ctx_, 401, kUnauthorizedBody,
-                                    client_keep_alive_ && head_.is_done(), client_version_);
+                                    client_.authenticated && client_keep_alive_ && head_.is_done(),
+                                    client_version_);
     }
-    if (!path_allowed(ctx_.allow_list, target_.client_path)) {
+    client_.authenticated = true;
+    // The hassio service domain (add-ons, host reboot) is refused like a path off the list
+    // unless the option allows it: no app calls it (docs/http-input.md).
+    if (!path_allowed(ctx_.allow_list, target_.client_path) ||
+        (!ctx_.config.allow_hassio_domain && names_hassio_service(target_.client_path))) {
       ctx_.stats.http_rejected_forbidden.fetch_add(1, std::memory_order_relaxed);
       const nlohmann::json body = {{"error", "Path not allowed."}, {"path", target_.client_path}};
       co_return co_await reply_json(client_, ctx_, 403, body.dump(),

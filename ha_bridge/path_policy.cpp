@@ -232,6 +232,31 @@ std::optional<NormalisedTarget> detail::normalise_target_fully(std::string_view 
   return out;
 }
 
+bool names_hassio_service(std::string_view client_path) {
+  constexpr std::string_view kServices = "/api/services/";
+  constexpr std::string_view kHassio = "hassio";
+  if (!text::istarts_with(client_path, kServices)) return false;
+  std::string_view domain = client_path.substr(kServices.size());
+  domain = domain.substr(0, domain.find('/'));
+  // Compared as aiohttp's router (percent-decoding) and Home Assistant's service registry
+  // (lowercasing) see it; a byte that cannot spell "hassio" ends the comparison.
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < domain.size(); ++i, ++n) {
+    char c = domain[i];
+    if (c == '%' && i + 2 < domain.size()) {
+      const int hi = text::hex_digit_value(domain[i + 1]);
+      const int lo = text::hex_digit_value(domain[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        c = static_cast<char>(hi * 16 + lo);
+        i += 2;
+      }
+    }
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (n >= kHassio.size() || c != kHassio[n]) return false;
+  }
+  return n == kHassio.size();
+}
+
 AllowList::AllowList(const std::vector<std::string>& patterns) {
   patterns_.reserve(patterns.size());
   for (const auto& p : patterns) patterns_.emplace_back(p, std::regex::ECMAScript);

@@ -30,6 +30,11 @@ namespace detail {
 std::optional<NormalisedTarget> normalise_target_fully(std::string_view request_target);
 }  // namespace detail
 
+// Whether `client_path` (normalised) calls a service of the `hassio` domain:
+// "/api/services/<domain>/..." where <domain>, percent-decoded and lowercased as Home Assistant
+// treats it, is "hassio" (docs/http-input.md).
+bool names_hassio_service(std::string_view client_path);
+
 // ECMAScript regexes, matched with search semantics (JavaScript RegExp.test) against
 // client_path only (no query). Construction throws std::regex_error on an invalid pattern; the
 // options loader reports that before we get here.

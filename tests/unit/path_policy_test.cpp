@@ -10,6 +10,7 @@
 #include <vector>
 
 using dinodia::ha_bridge::AllowList;
+using dinodia::ha_bridge::names_hassio_service;
 using dinodia::ha_bridge::normalise_target;
 
 namespace {
@@ -153,5 +154,22 @@ TEST_CASE("plain targets take a shortcut that normalises exactly as the whole pa
     CHECK(shortcut->pathname == full->pathname);
     CHECK(shortcut->client_path == full->client_path);
     CHECK(shortcut->search == full->search);
+  }
+}
+
+TEST_CASE("names_hassio_service: the hassio domain as Home Assistant would read it") {
+  for (const char* path :
+       {"/api/services/hassio/host_reboot", "/api/services/HASSIO/addon_stop",
+        "/api/services/%68assio/x", "/api/services/hass%69%6f/x", "/api/services/hass%49%4F/x",
+        "/API/Services/hassio/x", "/api/services/hassio", "/api/services/hassio/"}) {
+    INFO(path);
+    CHECK(names_hassio_service(path));
+  }
+  for (const char* path :
+       {"/api/services/hassi/x", "/api/services/hassio_x/y", "/api/services/xhassio/y",
+        "/api/services/light/hassio", "/api/services/%2568assio/x", "/api/services/hassio%/x",
+        "/api/services/hass%6/x", "/api/hassio/host/reboot", "/api/services/", "/api/states"}) {
+    INFO(path);
+    CHECK_FALSE(names_hassio_service(path));
   }
 }
