@@ -43,6 +43,7 @@ ha_bridge::BridgeConfig bridge_config(const Options& o, const Environment& env) 
   c.upstream_ws_tokens = o.upstream_ws_tokens(env.supervisor_token);
   c.allowed_path_regex = o.allowed_path_regex;
   c.max_body_bytes = static_cast<std::size_t>(o.max_request_body_mb) * 1024 * 1024;
+  c.allow_hassio_domain = o.allow_hassio_domain;
   const auto& t = env.bridge_timeouts;
   if (t.idle) c.idle_timeout = std::chrono::seconds(*t.idle);
   if (t.header) c.header_timeout = std::chrono::seconds(*t.header);

@@ -50,6 +50,7 @@ const std::vector<OptionSpec> kSpecs = {
     // Added by this agent.
     {"platform_canary_base_url", "str?", "\"\"", false},
     {"max_request_body_mb", "int(1,256)", "16", false},
+    {"allow_hassio_domain", "bool", "false", false},
 };
 
 // Options whose values are credentials: an error names the option and the expected type, never
@@ -269,6 +270,7 @@ LoadedOptions parse_options(std::string_view json_text) {
   }
   o.log_level = values["log_level"].get<std::string>();
   o.max_request_body_mb = values["max_request_body_mb"].get<int>();
+  o.allow_hassio_domain = values["allow_hassio_domain"].get<bool>();
   o.platform_sync_enabled = values["platform_sync_enabled"].get<bool>();
   // Trimmed and without trailing slashes, until neither changes anything: " https://h /" is
   // "https://h", and normalising a normalised value leaves it as it is (fuzz_options found
@@ -324,6 +326,7 @@ json options_as_json(const Options& o) {
       {"allowed_path_regex", o.allowed_path_regex},
       {"log_level", o.log_level},
       {"max_request_body_mb", o.max_request_body_mb},
+      {"allow_hassio_domain", o.allow_hassio_domain},
       {"platform_sync_enabled", o.platform_sync_enabled},
       {"platform_base_url", o.platform_base_url},
       {"platform_canary_base_url", o.platform_canary_base_url},

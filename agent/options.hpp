@@ -36,6 +36,7 @@ struct Options {
   std::vector<std::string> allowed_path_regex;
   std::string log_level = "info";
   int max_request_body_mb = 16;
+  bool allow_hassio_domain = false;  // hub-token holders may call `hassio` services
   // Platform sync
   bool platform_sync_enabled = false;
   std::string platform_base_url;

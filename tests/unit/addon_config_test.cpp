@@ -253,6 +253,7 @@ TEST_CASE("a fresh install runs with the legacy defaults", "[addon]") {
   }
   CHECK(got.at("platform_canary_base_url") == "");
   CHECK(got.at("max_request_body_mb") == 16);
+  CHECK(got.at("allow_hassio_domain") == false);
   CHECK(got.size() == option_specs().size());
 }
 
