@@ -257,8 +257,13 @@ TEST_CASE("deeply nested frames before and after auth never crash the agent") {
     WsClient hostile;
     hostile.connect(f.port());
     REQUIRE(hostile.read_json()["type"] == "auth_required");
-    hostile.send_text(R"({"type":"supervisor/x","id":)" + nest + unnest + "}");
-    hostile.send_text(R"([{"type":"hassio/x"},)" + nest + unnest + "]");
+    // Before a hub token a frame this size (300 KB) is over the 4 KiB pre-auth limit: the agent
+    // may close with 1009 while we are still writing, so a failed write is fine here.
+    try {
+      hostile.send_text(R"({"type":"supervisor/x","id":)" + nest + unnest + "}");
+      hostile.send_text(R"([{"type":"hassio/x"},)" + nest + unnest + "]");
+    } catch (const std::runtime_error&) {
+    }
     hostile.abort();
   }
   WsClient client;
