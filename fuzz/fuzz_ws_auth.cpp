@@ -22,6 +22,7 @@ namespace {
 using dinodia::ha_bridge::detail::ClientFrameVerdict;
 using dinodia::ha_bridge::detail::inspect_client_text;
 using dinodia::ha_bridge::detail::is_denied_ws_type;
+using dinodia::ha_bridge::detail::is_hassio_domain;
 using nlohmann::json;
 using Action = ClientFrameVerdict::Action;
 
@@ -34,9 +35,15 @@ const std::string* type_of(const json& message) {
   return it->get_ptr<const std::string*>();
 }
 
+// With the default policy: supervisor/ and hassio/ commands, and call_service to hassio.
 bool is_denied(const json& message) {
   const std::string* type = type_of(message);
-  return type != nullptr && is_denied_ws_type(*type);
+  if (type == nullptr) return false;
+  if (is_denied_ws_type(*type)) return true;
+  if (*type != "call_service") return false;
+  auto domain = message.find("domain");
+  return domain != message.end() && domain->is_string() &&
+         is_hassio_domain(domain->get_ref<const std::string&>());
 }
 
 void check_reply(const std::string& reply) {
@@ -83,6 +90,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
 
+  if (parsed.is_discarded()) {
+    // Not JSON to the filter's parser: forwarded untouched only when the scan rules out any
+    // auth message or denied command, otherwise refused (fail closed); never answered.
+    FUZZ_CHECK(verdict.action == Action::forward_original || verdict.action == Action::refuse,
+               "an unparseable frame is forwarded untouched or refused");
+    FUZZ_CHECK(verdict.local_replies.empty(), "no local reply for an unparseable frame");
+    return 0;
+  }
+  FUZZ_CHECK(verdict.action != Action::refuse, "only an unparseable frame is refused");
+
   if (type != nullptr && *type == "auth") {
     FUZZ_CHECK(verdict.action == Action::client_auth, "an auth message is never forwarded");
     auto it = parsed.find("access_token");
@@ -98,7 +115,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(verdict.action != Action::client_auth, "client_auth only for type auth");
   FUZZ_CHECK(verdict.access_token.empty(), "access_token only for auth");
 
-  if (type != nullptr && is_denied_ws_type(*type)) {
+  if (type != nullptr && is_denied(parsed)) {
     FUZZ_CHECK(verdict.action == Action::drop, "a denied command is dropped");
     FUZZ_CHECK(verdict.local_replies.size() == 1, "one reply for a denied command");
     return 0;

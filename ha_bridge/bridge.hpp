@@ -44,8 +44,16 @@ struct BridgeConfig {
 
   // WebSocket relay (legacy §7, fixed as issue #2 asks).
   std::chrono::seconds ws_auth_timeout{10};  // as Core's AUTH_MESSAGE_TIMEOUT
-  std::size_t ws_preauth_max_messages = 64;
-  std::size_t ws_preauth_max_bytes = std::size_t{1024} * 1024;
+  // Before a client has proved a hub token (docs/lan-bridge.md, "Before authentication"): an
+  // `auth` message is a few hundred bytes and no app sends anything else before it, so a few
+  // KiB per connection, and a budget for all such connections together; a message that would
+  // exceed the budget closes its connection (1013) instead of being queued.
+  std::size_t ws_preauth_max_messages = 8;
+  std::size_t ws_preauth_max_bytes = 4096;
+  std::size_t ws_preauth_budget_bytes = std::size_t{128} * 1024;
+  // After a valid hub token, until Home Assistant's auth_ok: what is buffered for the client.
+  std::size_t ws_pending_max_messages = 64;
+  std::size_t ws_pending_max_bytes = std::size_t{1024} * 1024;
   // As the Supervisor's limit.
   std::size_t ws_max_message_from_upstream = std::size_t{64} * 1024 * 1024;
   std::size_t ws_max_message_from_client = std::size_t{16} * 1024 * 1024;

@@ -3,7 +3,7 @@
 #   ./scripts/fuzz.sh [seconds-per-target]     default 300
 # Environment:
 #   FUZZ_BUILD_DIR=build-fuzz   build dir (its own: every object there is instrumented)
-#   FUZZ_TARGETS="fuzz_options ..."   subset to run (default: all five)
+#   FUZZ_TARGETS="fuzz_options ..."   subset to run (default: all six)
 #   FUZZ_NICE=0                 nice level for the fuzzing runs (shared machines: 19)
 #   FUZZ_SKIP_DEPS=1            do not run install-deps.sh
 #   FUZZ_ARGS="..."             extra libFuzzer flags, e.g. "-fork=1 -ignore_crashes=1" to keep
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET="${1:-300}"
 BUILD_DIR="${FUZZ_BUILD_DIR:-build-fuzz}"
-read -r -a TARGETS <<<"${FUZZ_TARGETS:-fuzz_options fuzz_platform_response fuzz_path_policy fuzz_ws_auth fuzz_http_head}"
+read -r -a TARGETS <<<"${FUZZ_TARGETS:-fuzz_options fuzz_platform_response fuzz_path_policy fuzz_ws_auth fuzz_http_head fuzz_ws_filter_diff}"
 read -r -a EXTRA_ARGS <<<"${FUZZ_ARGS:-}"
 NICE="${FUZZ_NICE:-0}"
 

@@ -13,6 +13,8 @@
 #include <unordered_map>
 
 #include "ha_bridge/bridge.hpp"
+#include "ha_bridge/detail/auth_required_cache.hpp"
+#include "ha_bridge/detail/byte_budget.hpp"
 #include "ha_bridge/path_policy.hpp"
 #include "ha_bridge/upstream_pool.hpp"
 
@@ -71,6 +73,10 @@ struct BridgeContext {
   tcp::endpoint upstream_endpoint;  // resolved once at start (re-resolved on connect failure)
   AtomicStats stats;
   ConnectionTracker connections;
+  // WebSocket relay: data held for clients without a proven hub token, and Home Assistant's
+  // greeting the relay answers them with (docs/lan-bridge.md, "Before authentication").
+  ByteBudget ws_preauth_budget;
+  AuthRequiredCache ws_auth_required;
 
   BridgeContext(BridgeConfig c, std::shared_ptr<const TokenRegistry> t, std::vector<LocalRoute> r)
       : config(std::move(c)),
@@ -78,7 +84,8 @@ struct BridgeContext {
         allow_list(config.allowed_path_regex),
         local_routes(std::move(r)),
         upstream_fields("Host: " + config.upstream.host_header() + "\r\nAuthorization: Bearer " +
-                        config.supervisor_token + "\r\n") {}
+                        config.supervisor_token + "\r\n"),
+        ws_preauth_budget(config.ws_preauth_budget_bytes) {}
 };
 
 }  // namespace dinodia::ha_bridge::detail

@@ -9,11 +9,20 @@ namespace {
 
 using nlohmann::json;
 
-bool might_need_inspection(std::string_view frame) {
+bool contains_hassio_any_case(std::string_view frame) {
+  for (std::size_t at = 0; at + 6 <= frame.size(); ++at) {
+    if (is_hassio_domain(frame.substr(at, 6))) return true;
+  }
+  return false;
+}
+
+bool might_need_inspection(std::string_view frame, bool allow_hassio_domain) {
   return frame.find('\\') != std::string_view::npos ||
          frame.find("auth") != std::string_view::npos ||
          frame.find("supervisor/") != std::string_view::npos ||
-         frame.find("hassio/") != std::string_view::npos;
+         frame.find("hassio/") != std::string_view::npos ||
+         (!allow_hassio_domain && frame.find("call_service") != std::string_view::npos &&
+          contains_hassio_any_case(frame));
 }
 
 std::string unauthorized_reply(const json& command) {
@@ -31,9 +40,14 @@ const std::string* type_of(const json& message) {
   return it->get_ptr<const std::string*>();
 }
 
-bool is_denied_command(const json& message) {
+bool is_denied_command(const json& message, bool allow_hassio_domain) {
   const std::string* type = type_of(message);
-  return type != nullptr && is_denied_ws_type(*type);
+  if (type == nullptr) return false;
+  if (is_denied_ws_type(*type)) return true;
+  if (allow_hassio_domain || *type != "call_service") return false;
+  auto domain = message.find("domain");
+  return domain != message.end() && domain->is_string() &&
+         is_hassio_domain(domain->get_ref<const std::string&>());
 }
 
 }  // namespace
@@ -42,9 +56,19 @@ bool is_denied_ws_type(std::string_view type) {
   return type.starts_with("supervisor/") || type.starts_with("hassio/");
 }
 
-ClientFrameVerdict inspect_client_text(std::string_view frame) {
+bool is_hassio_domain(std::string_view domain) {
+  constexpr std::string_view kHassio = "hassio";
+  if (domain.size() != kHassio.size()) return false;
+  for (std::size_t i = 0; i < kHassio.size(); ++i) {
+    const char c = domain[i];
+    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != kHassio[i]) return false;
+  }
+  return true;
+}
+
+ClientFrameVerdict inspect_client_text(std::string_view frame, bool allow_hassio_domain) {
   ClientFrameVerdict verdict;
-  if (!might_need_inspection(frame)) return verdict;
+  if (!might_need_inspection(frame, allow_hassio_domain)) return verdict;
 
   if (!text::json_nesting_within(frame, kMaxInspectedDepth)) {
     // Could hide an auth message or a denied command that we cannot safely take apart: nothing
@@ -52,10 +76,14 @@ ClientFrameVerdict inspect_client_text(std::string_view frame) {
     verdict.action = ClientFrameVerdict::Action::drop;
     return verdict;
   }
-  // Frames that are not JSON go through unchanged: Core answers them itself (invalid_format or
-  // a disconnect), exactly as it would without the bridge.
+  // Fail closed: a frame we cannot read (a lone surrogate, 1e999, ...) might still read as a
+  // denied command to Core's parser. Core disconnects a client whose frame is not JSON; the
+  // relay does the same without forwarding it.
   json parsed = json::parse(frame, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded()) return verdict;
+  if (parsed.is_discarded()) {
+    verdict.action = ClientFrameVerdict::Action::refuse;
+    return verdict;
+  }
 
   if (parsed.is_object()) {
     const std::string* type = type_of(parsed);
@@ -67,7 +95,7 @@ ClientFrameVerdict inspect_client_text(std::string_view frame) {
       }
       return verdict;
     }
-    if (is_denied_ws_type(*type)) {
+    if (is_denied_command(parsed, allow_hassio_domain)) {
       verdict.action = ClientFrameVerdict::Action::drop;
       verdict.local_replies.push_back(unauthorized_reply(parsed));
     }
@@ -79,7 +107,7 @@ ClientFrameVerdict inspect_client_text(std::string_view frame) {
     // element is checked; only a batch that actually loses elements is re-serialised.
     json kept = json::array();
     for (auto& element : parsed) {
-      if (is_denied_command(element)) {
+      if (is_denied_command(element, allow_hassio_domain)) {
         verdict.local_replies.push_back(unauthorized_reply(element));
       } else {
         kept.push_back(std::move(element));

@@ -5,7 +5,9 @@
 // Frames are relayed byte-exact; a frame is parsed only when a cheap scan says it could be a
 // client `auth` message or a denied command. Without a backslash a JSON string is spelled
 // literally, so a frame that contains no backslash and none of the trigger substrings cannot
-// carry a type of "auth" or one starting with "supervisor/" or "hassio/".
+// carry a type of "auth" or one starting with "supervisor/" or "hassio/", nor a call_service
+// whose domain is hassio. A frame that needs inspection but does not parse is refused, never
+// forwarded: another parser (Core's) might read a denied command in it (fail closed).
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,12 +18,17 @@ namespace dinodia::ha_bridge::detail {
 // DENIED_WS_TYPE_PREFIXES (ha-protocols.md §2.4).
 bool is_denied_ws_type(std::string_view type);
 
+// True for a service domain Home Assistant reads as `hassio`: Core lower-cases the domain of a
+// call_service, and no character other than A-Z lower-cases to an ASCII letter of it.
+bool is_hassio_domain(std::string_view domain);
+
 struct ClientFrameVerdict {
   enum class Action {
     forward_original,   // send the frame upstream unchanged
     forward_rewritten,  // a batch with denied elements removed: send `rewritten`
     drop,               // nothing goes upstream (every command was denied)
     client_auth,        // a {"type":"auth"} message: never forwarded
+    refuse,             // needed inspection but is not JSON we can read: close the session
   };
   Action action = Action::forward_original;
   std::string rewritten;
@@ -35,6 +42,7 @@ struct ClientFrameVerdict {
 // replies: taking it apart would recurse once per level (a remote crash found by fuzzing).
 inline constexpr int kMaxInspectedDepth = 64;
 
-ClientFrameVerdict inspect_client_text(std::string_view frame);
+// `allow_hassio_domain` lets call_service with domain hassio through (BridgeConfig).
+ClientFrameVerdict inspect_client_text(std::string_view frame, bool allow_hassio_domain = false);
 
 }  // namespace dinodia::ha_bridge::detail

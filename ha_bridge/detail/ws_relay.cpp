@@ -1,7 +1,13 @@
 // The WebSocket relay at /api/websocket: one upstream connection to Core (through the
-// Supervisor's proxy) per client, with the legacy handshake (legacy-agent.md §7) and the fixes
-// issue #2 asks for (bounded pre-auth buffering, auth timeout, byte-exact frames, close-code
-// propagation, pings, bounded send queues, supervisor/ and hassio/ commands refused).
+// Supervisor's proxy) per authenticated client, with the legacy handshake as the client sees it
+// (legacy-agent.md §7) and the fixes issue #2 asks for (bounded pre-auth buffering, auth
+// timeout, byte-exact frames, close-code propagation, pings, bounded send queues, supervisor/
+// and hassio/ commands refused).
+//
+// Authentication comes first, as in the Supervisor's own proxy (docs/lan-bridge.md, "Before
+// authentication"): the relay greets the client with Home Assistant's last auth_required
+// (AuthRequiredCache) and connects upstream only once the client has proved a hub token. Until
+// then a client may hold a few KiB, counted against a budget for the whole bridge.
 //
 // Concurrency: both streams, the timers and every handler run on the single thread of the
 // worker that accepted the client (timers and posts go through a strand on that loop), so the
@@ -35,6 +41,8 @@ using WsStream = websocket::stream<beast::tcp_stream>;
 constexpr std::chrono::seconds kCloseLinger{5};
 // A read buffer that grew for one huge message is given back once it was this big.
 constexpr std::size_t kShrinkBufferAbove = std::size_t{1024} * 1024;
+// Just after start, how often a client waiting for Home Assistant's greeting looks again.
+constexpr std::chrono::milliseconds kGreetingPoll{20};
 
 const char* const kInvalidHubToken = R"({"type":"auth_invalid","message":"Invalid hub token."})";
 const char* const kMissingHaToken =
@@ -83,12 +91,15 @@ class Relay : public std::enable_shared_from_this<Relay> {
         resolver_(strand),
         auth_timer_(strand),
         linger_timer_(strand),
+        greeting_timer_(strand),
         id_(g_next_session.fetch_add(1)) {
     ctx_->stats.ws_sessions.fetch_add(1, std::memory_order_relaxed);
     ctx_->stats.ws_sessions_active.fetch_add(1, std::memory_order_relaxed);
   }
 
   ~Relay() {
+    stop_learning();
+    release_preauth_budget();
     if (tracker_id_ != 0) ctx_->connections.remove(tracker_id_);
     ctx_->stats.ws_sessions_active.fetch_sub(1, std::memory_order_relaxed);
     log::debug("WS session ended", log::Fields().add("session", static_cast<std::int64_t>(id_)));
@@ -124,7 +135,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
     timeouts.keep_alive_pings = true;
     client_.set_option(timeouts);
     client_.auto_fragment(false);
-    // Until Core has accepted us, nothing large has any business arriving.
+    // Until the client has proved a hub token, nothing but a small auth message is expected.
     client_.read_message_max(std::min(cfg.ws_max_message_from_client, cfg.ws_preauth_max_bytes));
     client_.async_accept(
         upgrade, [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
@@ -147,7 +158,41 @@ class Relay : public std::enable_shared_from_this<Relay> {
       self->on_auth_timeout();
     });
     read_client();
-    connect_upstream();
+    greet_client();
+  }
+
+  // The client's auth_required: Home Assistant's own message as last seen, with no upstream
+  // connection. Only while none has been seen yet does one client at a time connect upstream
+  // before authenticating, to learn it; the others look again shortly.
+  void greet_client() {
+    if (auth_required_forwarded_ || upstream_ || ending_) return;
+    if (std::string greeting = ctx_->ws_auth_required.get(); !greeting.empty()) {
+      auth_required_forwarded_ = true;
+      send_to_client(std::move(greeting), false);
+      return;
+    }
+    if (ctx_->ws_auth_required.try_begin_learning()) {
+      learning_ = true;
+      connect_upstream();
+      return;
+    }
+    greeting_timer_.expires_after(kGreetingPoll);
+    greeting_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self) return;
+      self->greet_client();
+    });
+  }
+
+  void stop_learning() {
+    if (!learning_) return;
+    learning_ = false;
+    ctx_->ws_auth_required.end_learning();
+  }
+
+  void release_preauth_budget() {
+    ctx_->ws_preauth_budget.give_back(preauth_budget_held_);
+    preauth_budget_held_ = 0;
   }
 
   void on_auth_timeout() {
@@ -201,22 +246,41 @@ class Relay : public std::enable_shared_from_this<Relay> {
 
   void on_client_message(std::string data, bool binary) {
     ClientFrameVerdict verdict;
-    if (!binary) verdict = inspect_client_text(data);
+    if (!binary) verdict = inspect_client_text(data, ctx_->config.allow_hassio_domain);
     if (verdict.action == ClientFrameVerdict::Action::client_auth) {
       on_client_auth(verdict.access_token);
       return;
     }
+    if (verdict.action == ClientFrameVerdict::Action::refuse) {
+      log::info("WS client sent a frame that is not JSON the bridge can read; closing", fields());
+      end_session({websocket::close_code::bad_payload, "Invalid JSON"},
+                  {websocket::close_code::going_away, ""});
+      return;
+    }
     if (!authed_) {
-      // Legacy buffers until Core's auth_ok (§18 vector 10); the bound is the fix (§17 item 7).
+      // Legacy buffers until Core's auth_ok (§18 vector 10); the bounds are the fix (§17 item
+      // 7): small until the hub token is proved, and a budget for all such clients together.
       const auto& cfg = ctx_->config;
-      if (preauth_.size() + 1 > cfg.ws_preauth_max_messages ||
-          preauth_bytes_ + data.size() > cfg.ws_preauth_max_bytes) {
+      const std::size_t max_messages =
+          hub_token_ok_ ? cfg.ws_pending_max_messages : cfg.ws_preauth_max_messages;
+      const std::size_t max_bytes =
+          hub_token_ok_ ? cfg.ws_pending_max_bytes : cfg.ws_preauth_max_bytes;
+      if (preauth_.size() + 1 > max_messages || preauth_bytes_ + data.size() > max_bytes) {
         log::warn("WS client sent too much before authentication",
                   fields().add("messages", preauth_.size() + 1));
         end_session(
             {websocket::close_code::policy_error, "Too many messages before authentication"},
             {websocket::close_code::going_away, ""});
         return;
+      }
+      if (!hub_token_ok_) {
+        if (!ctx_->ws_preauth_budget.try_take(data.size())) {
+          log::warn("WS pre-authentication budget exhausted; closing a client", fields());
+          end_session({websocket::close_code::try_again_later, "Too busy"},
+                      {websocket::close_code::going_away, ""});
+          return;
+        }
+        preauth_budget_held_ += data.size();
       }
       preauth_bytes_ += data.size();
       preauth_.push_back({std::move(data), binary, false, {}});
@@ -236,6 +300,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
         break;
       case ClientFrameVerdict::Action::drop:
       case ClientFrameVerdict::Action::client_auth:
+      case ClientFrameVerdict::Action::refuse:
         break;
     }
   }
@@ -248,7 +313,18 @@ class Relay : public std::enable_shared_from_this<Relay> {
       end_session({websocket::close_code::normal, ""}, {websocket::close_code::normal, ""});
       return;
     }
-    hub_token_ok_ = true;
+    if (!hub_token_ok_) {
+      hub_token_ok_ = true;
+      // What the client sent before is now an authenticated client's: off the shared budget.
+      release_preauth_budget();
+      client_.read_message_max(
+          std::min(ctx_->config.ws_max_message_from_client, ctx_->config.ws_pending_max_bytes));
+      greeting_timer_.cancel();
+    }
+    if (!upstream_) {
+      connect_upstream();
+      return;
+    }
     try_upstream_auth();
   }
 
@@ -332,6 +408,10 @@ class Relay : public std::enable_shared_from_this<Relay> {
     }
     up->open = true;
     read_upstream(up);
+    // A client already greeted and authenticated: log in at once instead of a round trip later
+    // (Core reads the auth message after sending auth_required, so it may arrive first).
+    if (auth_required_forwarded_ && hub_token_ok_) up->needs_auth = true;
+    try_upstream_auth();
     pump_upstream(up);
   }
 
@@ -339,6 +419,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
                           const char* stage) {
     up->connecting = false;
     if (up != upstream_ || ending_) return;
+    stop_learning();
     log::warn("WS upstream connection failed",
               fields().add("stage", stage).add("error", ec.message()));
     end_session({websocket::close_code::internal_error, "Upstream unavailable"}, {});
@@ -388,6 +469,8 @@ class Relay : public std::enable_shared_from_this<Relay> {
     const std::string type = binary ? std::string() : message_type(data);
     if (type == "auth_required") {
       up->needs_auth = true;
+      ctx_->ws_auth_required.remember(data);
+      stop_learning();
       // On a retry with the next credential the client has seen auth_required already.
       if (!auth_required_forwarded_) {
         auth_required_forwarded_ = true;
@@ -443,7 +526,8 @@ class Relay : public std::enable_shared_from_this<Relay> {
     preauth_bytes_ = 0;
     for (auto& message : buffered) {
       ClientFrameVerdict verdict;
-      if (!message.binary) verdict = inspect_client_text(message.data);
+      if (!message.binary)
+        verdict = inspect_client_text(message.data, ctx_->config.allow_hassio_domain);
       forward_client_frame(std::move(message.data), message.binary, std::move(verdict));
     }
   }
@@ -589,6 +673,11 @@ class Relay : public std::enable_shared_from_this<Relay> {
     if (!ending_) {
       ending_ = true;
       auth_timer_.cancel();
+      greeting_timer_.cancel();
+      stop_learning();
+      preauth_.clear();
+      preauth_bytes_ = 0;
+      release_preauth_budget();
       linger_timer_.expires_after(kCloseLinger);
       linger_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
         auto self = weak.lock();
@@ -623,6 +712,8 @@ class Relay : public std::enable_shared_from_this<Relay> {
   void hard_close_all() {
     ending_ = true;
     auth_timer_.cancel();
+    greeting_timer_.cancel();
+    stop_learning();
     resolver_.cancel();
     beast::error_code ignored;
     beast::get_lowest_layer(client_).socket().close(ignored);
@@ -640,6 +731,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
   tcp::resolver resolver_;
   asio::steady_timer auth_timer_;
   asio::steady_timer linger_timer_;
+  asio::steady_timer greeting_timer_;
   std::uint64_t id_;
   std::uint64_t tracker_id_ = 0;
 
@@ -658,6 +750,8 @@ class Relay : public std::enable_shared_from_this<Relay> {
 
   std::deque<Outgoing> preauth_;
   std::size_t preauth_bytes_ = 0;
+  std::size_t preauth_budget_held_ = 0;  // of ctx_->ws_preauth_budget, until the hub token
+  bool learning_ = false;  // the one relay connected upstream unauthenticated (cold start)
 
   bool hub_token_ok_ = false;
   bool auth_required_forwarded_ = false;

@@ -49,7 +49,8 @@ struct AgentOptions {
   std::string ha_access_token;
   std::string agent_supervisor_token = kSupervisorToken;  // what the agent is given
   std::string upstream_url;                               // default: the fake
-  std::string bridge_timeouts;  // DINODIA_BRIDGE_TIMEOUTS, e.g. "ws_auth=2"; empty: defaults
+  std::string bridge_timeouts;       // DINODIA_BRIDGE_TIMEOUTS, e.g. "ws_auth=2"; empty: defaults
+  bool allow_hassio_domain = false;  // the add-on option; written only when true
 };
 
 class Fixture {
@@ -69,6 +70,7 @@ class Fixture {
     options["ws_auth_mode"] = o.ws_auth_mode;
     options["ha_access_token"] = o.ha_access_token;
     options["log_level"] = "debug";  // even debug output must not carry secrets
+    if (o.allow_hassio_domain) options["allow_hassio_domain"] = true;
     agent_.start(options);
   }
 
@@ -82,6 +84,19 @@ class Fixture {
 
   // A command straight to the fake (not through the agent), e.g. to inspect what it received.
   json fake_command(json command) { return fake_.ws_command(std::move(command)); }
+
+  // The fake's counters: ws_connections_total / ws_connections_open count the WebSocket
+  // connections the agent opened to "Home Assistant".
+  json fake_stats() { return fake_.stats(); }
+
+  // Waits until the fake holds `open` WebSocket connections; false after 5 s.
+  bool wait_fake_ws_open(int open) {
+    for (int i = 0; i < 100; ++i) {
+      if (fake_stats()["ws_connections_open"] == open) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
 
   json fake_received() {
     json r = fake_command({{"type", "fake/received"}});
@@ -242,8 +257,13 @@ TEST_CASE("deeply nested frames before and after auth never crash the agent") {
     WsClient hostile;
     hostile.connect(f.port());
     REQUIRE(hostile.read_json()["type"] == "auth_required");
-    hostile.send_text(R"({"type":"supervisor/x","id":)" + nest + unnest + "}");
-    hostile.send_text(R"([{"type":"hassio/x"},)" + nest + unnest + "]");
+    // Before a hub token a frame this size (300 KB) is over the 4 KiB pre-auth limit: the agent
+    // may close with 1009 while we are still writing, so a failed write is fine here.
+    try {
+      hostile.send_text(R"({"type":"supervisor/x","id":)" + nest + unnest + "}");
+      hostile.send_text(R"([{"type":"hassio/x"},)" + nest + unnest + "]");
+    } catch (const std::runtime_error&) {
+    }
     hostile.abort();
   }
   WsClient client;
@@ -534,5 +554,194 @@ TEST_CASE("ws_auth_mode decides the upstream credential (legacy §7.3)") {
     CHECK(invalid["type"] == "auth_invalid");
     CHECK(client.read().ended());
     f.expect_no_secrets_logged();
+  }
+}
+
+// ---- a hostile device on the home network (docs/lan-bridge.md, "Before authentication")
+
+TEST_CASE("no upstream WebSocket exists for a client that has not proved a hub token") {
+  Fixture f;
+  SECTION("just after start, many clients at once: at most one learns HA's greeting") {
+    std::vector<std::unique_ptr<WsClient>> clients;
+    for (int i = 0; i < 20; ++i) {
+      clients.push_back(std::make_unique<WsClient>());
+      clients.back()->connect(f.port());
+    }
+    for (auto& c : clients) CHECK(c->read_json()["type"] == "auth_required");
+    CHECK(f.fake_stats()["ws_connections_total"] <= 1);
+  }
+  SECTION("afterwards: greeted with HA's own bytes, and nothing upstream until auth") {
+    std::string greeting;
+    {
+      WsClient first;
+      first.connect(f.port());
+      WsEvent event = first.read();
+      REQUIRE(event.is_message());
+      greeting = event.data;
+      first.send_json({{"type", "auth"}, {"access_token", kPlainHubToken}});
+      REQUIRE(first.read_json()["type"] == "auth_ok");
+      first.close();
+    }
+    REQUIRE(f.wait_fake_ws_open(0));
+    const int total_before = f.fake_stats()["ws_connections_total"];
+    std::vector<std::unique_ptr<WsClient>> clients;
+    for (int i = 0; i < 20; ++i) {
+      clients.push_back(std::make_unique<WsClient>());
+      clients.back()->connect(f.port());
+      clients.back()->send_json({{"id", 1}, {"type", "ping"}});  // buffered, not a login
+    }
+    for (auto& c : clients) {
+      WsEvent event = c->read();
+      REQUIRE(event.is_message());
+      CHECK(event.data == greeting);  // HA's auth_required, byte for byte
+    }
+    json stats = f.fake_stats();
+    CHECK(stats["ws_connections_total"] == total_before);
+    CHECK(stats["ws_connections_open"] == 0);
+    // The first to log in gets its own upstream connection, and its buffered ping answered.
+    clients[0]->send_json({{"type", "auth"}, {"access_token", kHashedHubToken}});
+    json ok = clients[0]->read_json();
+    CHECK(ok["type"] == "auth_ok");
+    CHECK(ok["ha_version"] == "2026.11.0");
+    CHECK(clients[0]->read_json() == json({{"id", 1}, {"type", "pong"}}));
+    CHECK(f.fake_stats()["ws_connections_total"] == total_before + 1);
+  }
+}
+
+TEST_CASE("a client without a hub token may hold only a few KiB before auth") {
+  Fixture f;
+  SECTION("one message over 4 KiB closes with 1009") {
+    WsClient client;
+    client.connect(f.port());
+    REQUIRE(client.read_json()["type"] == "auth_required");
+    try {
+      client.send_text(R"({"id":1,"type":"x","pad":")" + std::string(8 * 1024, 'a') + "\"}");
+    } catch (const std::runtime_error&) {
+    }
+    WsEvent event = client.read();
+    INFO(event.describe());
+    REQUIRE(event.ended());
+    if (event.is_closed()) CHECK(event.close_code == 1009);
+  }
+  SECTION("the 9th message closes with 1008") {
+    WsClient client;
+    client.connect(f.port());
+    REQUIRE(client.read_json()["type"] == "auth_required");
+    for (int i = 1; i <= 8; ++i) client.send_json({{"type", "ping"}, {"id", i}});
+    CHECK(client.read(std::chrono::milliseconds(300)).kind == WsEvent::Kind::timeout);
+    client.send_json({{"type", "ping"}, {"id", 9}});
+    expect_closed_with(client, 1008);
+  }
+  WsClient ok;
+  f.authenticate(ok);
+}
+
+TEST_CASE("all unauthenticated clients together share one pre-auth budget (128 KiB)") {
+  Fixture f;
+  // 4 KiB each, the most one unauthenticated client may hold: 32 of them fill the budget.
+  const std::string padded =
+      R"({"id":1,"type":"ping","pad":")" + std::string(4096 - 31, 'a') + "\"}";
+  REQUIRE(padded.size() == 4096);
+  std::vector<std::unique_ptr<WsClient>> holders;
+  for (int i = 0; i < 32; ++i) {
+    holders.push_back(std::make_unique<WsClient>());
+    holders.back()->connect(f.port());
+    REQUIRE(holders.back()->read_json()["type"] == "auth_required");
+    holders.back()->send_text(padded);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  WsClient refused;
+  refused.connect(f.port());
+  REQUIRE(refused.read_json()["type"] == "auth_required");
+  refused.send_text(padded);
+  expect_closed_with(refused, 1013);
+  for (auto& h : holders)
+    CHECK(h->read(std::chrono::milliseconds(10)).kind == WsEvent::Kind::timeout);
+
+  // A holder that logs in takes its bytes off the budget (and gets its ping answered) ...
+  holders[0]->send_json({{"type", "auth"}, {"access_token", kPlainHubToken}});
+  CHECK(holders[0]->read_json()["type"] == "auth_ok");
+  CHECK(holders[0]->read_result(1)["type"] == "pong");
+  // ... so the next unauthenticated client has room again.
+  WsClient next;
+  next.connect(f.port());
+  REQUIRE(next.read_json()["type"] == "auth_required");
+  next.send_text(padded);
+  CHECK(next.read(std::chrono::milliseconds(500)).kind == WsEvent::Kind::timeout);
+  // Authenticated clients never depend on the budget.
+  WsClient kiosk;
+  f.authenticate(kiosk);
+  kiosk.send_json({{"id", 2}, {"type", "ping"}});
+  CHECK(kiosk.read_result(2)["type"] == "pong");
+}
+
+TEST_CASE("a frame the filter cannot parse is refused with 1007, never forwarded") {
+  Fixture f;
+  for (const std::string frame :
+       {R"({"id":6,"type":"supervisor/api","endpoint":"/host/reboot","x":"\ud800"})",
+        R"({"id":6,"type":"supervisor/api","endpoint":"/host/reboot","x":1e999})"}) {
+    INFO(frame);
+    WsClient client;
+    f.authenticate(client);
+    client.send_text(frame);
+    expect_closed_with(client, 1007);
+  }
+  json raw = f.fake_command({{"type", "fake/received_raw"}})["result"];
+  for (const auto& m : raw) CHECK(m.get<std::string>().find("supervisor") == std::string::npos);
+  // What the apps send is untouched (kiosk: haWebSocket.ts; call_service with a target).
+  WsClient kiosk;
+  f.authenticate(kiosk);
+  kiosk.send_text(R"({"id":1,"type":"config/entity_registry/list"})");
+  CHECK(kiosk.read_result(1)["success"] == true);
+  kiosk.send_text(
+      R"({"id":2,"type":"call_service","domain":"light","service":"turn_on","target":{"entity_id":"light.kitchen"},"service_data":{"brightness_pct":40}})");
+  CHECK(kiosk.read_result(2)["success"] == true);
+}
+
+TEST_CASE("call_service to the hassio domain is refused unless allow_hassio_domain is set") {
+  const std::string reboot =
+      R"({"id":3,"type":"call_service","domain":"hassio","service":"host_reboot"})";
+  const std::string mixed_case =
+      R"({"id":4,"type":"call_service","domain":"HaSsIo","service":"addon_stop","service_data":{"addon":"core_ssh"}})";
+  auto hassio_calls = [](Fixture& f) {
+    int n = 0;
+    for (const auto& m : f.fake_received()) {
+      json items = m.is_array() ? m : json::array({m});
+      for (const auto& item : items) {
+        if (item.is_object() && item.value("type", "") == "call_service" &&
+            item.contains("domain") && item["domain"].is_string()) {
+          std::string d = item["domain"];
+          for (auto& c : d) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          if (d == "hassio") ++n;
+        }
+      }
+    }
+    return n;
+  };
+  SECTION("by default: the same refusal as supervisor/ and hassio/ commands") {
+    Fixture f;
+    WsClient client;
+    f.authenticate(client);
+    client.send_text(reboot);
+    CHECK(client.read().data == unauthorized_reply(3));
+    client.send_text(mixed_case);
+    CHECK(client.read().data == unauthorized_reply(4));
+    client.send_text(
+        R"([{"id":5,"type":"ping"},{"id":6,"type":"call_service","domain":"hass\u0069o","service":"host_reboot"}])");
+    CHECK(client.read().data == unauthorized_reply(6));
+    CHECK(client.read_json() == json({{"id", 5}, {"type", "pong"}}));
+    CHECK(hassio_calls(f) == 0);
+  }
+  SECTION("allow_hassio_domain: true in options.json lets them through") {
+    AgentOptions o;
+    o.allow_hassio_domain = true;
+    Fixture f(o);
+    WsClient client;
+    f.authenticate(client);
+    client.send_text(reboot);
+    CHECK(client.read_result(3)["success"] == true);
+    client.send_text(mixed_case);
+    CHECK(client.read_result(4)["success"] == true);
+    CHECK(hassio_calls(f) == 2);
   }
 }

@@ -77,3 +77,45 @@ TEST_CASE("deeply nested frames that need inspection are dropped, not recursed i
   REQUIRE(v.local_replies.size() == 1);
   CHECK(v.local_replies[0].find(R"("id":7)") != std::string::npos);
 }
+
+TEST_CASE("a frame that needs inspection but does not parse is refused, never forwarded") {
+  for (const char* frame :
+       {R"({"id":7,"type":"supervisor/api","x":"\ud800"})",
+        R"({"id":7,"type":"supervisor/api","n":1e999})", R"({"id":7,"type":"hassio/x",})",
+        R"({"type":"auth","access_token":"\udc00"})",
+        R"({"type":"call_service","domain":"hassio","service_data":{"x":1e400}})"}) {
+    INFO(frame);
+    auto v = inspect_client_text(frame);
+    CHECK(v.action == Action::refuse);
+    CHECK(v.local_replies.empty());
+    CHECK(v.rewritten.empty());
+  }
+}
+
+TEST_CASE("call_service with domain hassio, in any case Core accepts, is refused by default") {
+  for (const char* frame :
+       {R"({"id":7,"type":"call_service","domain":"hassio","service":"host_reboot"})",
+        R"({"type":"call_service","domain":"HaSsIo","service":"addon_stop","id":7})",
+        R"({"id":7,"type":"call_service","domain":"h\u0061ssio","service":"host_reboot"})"}) {
+    INFO(frame);
+    auto v = inspect_client_text(frame);
+    CHECK(v.action == Action::drop);
+    REQUIRE(v.local_replies.size() == 1);
+    CHECK(v.local_replies[0] == kDenied7);
+    CHECK(inspect_client_text(frame, /*allow_hassio_domain=*/true).action ==
+          Action::forward_original);
+  }
+  auto batch = inspect_client_text(
+      R"([{"id":6,"type":"ping"},{"id":7,"type":"call_service","domain":"HASSIO","service":"x"}])");
+  CHECK(batch.action == Action::forward_rewritten);
+  CHECK(batch.rewritten == R"([{"id":6,"type":"ping"}])");
+  // Other domains, and hassio anywhere but the domain, go through.
+  for (const char* frame :
+       {R"({"id":1,"type":"call_service","domain":"light","service":"turn_on"})",
+        R"({"id":1,"type":"call_service","domain":"script","service":"hassio"})",
+        R"({"id":1,"type":"call_service","domain":"hassio_x","service":"y"})",
+        R"({"id":1,"type":"get_states","domain":"hassio"})"}) {
+    INFO(frame);
+    CHECK(inspect_client_text(frame).action == Action::forward_original);
+  }
+}
