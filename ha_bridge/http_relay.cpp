@@ -142,9 +142,11 @@ class Exchange {
     const std::string_view token = text::bearer_token(head_.get(http::field::authorization));
     if (token.empty() || !client_.proven_token.accepts(*ctx_.tokens, token)) {
       ctx_.stats.http_rejected_unauthorized.fetch_add(1, std::memory_order_relaxed);
+      co_await pause_after_failed_auth(client_, ctx_);
       co_return co_await reply_json(client_, ctx_, 401, kUnauthorizedBody,
                                     client_keep_alive_ && head_.is_done(), client_version_);
     }
+    note_authenticated(client_, ctx_);
     if (!path_allowed(ctx_.allow_list, target_.client_path)) {
       ctx_.stats.http_rejected_forbidden.fetch_add(1, std::memory_order_relaxed);
       const nlohmann::json body = {{"error", "Path not allowed."}, {"path", target_.client_path}};
