@@ -53,8 +53,8 @@ struct LanBridge::Impl {
                                                     std::move(routes))) {
     const int count = ctx->config.threads > 0 ? ctx->config.threads : 1;
     for (int i = 0; i < count; ++i) workers.push_back(std::make_unique<Worker>(ctx->config));
-    acceptor.emplace(workers.front()->ioc);
-    maintenance.emplace(workers.front()->ioc);
+    acceptor.emplace(accept_ioc);
+    maintenance.emplace(accept_ioc);
   }
 
   void accept() {
@@ -100,7 +100,14 @@ struct LanBridge::Impl {
         break;
     }
     socket.set_option(tcp::no_delay(true), ec);
-    detail::start_http_session(std::move(socket), peer.address(), ctx, worker.pool, worker.waiting);
+    // Started on the worker's own thread, so that the session's memory comes from that thread's
+    // malloc arena, apart from the reactor state Asio allocated for the socket on this thread and
+    // keeps for the next socket: interleaved with it, the pages of every closed connection stayed
+    // resident (docs/hostile-clients.md).
+    asio::post(worker.ioc, [this, &worker, socket = std::move(socket),
+                            address = peer.address()]() mutable {
+      detail::start_http_session(std::move(socket), address, ctx, worker.pool, worker.waiting);
+    });
   }
 
   void report_accept_failure(boost::system::error_code ec) {
@@ -135,8 +142,13 @@ struct LanBridge::Impl {
 
   std::shared_ptr<detail::BridgeContext> ctx;
   std::vector<std::unique_ptr<Worker>> workers;
-  std::size_t next_worker = 0;                    // touched only on the acceptor's loop
-  std::optional<tcp::acceptor> acceptor;          // on the first worker's loop
+  std::size_t next_worker = 0;  // touched only on the acceptor's loop
+  // The acceptor's own loop and thread: accepting, admission and the maintenance tick (whose
+  // malloc_trim then never holds up a worker).
+  asio::io_context accept_ioc{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> accept_work;
+  std::thread accept_thread;
+  std::optional<tcp::acceptor> acceptor;
   std::optional<asio::steady_timer> maintenance;  // on the acceptor's loop
   std::uint64_t closed_at_trim = 0;
   std::uint64_t accept_failures = 0;  // not reported yet
@@ -205,6 +217,8 @@ void LanBridge::start() {
     worker->work.emplace(worker->ioc.get_executor());
     worker->thread = std::thread([&ioc = worker->ioc] { ioc.run(); });
   }
+  impl.accept_work.emplace(impl.accept_ioc.get_executor());
+  impl.accept_thread = std::thread([&ioc = impl.accept_ioc] { ioc.run(); });
   impl.running = true;
 }
 
@@ -246,6 +260,9 @@ void LanBridge::stop(std::chrono::milliseconds grace) {
   for (auto& worker : impl.workers) {
     if (worker->thread.joinable()) worker->thread.join();
   }
+  impl.accept_work.reset();
+  impl.accept_ioc.stop();
+  if (impl.accept_thread.joinable()) impl.accept_thread.join();
 }
 
 BridgeStats LanBridge::stats() const {

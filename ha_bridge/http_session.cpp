@@ -49,7 +49,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
             if (auto s = weak.lock()) s->begin_stopping();
           });
         },
-        client_.peer);
+        client_.peer, /*admitted=*/true);
     client_.tracker_id = tracker_id_;
     ctx_->stats.connections_active.fetch_add(1);
     asio::co_spawn(

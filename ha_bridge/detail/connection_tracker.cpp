@@ -19,7 +19,12 @@ ConnectionTracker::Admission ConnectionTracker::admit(const Address& address) {
         return Admission::refused_address;
       }
     }
-    if (limits_.total == 0 || closers_.size() - evicting_ < limits_.total) {
+    const auto count_in = [&] {
+      ++admitted_;
+      ++per_address_[address];
+    };
+    if (limits_.total == 0 || closers_.size() + admitted_ - evicting_ < limits_.total) {
+      count_in();
       return Admission::admitted;
     }
     // Connections being evicted still hold their descriptor until their loop closes them; a
@@ -33,17 +38,22 @@ ConnectionTracker::Admission ConnectionTracker::admit(const Address& address) {
       break;
     }
     if (!victim) return Admission::refused_full;
+    count_in();
   }
   victim();  // posts to the victim's loop; must not run under our lock
   return Admission::admitted_after_eviction;
 }
 
 std::uint64_t ConnectionTracker::add(Closer closer, Closer on_stopping, const Address& address,
-                                     bool authenticated) {
+                                     bool admitted) {
   std::lock_guard<std::mutex> lock(mutex_);
   const std::uint64_t id = next_id_++;
-  closers_.emplace(id, Entry{std::move(closer), std::move(on_stopping), address, authenticated});
-  ++per_address_[address];
+  closers_.emplace(id, Entry{std::move(closer), std::move(on_stopping), address});
+  if (admitted && admitted_ > 0) {
+    --admitted_;  // admit() counted it already
+  } else {
+    ++per_address_[address];
+  }
   return id;
 }
 

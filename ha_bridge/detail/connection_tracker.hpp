@@ -37,8 +37,10 @@ class ConnectionTracker {
 
   // `close` closes the connection at once. `on_stopping` (optional) is called when shutdown
   // begins: an HTTP session closes if it is idle and stops keeping the connection alive.
+  // `admitted`: the connection is the one admit() made room for (and counted) on the acceptor's
+  // thread before its session started on a worker's.
   std::uint64_t add(Closer close, Closer on_stopping = {}, const Address& address = {},
-                    bool authenticated = false);
+                    bool admitted = false);
   // The connection proved a hub token: it is no longer a candidate for eviction.
   void mark_authenticated(std::uint64_t id);
   void remove(std::uint64_t id);
@@ -64,6 +66,7 @@ class ConnectionTracker {
   std::map<std::uint64_t, Entry> closers_;
   std::unordered_map<Address, std::size_t> per_address_;
   std::size_t evicting_ = 0;
+  std::size_t admitted_ = 0;  // admitted, their sessions not started yet
   Limits limits_;
   std::uint64_t next_id_ = 1;
   std::atomic<bool> stopping_{false};
