@@ -17,6 +17,8 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "tests/support/fixtures.hpp"
 #include "tests/support/process.hpp"
@@ -295,4 +297,24 @@ TEST_CASE("Failed tokens: counted per address, slowed down, summarised, never lo
   CHECK(stack.agent().count_log("address: '127.0.0.1', attempts") == 1);
   CHECK(stack.agent().count_log("address: '127.0.0.8', attempts") == 1);
   CHECK(stack.agent().count_log("WS client presented an invalid hub token") == 0);
+}
+
+TEST_CASE("DINODIA_BRIDGE_LIMITS: a bad key or value stops start-up with an error naming it") {
+  for (const auto& [value, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"connections=0", "value '0' for key 'connections' is invalid"},
+           {"per_address=2,bogus=1", "unknown key 'bogus'"},
+           {"connections", "'connections' is not key=number"}}) {
+    TempDir dir;
+    AgentProcess fixture({dir.path(),
+                          "",
+                          "http://127.0.0.1:1",
+                          kSupervisorToken,
+                          {{"DINODIA_BRIDGE_LIMITS", value}}});
+    fixture.launch(lan_agent_options(kHubToken).dump());
+    const auto code = fixture.process().wait(std::chrono::seconds(10));
+    INFO(value << " -> " << fixture.process().log());
+    REQUIRE(code);
+    CHECK(*code == 2);
+    CHECK(fixture.process().count_log("DINODIA_BRIDGE_LIMITS: " + expected) == 1);
+  }
 }
