@@ -62,6 +62,7 @@ TEST_CASE("AuthFailures: a few free attempts, then a doubling delay up to the ca
   const auto a = make_address("192.168.1.20");
   auto now = AuthFailures::Clock::now();
   std::vector<long> delays;
+  delays.reserve(9);
   for (int i = 0; i < 9; ++i) delays.push_back(failures.failed(a, now).count());
   CHECK(delays == std::vector<long>{0, 0, 0, 250, 500, 1000, 2000, 4000, 4000});
   // Another address starts afresh; a quiet minute forgets the first one.
