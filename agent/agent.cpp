@@ -20,6 +20,7 @@
 #include "agent/telemetry_service.hpp"
 #include "agent/zha_endpoints.hpp"
 #include "common/log.hpp"
+#include "common/process_limits.hpp"
 #include "common/text.hpp"
 #include "ha_bridge/bridge.hpp"
 #include "ha_bridge/token_registry.hpp"
@@ -50,6 +51,10 @@ ha_bridge::BridgeConfig bridge_config(const Options& o, const Environment& env) 
   if (t.io) c.io_timeout = std::chrono::seconds(*t.io);
   if (t.ws_auth) c.ws_auth_timeout = std::chrono::seconds(*t.ws_auth);
   if (t.ws_ping) c.ws_ping_interval = std::chrono::seconds(*t.ws_ping);
+  if (t.unauth_idle) c.unauthenticated_idle_timeout = std::chrono::seconds(*t.unauth_idle);
+  const auto& l = env.bridge_limits;
+  if (l.connections) c.max_connections = static_cast<std::size_t>(*l.connections);
+  if (l.per_address) c.max_connections_per_address = static_cast<std::size_t>(*l.per_address);
   return c;
 }
 
@@ -79,6 +84,13 @@ int run_agent(const Environment& env) {
   }
   const Options& options = loaded.options;
   log::set_level(log::parse_level(options.log_level));
+  // Before any thread starts: the descriptors a LAN full of clients needs, and an allocator that
+  // can give a burst's memory back (docs/hostile-clients.md).
+  process::tune_allocator();
+  if (const auto files = process::raise_descriptor_limit(); files.after != files.before) {
+    log::info("Open files limit raised",
+              log::Fields().add("from", files.before).add("to", files.after));
+  }
   for (const auto& w : loaded.warnings) log::warn(w);
   if (env.supervisor_token.empty()) {
     log::warn("SUPERVISOR_TOKEN is missing; HTTP proxy to supervisor/core will fail.");

@@ -1,6 +1,7 @@
 #include "agent/environment.hpp"
 
 #include <cstdlib>
+#include <initializer_list>
 #include <stdexcept>
 #include <string_view>
 
@@ -14,16 +15,19 @@ std::optional<std::string> get(const char* name) {
   return std::string(v);
 }
 
-[[noreturn]] void bad_timeouts(const std::string& what) {
-  throw std::invalid_argument(
-      "DINODIA_BRIDGE_TIMEOUTS: " + what +
-      " (expected key=seconds pairs separated by commas, keys idle, header, io, ws_auth, "
-      "ws_ping, seconds from 1 to 3600)");
+[[noreturn]] void bad_pairs(const char* variable, const char* expected, const std::string& what) {
+  throw std::invalid_argument(std::string(variable) + ": " + what + " (" + expected + ")");
 }
-}  // namespace
 
-BridgeTimeoutOverrides parse_bridge_timeouts(const std::string& value) {
-  BridgeTimeoutOverrides out;
+struct PairSlot {
+  const char* key;
+  std::optional<int>* slot;
+};
+
+// "key=number,key=number": any subset of `slots`, any order, each number from `min` to `max`.
+void parse_pairs(const char* variable, const char* expected, const char* unit,
+                 const std::string& value, std::initializer_list<PairSlot> slots, long min,
+                 long max) {
   std::string_view rest = value;
   while (true) {
     const auto comma = rest.find(',');
@@ -32,36 +36,53 @@ BridgeTimeoutOverrides parse_bridge_timeouts(const std::string& value) {
     if (eq == std::string_view::npos) {
       // Appended piece by piece: GCC 12 reports a false -Wrestrict for `"'" + std::string` here.
       std::string message = "'";
-      message.append(item).append("' is not key=seconds");
-      bad_timeouts(message);
+      message.append(item).append("' is not key=").append(unit);
+      bad_pairs(variable, expected, message);
     }
     const std::string key(text::trim(item.substr(0, eq)));
     const std::string number(text::trim(item.substr(eq + 1)));
     std::optional<int>* slot = nullptr;
-    if (key == "idle") {
-      slot = &out.idle;
-    } else if (key == "header") {
-      slot = &out.header;
-    } else if (key == "io") {
-      slot = &out.io;
-    } else if (key == "ws_auth") {
-      slot = &out.ws_auth;
-    } else if (key == "ws_ping") {
-      slot = &out.ws_ping;
-    } else {
-      bad_timeouts("unknown key '" + key + "'");
+    for (const auto& candidate : slots) {
+      if (key == candidate.key) slot = candidate.slot;
     }
-    if (slot->has_value()) bad_timeouts("key '" + key + "' given twice");
+    if (slot == nullptr) bad_pairs(variable, expected, "unknown key '" + key + "'");
+    if (slot->has_value()) bad_pairs(variable, expected, "key '" + key + "' given twice");
     char* end = nullptr;
     const long n = std::strtol(number.c_str(), &end, 10);
-    if (number.empty() || end != number.c_str() + number.size() || n < 1 || n > 3600) {
+    if (number.empty() || end != number.c_str() + number.size() || n < min || n > max) {
       // NOLINTNEXTLINE(performance-inefficient-string-concatenation): runs once, then throws
-      bad_timeouts("value '" + number + "' for key '" + key + "' is invalid");
+      bad_pairs(variable, expected, "value '" + number + "' for key '" + key + "' is invalid");
     }
     *slot = static_cast<int>(n);
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);
   }
+}
+}  // namespace
+
+BridgeTimeoutOverrides parse_bridge_timeouts(const std::string& value) {
+  BridgeTimeoutOverrides out;
+  parse_pairs("DINODIA_BRIDGE_TIMEOUTS",
+              "expected key=seconds pairs separated by commas, keys idle, header, io, ws_auth, "
+              "ws_ping, unauth_idle, seconds from 1 to 3600",
+              "seconds", value,
+              {{"idle", &out.idle},
+               {"header", &out.header},
+               {"io", &out.io},
+               {"ws_auth", &out.ws_auth},
+               {"ws_ping", &out.ws_ping},
+               {"unauth_idle", &out.unauth_idle}},
+              1, 3600);
+  return out;
+}
+
+BridgeLimitOverrides parse_bridge_limits(const std::string& value) {
+  BridgeLimitOverrides out;
+  parse_pairs("DINODIA_BRIDGE_LIMITS",
+              "expected key=number pairs separated by commas, keys connections, per_address, "
+              "numbers from 1 to 1000000",
+              "number", value,
+              {{"connections", &out.connections}, {"per_address", &out.per_address}}, 1, 1000000);
   return out;
 }
 
@@ -86,6 +107,7 @@ Environment read_environment() {
   }
   if (auto v = get("DINODIA_BIND_ADDRESS")) env.bind_address = *v;
   if (auto v = get("DINODIA_BRIDGE_TIMEOUTS")) env.bridge_timeouts = parse_bridge_timeouts(*v);
+  if (auto v = get("DINODIA_BRIDGE_LIMITS")) env.bridge_limits = parse_bridge_limits(*v);
   return env;
 }
 

@@ -6,21 +6,31 @@
 
 namespace dinodia::agent {
 
-// DINODIA_BRIDGE_TIMEOUTS="idle=2,header=2,io=5,ws_auth=2,ws_ping=1" (whole seconds, 1..3600,
-// any subset, any order). Only tests set it: they cannot wait out the 65 s keep-alive idle time
-// or the 30 s WebSocket ping interval. A home never needs it; the defaults in BridgeConfig are
-// the documented behaviour.
+// DINODIA_BRIDGE_TIMEOUTS="idle=2,header=2,io=5,ws_auth=2,ws_ping=1,unauth_idle=1" (whole
+// seconds, 1..3600, any subset, any order). Only tests set it: they cannot wait out the 65 s
+// keep-alive idle time or the 30 s WebSocket ping interval. A home never needs it; the defaults in
+// BridgeConfig are the documented behaviour.
 struct BridgeTimeoutOverrides {
-  std::optional<int> idle;     // BridgeConfig::idle_timeout
-  std::optional<int> header;   // BridgeConfig::header_timeout
-  std::optional<int> io;       // BridgeConfig::io_timeout
-  std::optional<int> ws_auth;  // BridgeConfig::ws_auth_timeout
-  std::optional<int> ws_ping;  // BridgeConfig::ws_ping_interval
+  std::optional<int> idle;         // BridgeConfig::idle_timeout
+  std::optional<int> header;       // BridgeConfig::header_timeout
+  std::optional<int> io;           // BridgeConfig::io_timeout
+  std::optional<int> ws_auth;      // BridgeConfig::ws_auth_timeout
+  std::optional<int> ws_ping;      // BridgeConfig::ws_ping_interval
+  std::optional<int> unauth_idle;  // BridgeConfig::unauthenticated_idle_timeout
+};
+
+// DINODIA_BRIDGE_LIMITS="connections=8,per_address=4" (1..1000000, any subset). Only tests set
+// it, to reach the connection limits with a few sockets; a home keeps BridgeConfig's defaults.
+struct BridgeLimitOverrides {
+  std::optional<int> connections;  // BridgeConfig::max_connections
+  std::optional<int> per_address;  // BridgeConfig::max_connections_per_address
 };
 
 // Parses the DINODIA_BRIDGE_TIMEOUTS value. Throws std::invalid_argument naming the variable and
 // the offending key or value.
 BridgeTimeoutOverrides parse_bridge_timeouts(const std::string& value);
+// The same for DINODIA_BRIDGE_LIMITS.
+BridgeLimitOverrides parse_bridge_limits(const std::string& value);
 
 struct Environment {
   std::string options_path = "/data/options.json";   // DINODIA_OPTIONS_PATH
@@ -30,6 +40,7 @@ struct Environment {
   std::optional<int> sync_interval_seconds;          // DINODIA_SYNC_INTERVAL_SECONDS (tests only)
   std::optional<std::string> bind_address;           // DINODIA_BIND_ADDRESS (tests, benchmarks)
   BridgeTimeoutOverrides bridge_timeouts;            // DINODIA_BRIDGE_TIMEOUTS (tests only)
+  BridgeLimitOverrides bridge_limits;                // DINODIA_BRIDGE_LIMITS (tests only)
 };
 
 // Reads the variables above. Throws std::invalid_argument naming the variable on a bad value.

@@ -89,7 +89,7 @@ void permit(const std::shared_ptr<Shared>& s, const LocalRequest& req, Responder
       });
 }
 
-void devices(const std::shared_ptr<Shared>& s, const LocalRequest& req, Responder respond) {
+void devices(const std::shared_ptr<Shared>& s, const LocalRequest& /*req*/, Responder respond) {
   log::info("Dinodia Zigbee devices requested");
   ha_bridge::ws_command_once(
       s->io(), s->ha, "zha/devices", json::object(), kZhaTimeout,
@@ -102,7 +102,7 @@ void devices(const std::shared_ptr<Shared>& s, const LocalRequest& req, Responde
       });
 }
 
-void health(const std::shared_ptr<Shared>& s, const LocalRequest& req, Responder respond) {
+void health(const std::shared_ptr<Shared>& s, const LocalRequest& /*req*/, Responder respond) {
   log::info("Dinodia Zigbee health requested");
   auto h = std::make_shared<telemetry::ZhaHealth>();
   h->supervisor_token_present = !s->ha.supervisor_token.empty();

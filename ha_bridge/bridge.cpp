@@ -5,12 +5,14 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <future>
 #include <optional>
 #include <system_error>
 #include <thread>
 
 #include "common/log.hpp"
+#include "common/process_limits.hpp"
 #include "ha_bridge/detail/context.hpp"
 #include "ha_bridge/http_session.hpp"
 
@@ -51,7 +53,8 @@ struct LanBridge::Impl {
                                                     std::move(routes))) {
     const int count = ctx->config.threads > 0 ? ctx->config.threads : 1;
     for (int i = 0; i < count; ++i) workers.push_back(std::make_unique<Worker>(ctx->config));
-    acceptor.emplace(workers.front()->ioc);
+    acceptor.emplace(accept_ioc);
+    maintenance.emplace(accept_ioc);
   }
 
   void accept() {
@@ -62,12 +65,12 @@ struct LanBridge::Impl {
         next.ioc, [this, &next](boost::system::error_code ec, tcp::socket socket) {
           if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
           if (!ec) {
-            boost::system::error_code ignored;
-            socket.set_option(tcp::no_delay(true), ignored);
-            detail::start_http_session(std::move(socket), ctx, next.pool, next.waiting);
-          } else if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
-            // Out of file descriptors: back off briefly instead of spinning on accept.
-            log::warn("Accept failed", ec.message());
+            admit(std::move(socket), next);
+          } else if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+                     ec == asio::error::no_memory || ec.value() == ENFILE) {
+            // Out of descriptors or memory: back off briefly instead of spinning on accept, and
+            // say so once a minute, not once per attempt.
+            report_accept_failure(ec);
             auto timer = std::make_shared<asio::steady_timer>(acceptor->get_executor());
             timer->expires_after(std::chrono::milliseconds(100));
             timer->async_wait([this, timer](boost::system::error_code) {
@@ -79,11 +82,79 @@ struct LanBridge::Impl {
         });
   }
 
+  // The connection limits (docs/hostile-clients.md): one getpeername and one short lock per
+  // connection, nothing per request.
+  void admit(tcp::socket socket, Worker& worker) {
+    boost::system::error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    if (ec) return;  // already gone
+    switch (ctx->connections.admit(peer.address())) {
+      case detail::ConnectionTracker::Admission::refused_address:
+      case detail::ConnectionTracker::Admission::refused_full:
+        ctx->stats.connections_refused.fetch_add(1, std::memory_order_relaxed);
+        return;  // the socket closes here
+      case detail::ConnectionTracker::Admission::admitted_after_eviction:
+        ctx->stats.connections_evicted.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case detail::ConnectionTracker::Admission::admitted:
+        break;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    // Started on the worker's own thread, so that the session's memory comes from that thread's
+    // malloc arena, apart from the reactor state Asio allocated for the socket on this thread and
+    // keeps for the next socket: interleaved with it, the pages of every closed connection stayed
+    // resident (docs/hostile-clients.md).
+    asio::post(worker.ioc, [this, &worker, socket = std::move(socket),
+                            address = peer.address()]() mutable {
+      detail::start_http_session(std::move(socket), address, ctx, worker.pool, worker.waiting);
+    });
+  }
+
+  void report_accept_failure(boost::system::error_code ec) {
+    ++accept_failures;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_accept_report) return;
+    log::warn("Accept failed", log::Fields()
+                                   .add("error", ec.message())
+                                   .add("failures", static_cast<std::int64_t>(accept_failures)));
+    accept_failures = 0;
+    next_accept_report = now + std::chrono::minutes(1);
+  }
+
+  // Every few seconds on the acceptor's loop: the failed-token summaries, and memory back to
+  // the system once a burst of connections has closed (glibc keeps freed heap pages otherwise;
+  // docs/hostile-clients.md has the measurements).
+  void schedule_maintenance() {
+    maintenance->expires_after(std::chrono::seconds(2));
+    maintenance->async_wait([this](boost::system::error_code ec) {
+      if (ec || !acceptor->is_open()) return;
+      ctx->auth_failures.tick();
+      const std::uint64_t closed = ctx->connections.closed();
+      if (closed - closed_at_trim >= kTrimAfterClosed) {
+        closed_at_trim = closed;
+        process::release_free_memory();
+      }
+      schedule_maintenance();
+    });
+  }
+  // Connections closed since the last trim that make a trim worth its few milliseconds.
+  static constexpr std::uint64_t kTrimAfterClosed = 64;
+
   std::shared_ptr<detail::BridgeContext> ctx;
   std::vector<std::unique_ptr<Worker>> workers;
-  std::size_t next_worker = 0;            // touched only on the acceptor's loop
-  std::optional<tcp::acceptor> acceptor;  // on the first worker's loop
+  std::size_t next_worker = 0;  // touched only on the acceptor's loop
+  // The acceptor's own loop and thread: accepting, admission and the maintenance tick (whose
+  // malloc_trim then never holds up a worker).
+  asio::io_context accept_ioc{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> accept_work;
+  std::thread accept_thread;
+  std::optional<tcp::acceptor> acceptor;
+  std::optional<asio::steady_timer> maintenance;  // on the acceptor's loop
+  std::uint64_t closed_at_trim = 0;
+  std::uint64_t accept_failures = 0;  // not reported yet
+  std::chrono::steady_clock::time_point next_accept_report;
   std::uint16_t port = 0;
+  std::size_t max_connections = 0;
   bool running = false;
 };
 
@@ -125,11 +196,29 @@ void LanBridge::start() {
   } catch (const std::exception&) {
   }
 
-  asio::post(impl.acceptor->get_executor(), [&impl] { impl.accept(); });
+  // Leaves room below the descriptor limit for every client's upstream connection (a WebSocket
+  // holds one for its whole life), the upstream pools and the agent's own files.
+  const std::size_t descriptors = process::descriptor_limit();
+  const std::size_t reserve = 64 + cfg.upstream_pool_size * impl.workers.size();
+  const std::size_t fits =
+      descriptors > 2 * reserve ? (descriptors - reserve) / 2 : descriptors / 4;
+  impl.max_connections = std::min(cfg.max_connections, fits);
+  impl.ctx->connections.set_limits({impl.max_connections, cfg.max_connections_per_address});
+  log::info("Connection limits", log::Fields()
+                                     .add("connections", impl.max_connections)
+                                     .add("per_address", cfg.max_connections_per_address)
+                                     .add("descriptors", descriptors));
+
+  asio::post(impl.acceptor->get_executor(), [&impl] {
+    impl.accept();
+    impl.schedule_maintenance();
+  });
   for (auto& worker : impl.workers) {
     worker->work.emplace(worker->ioc.get_executor());
     worker->thread = std::thread([&ioc = worker->ioc] { ioc.run(); });
   }
+  impl.accept_work.emplace(impl.accept_ioc.get_executor());
+  impl.accept_thread = std::thread([&ioc = impl.accept_ioc] { ioc.run(); });
   impl.running = true;
 }
 
@@ -148,6 +237,7 @@ void LanBridge::stop(std::chrono::milliseconds grace) {
   asio::post(impl.acceptor->get_executor(), [&impl, &closed] {
     boost::system::error_code ignored;
     impl.acceptor->close(ignored);
+    impl.maintenance->cancel();
     closed.set_value();
   });
   closed.get_future().wait();
@@ -170,6 +260,9 @@ void LanBridge::stop(std::chrono::milliseconds grace) {
   for (auto& worker : impl.workers) {
     if (worker->thread.joinable()) worker->thread.join();
   }
+  impl.accept_work.reset();
+  impl.accept_ioc.stop();
+  if (impl.accept_thread.joinable()) impl.accept_thread.join();
 }
 
 BridgeStats LanBridge::stats() const {
@@ -182,6 +275,9 @@ BridgeStats LanBridge::stats() const {
   out.ws_sessions = s.ws_sessions.load();
   out.ws_sessions_active = s.ws_sessions_active.load();
   out.connections_active = s.connections_active.load();
+  out.connections_refused = s.connections_refused.load();
+  out.connections_evicted = s.connections_evicted.load();
+  out.max_connections = impl_->max_connections;
   return out;
 }
 

@@ -42,6 +42,15 @@ struct BridgeConfig {
   std::chrono::seconds upstream_timeout{300};  // like the Supervisor's proxy timeout
   std::size_t upstream_pool_size = 32;         // idle keep-alive connections kept upstream
 
+  // Hostile devices on the LAN (docs/hostile-clients.md). The total is lowered at start to fit
+  // the descriptor limit, leaving room for each client's upstream connection and the agent's
+  // own files; at the limit the oldest connection that never proved a hub token is closed.
+  std::size_t max_connections = 4096;
+  std::size_t max_connections_per_address = 64;  // a kiosk holds a handful
+  // A connection that has not proved a hub token waits this long for its next request (the
+  // keep-alive idle_timeout is for those that have).
+  std::chrono::seconds unauthenticated_idle_timeout{5};
+
   // WebSocket relay (legacy §7, fixed as issue #2 asks).
   std::chrono::seconds ws_auth_timeout{10};  // as Core's AUTH_MESSAGE_TIMEOUT
   // Before a client has proved a hub token (docs/lan-bridge.md, "Before authentication"): an
@@ -73,6 +82,9 @@ struct BridgeStats {
   std::uint64_t ws_sessions = 0;
   std::uint64_t ws_sessions_active = 0;
   std::uint64_t connections_active = 0;
+  std::uint64_t connections_refused = 0;  // over a limit, closed at once
+  std::uint64_t connections_evicted = 0;  // unauthenticated, closed to make room
+  std::size_t max_connections = 0;        // the total limit in force
 };
 
 class LanBridge {

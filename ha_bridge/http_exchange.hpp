@@ -57,6 +57,10 @@ struct ClientConnection {
   std::vector<boost::asio::const_buffer> gather;  // what one write sends
   // The hub token this connection last proved, so that it is not hashed again on every request.
   ProvenToken proven_token;
+  // Who the connection is, for the connection limits and the failed-token count
+  // (docs/hostile-clients.md): set once when it opens, and when it first proves a token.
+  asio::ip::address peer;
+  std::uint64_t tracker_id = 0;
   // Whether any request on this connection proved a hub token. One that never did ends with
   // its first 401 (docs/http-input.md); a kiosk whose token was just rotated out keeps its
   // connection to try the new one.
@@ -135,6 +139,18 @@ inline asio::awaitable<ExchangeEnd> reply_json(ClientConnection& client, BridgeC
                                                bool keep_alive, int client_version) {
   return reply(client, ctx, status, "application/json", body, keep_alive, client_version);
 }
+
+// A request on this connection proved a hub token: from now on the connection is not a
+// candidate for eviction and gets the keep-alive idle timeout. A flag test per request; the
+// tracker's lock once per connection.
+inline void note_authenticated(ClientConnection& client, BridgeContext& ctx) {
+  if (client.authenticated) return;
+  client.authenticated = true;
+  ctx.connections.mark_authenticated(client.tracker_id);
+}
+// A request on this connection presented no or a wrong hub token: counts it against the
+// client's address and waits as long as that address has earned before the 401 goes out.
+asio::awaitable<void> pause_after_failed_auth(ClientConnection& client, BridgeContext& ctx);
 
 // Relays one request to Home Assistant Core. Checks auth and the allow-list first. `head` has
 // parsed the request head, whose bytes are already consumed from the client's buffer (its views

@@ -144,11 +144,12 @@ class Exchange {
     // keep it open by asking again before each idle timeout (docs/http-input.md).
     if (token.empty() || !client_.proven_token.accepts(*ctx_.tokens, token)) {
       ctx_.stats.http_rejected_unauthorized.fetch_add(1, std::memory_order_relaxed);
+      co_await pause_after_failed_auth(client_, ctx_);
       co_return co_await reply_json(client_, ctx_, 401, kUnauthorizedBody,
                                     client_.authenticated && client_keep_alive_ && head_.is_done(),
                                     client_version_);
     }
-    client_.authenticated = true;
+    note_authenticated(client_, ctx_);
     // The hassio service domain (add-ons, host reboot) is refused like a path off the list
     // unless the option allows it: no app calls it (docs/http-input.md).
     if (!path_allowed(ctx_.allow_list, target_.client_path) ||

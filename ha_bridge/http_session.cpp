@@ -27,9 +27,11 @@ bool is_websocket_upgrade(const RequestHead& head) {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket socket, std::shared_ptr<BridgeContext> ctx, UpstreamPool& pool,
-              WaitingExchanges& waiting)
-      : client_(std::move(socket), pool, waiting), ctx_(std::move(ctx)) {}
+  HttpSession(tcp::socket socket, const asio::ip::address& peer, std::shared_ptr<BridgeContext> ctx,
+              UpstreamPool& pool, WaitingExchanges& waiting)
+      : client_(std::move(socket), pool, waiting), ctx_(std::move(ctx)) {
+    client_.peer = peer;
+  }
 
   void start() {
     auto self = shared_from_this();
@@ -46,7 +48,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
           asio::post(executor, [weak] {
             if (auto s = weak.lock()) s->begin_stopping();
           });
-        });
+        },
+        client_.peer, /*admitted=*/true);
+    client_.tracker_id = tracker_id_;
     ctx_->stats.connections_active.fetch_add(1);
     asio::co_spawn(
         executor, [self]() { return self->run(); }, asio::detached);
@@ -102,7 +106,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       // deadline for the whole header so that a slow trickle cannot hold the connection.
       idle_ = true;
       if (client_.buffer.empty()) {
-        client_.deadline.expires_after(cfg.idle_timeout);
+        if (client_.authenticated) {
+          client_.deadline.expires_after(cfg.idle_timeout);
+        } else {
+          // Not proved a hub token yet: a short wait, holding no read buffer while it lasts
+          // (docs/hostile-clients.md). An authenticated kiosk keeps the single read below.
+          client_.deadline.expires_after(cfg.unauthenticated_idle_timeout);
+          client_.buffer.release();
+          auto [wec] = co_await client_.socket.async_wait(tcp::socket::wait_read, kAwaitTuple);
+          if (client_.checked(wec)) co_return;
+        }
         auto [ec, n] = co_await read_from_client(client_);
         if (client_.read_done(ec, n)) co_return;
       }
@@ -196,7 +209,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     handed_over_ = true;
     ctx_->connections.remove(tracker_id_);
     client_.deadline.cancel();
-    start_ws_relay(beast::tcp_stream(std::move(client_.socket)), std::move(upgrade), ctx_);
+    start_ws_relay(beast::tcp_stream(std::move(client_.socket)), client_.peer, std::move(upgrade),
+                   ctx_);
   }
 
   // Reads the request body into `out` (a local route's: small, bounded by the route).
@@ -370,9 +384,19 @@ asio::awaitable<ExchangeEnd> reply(ClientConnection& client, BridgeContext& ctx,
   co_return (failed || !keep_alive) ? ExchangeEnd::close : ExchangeEnd::keep_alive;
 }
 
-void start_http_session(tcp::socket socket, std::shared_ptr<BridgeContext> ctx,
-                        UpstreamPool& upstream_pool, WaitingExchanges& waiting) {
-  std::make_shared<HttpSession>(std::move(socket), std::move(ctx), upstream_pool, waiting)->start();
+asio::awaitable<void> pause_after_failed_auth(ClientConnection& client, BridgeContext& ctx) {
+  const auto pause = ctx.auth_failures.failed(client.peer);
+  if (pause.count() == 0) co_return;
+  // Only a failing client waits here; the timer is its own, not the connection's deadline.
+  asio::steady_timer timer(client.socket.get_executor(), pause);
+  co_await timer.async_wait(kAwaitTuple);
+}
+
+void start_http_session(tcp::socket socket, const asio::ip::address& peer,
+                        std::shared_ptr<BridgeContext> ctx, UpstreamPool& upstream_pool,
+                        WaitingExchanges& waiting) {
+  std::make_shared<HttpSession>(std::move(socket), peer, std::move(ctx), upstream_pool, waiting)
+      ->start();
 }
 
 }  // namespace dinodia::ha_bridge::detail

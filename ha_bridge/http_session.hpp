@@ -10,7 +10,9 @@
 
 namespace dinodia::ha_bridge::detail {
 
-void start_http_session(tcp::socket socket, std::shared_ptr<BridgeContext> ctx,
-                        UpstreamPool& upstream_pool, WaitingExchanges& waiting);
+// `peer` is the client's address, as the acceptor admitted it.
+void start_http_session(tcp::socket socket, const asio::ip::address& peer,
+                        std::shared_ptr<BridgeContext> ctx, UpstreamPool& upstream_pool,
+                        WaitingExchanges& waiting);
 
 }  // namespace dinodia::ha_bridge::detail

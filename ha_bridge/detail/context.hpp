@@ -7,14 +7,13 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
-#include <functional>
 #include <memory>
-#include <mutex>
-#include <unordered_map>
 
 #include "ha_bridge/bridge.hpp"
 #include "ha_bridge/detail/auth_required_cache.hpp"
 #include "ha_bridge/detail/byte_budget.hpp"
+#include "ha_bridge/detail/auth_failures.hpp"
+#include "ha_bridge/detail/connection_tracker.hpp"
 #include "ha_bridge/path_policy.hpp"
 #include "ha_bridge/upstream_pool.hpp"
 
@@ -33,33 +32,8 @@ struct AtomicStats {
   std::atomic<std::uint64_t> ws_sessions{0};
   std::atomic<std::uint64_t> ws_sessions_active{0};
   std::atomic<std::uint64_t> connections_active{0};
-};
-
-// Every live connection (HTTP session or WebSocket relay) registers a closer here so that
-// shutdown can close what is still open after the grace period. Closers run on any thread and
-// must post to their own strand.
-class ConnectionTracker {
- public:
-  using Closer = std::function<void()>;
-  // `close` closes the connection at once. `on_stopping` (optional) is called when shutdown
-  // begins: an HTTP session closes if it is idle and stops keeping the connection alive.
-  std::uint64_t add(Closer close, Closer on_stopping = {});
-  void remove(std::uint64_t id);
-  void notify_stopping();
-  void close_all();
-  std::size_t size() const;
-  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
-  void set_stopping() { stopping_.store(true, std::memory_order_release); }
-
- private:
-  mutable std::mutex mutex_;
-  struct Entry {
-    Closer close;
-    Closer on_stopping;
-  };
-  std::unordered_map<std::uint64_t, Entry> closers_;
-  std::uint64_t next_id_ = 1;
-  std::atomic<bool> stopping_{false};
+  std::atomic<std::uint64_t> connections_refused{0};
+  std::atomic<std::uint64_t> connections_evicted{0};
 };
 
 struct BridgeContext {
@@ -77,6 +51,7 @@ struct BridgeContext {
   // greeting the relay answers them with (docs/lan-bridge.md, "Before authentication").
   ByteBudget ws_preauth_budget;
   AuthRequiredCache ws_auth_required;
+  AuthFailures auth_failures;  // failed hub-token attempts per client address
 
   BridgeContext(BridgeConfig c, std::shared_ptr<const TokenRegistry> t, std::vector<LocalRoute> r)
       : config(std::move(c)),

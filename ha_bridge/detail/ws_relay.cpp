@@ -84,8 +84,10 @@ std::string message_type(std::string_view frame) {
 
 class Relay : public std::enable_shared_from_this<Relay> {
  public:
-  Relay(tcp::socket client_socket, const Strand& strand, std::shared_ptr<BridgeContext> ctx)
-      : strand_(strand),
+  Relay(tcp::socket client_socket, const asio::ip::address& peer, const Strand& strand,
+        std::shared_ptr<BridgeContext> ctx)
+      : peer_(peer),
+        strand_(strand),
         ctx_(std::move(ctx)),
         client_(beast::tcp_stream(std::move(client_socket))),
         resolver_(strand),
@@ -119,7 +121,8 @@ class Relay : public std::enable_shared_from_this<Relay> {
           asio::post(strand, [weak] {
             if (auto self = weak.lock()) self->shutdown_for_stop();
           });
-        });
+        },
+        peer_);
     if (ctx_->connections.stopping()) {
       hard_close_all();
       return;
@@ -245,6 +248,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
   }
 
   void on_client_message(std::string data, bool binary) {
+    if (refusing_) return;
     ClientFrameVerdict verdict;
     if (!binary) verdict = inspect_client_text(data, ctx_->config.allow_hassio_domain);
     if (verdict.action == ClientFrameVerdict::Action::client_auth) {
@@ -308,13 +312,24 @@ class Relay : public std::enable_shared_from_this<Relay> {
   void on_client_auth(const std::string& access_token) {
     // Every auth message is checked, even a late one on an authenticated session (legacy §7.5).
     if (!ctx_->tokens || !ctx_->tokens->accepts(text::trim(access_token))) {
-      log::info("WS client presented an invalid hub token", fields());
-      send_to_client(kInvalidHubToken, false);
-      end_session({websocket::close_code::normal, ""}, {websocket::close_code::normal, ""});
+      // Counted per address, summarised in the log once a minute, and answered late once the
+      // address has failed a few times (docs/hostile-clients.md).
+      const auto pause = ctx_->auth_failures.failed(peer_);
+      if (pause.count() == 0) {
+        refuse_client_auth();
+        return;
+      }
+      refusing_ = true;  // whatever the client sends meanwhile is dropped
+      auth_timer_.expires_after(pause);
+      auth_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+        auto self = weak.lock();
+        if (!ec && self) self->refuse_client_auth();
+      });
       return;
     }
     if (!hub_token_ok_) {
       hub_token_ok_ = true;
+      ctx_->connections.mark_authenticated(tracker_id_);
       // What the client sent before is now an authenticated client's: off the shared budget.
       release_preauth_budget();
       client_.read_message_max(
@@ -326,6 +341,12 @@ class Relay : public std::enable_shared_from_this<Relay> {
       return;
     }
     try_upstream_auth();
+  }
+
+  void refuse_client_auth() {
+    if (ending_) return;
+    send_to_client(kInvalidHubToken, false);
+    end_session({websocket::close_code::normal, ""}, {websocket::close_code::normal, ""});
   }
 
   // ---------------------------------------------------------------- upstream side
@@ -724,6 +745,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
     return log::Fields().add("session", static_cast<std::int64_t>(id_));
   }
 
+  asio::ip::address peer_;
   Strand strand_;
   std::shared_ptr<BridgeContext> ctx_;
   WsStream client_;
@@ -754,6 +776,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
   bool learning_ = false;  // the one relay connected upstream unauthenticated (cold start)
 
   bool hub_token_ok_ = false;
+  bool refusing_ = false;  // a wrong hub token's auth_invalid is on its way
   bool auth_required_forwarded_ = false;
   bool authed_ = false;  // Core accepted us and the client has its auth_ok
   bool ending_ = false;
@@ -761,13 +784,13 @@ class Relay : public std::enable_shared_from_this<Relay> {
 
 }  // namespace
 
-void start_ws_relay(beast::tcp_stream client, http::request<http::empty_body> upgrade,
-                    std::shared_ptr<BridgeContext> ctx) {
+void start_ws_relay(beast::tcp_stream client, const asio::ip::address& peer,
+                    http::request<http::empty_body> upgrade, std::shared_ptr<BridgeContext> ctx) {
   // The socket stays on the event loop of the worker that accepted it. That loop runs on one
   // thread, so Beast's websocket stream and our state are only ever touched from it; the
   // strand says so explicitly and costs nothing more.
   Strand strand = asio::make_strand(client.get_executor());
-  auto relay = std::make_shared<Relay>(client.release_socket(), strand, std::move(ctx));
+  auto relay = std::make_shared<Relay>(client.release_socket(), peer, strand, std::move(ctx));
   asio::post(strand, [relay, upgrade = std::move(upgrade)] { relay->start(upgrade); });
 }
 

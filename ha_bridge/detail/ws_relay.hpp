@@ -8,7 +8,8 @@
 
 namespace dinodia::ha_bridge::detail {
 
-void start_ws_relay(beast::tcp_stream client, http::request<http::empty_body> upgrade,
-                    std::shared_ptr<BridgeContext> ctx);
+// `peer` is the client's address (connection limits, failed-token count).
+void start_ws_relay(beast::tcp_stream client, const asio::ip::address& peer,
+                    http::request<http::empty_body> upgrade, std::shared_ptr<BridgeContext> ctx);
 
 }  // namespace dinodia::ha_bridge::detail

@@ -11,7 +11,7 @@
 
 namespace dinodia::testing {
 
-RawSocket::RawSocket(int port, const std::string& host) {
+RawSocket::RawSocket(int port, const std::string& host, const std::string& source) {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd_ < 0) throw std::runtime_error("socket() failed");
   sockaddr_in addr{};
@@ -20,6 +20,16 @@ RawSocket::RawSocket(int port, const std::string& host) {
   if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
     ::close(fd_);
     throw std::runtime_error("bad address " + host);
+  }
+  if (!source.empty()) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source.c_str(), &local.sin_addr) != 1 ||
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+      throw std::runtime_error("cannot bind to " + source);
+    }
   }
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd_);

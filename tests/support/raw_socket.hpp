@@ -9,8 +9,10 @@ namespace dinodia::testing {
 
 class RawSocket {
  public:
-  // Connects to 127.0.0.1:port (or `host`); throws std::runtime_error on failure.
-  explicit RawSocket(int port, const std::string& host = "127.0.0.1");
+  // Connects to 127.0.0.1:port (or `host`), from `source` when given (a client address such as
+  // 127.0.0.7); throws std::runtime_error on failure.
+  explicit RawSocket(int port, const std::string& host = "127.0.0.1",
+                     const std::string& source = "");
   ~RawSocket();
   RawSocket(const RawSocket&) = delete;
   RawSocket& operator=(const RawSocket&) = delete;

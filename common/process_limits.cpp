@@ -1,0 +1,49 @@
+#include "common/process_limits.hpp"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace dinodia::process {
+namespace {
+constexpr rlim_t kMaxDescriptors = rlim_t{1} << 20;
+}
+
+DescriptorLimit raise_descriptor_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return {};
+  DescriptorLimit out{limit.rlim_cur, limit.rlim_cur};
+  const rlim_t wanted = std::min(limit.rlim_max, kMaxDescriptors);
+  if (limit.rlim_cur < wanted) {
+    rlimit raised = limit;
+    raised.rlim_cur = wanted;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) out.after = wanted;
+  }
+  return out;
+}
+
+std::size_t descriptor_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+  return std::min(limit.rlim_cur, kMaxDescriptors);
+}
+
+void tune_allocator() {
+#if defined(__GLIBC__)
+  // Requests above 256 KiB (pre-authentication WebSocket messages, local routes' bodies) get
+  // their own mapping, returned on free. Below it, the relay's buffers come from its per-thread
+  // caches and are not churned.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
+}
+
+void release_free_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
+}  // namespace dinodia::process
