@@ -115,8 +115,10 @@ build() {
   echo "building $image for $arch ($OCI_PLATFORM) from the staged add-on folder"
   local start=$SECONDS
   # --format docker keeps HEALTHCHECK (OCI image configs have no such field); --network host for
-  # apt inside the build; the base images are the local stand-ins (--pull=never).
+  # apt inside the build; the base images are the local stand-ins (--pull=never). BuildKit sets
+  # BUILDPLATFORM by itself, Debian 12's buildah does not.
   podman build --format docker --platform "$OCI_PLATFORM" --pull=never --network host \
+    --build-arg BUILDPLATFORM="$(podman info --format '{{.Host.OS}}/{{.Host.Arch}}')" \
     --build-arg BUILD_ARCH="$arch" --build-arg BUILD_VERSION="$version" \
     -t "$image" "$stage/dinodia-hub-agent"
   rm -rf "$stage"

@@ -66,6 +66,10 @@ AddonContainer::AddonContainer(const std::string& data_dir, const EnvMap& env) {
   name_ = "dinodia-image-test-" + std::to_string(random());
   std::vector<std::string> argv{"podman",    "run",  "-d", "--name",           name_,
                                 "--network", "host", "-v", data_dir + ":/data"};
+  // 32-bit ARM under qemu-user on this 64-bit host: the host file system's 64-bit directory
+  // offsets make readdir fail with EOVERFLOW (s6-svscan cannot read its scan directory); a
+  // tmpfs has small offsets. A real armv7 hub's kernel hands 32-bit processes 32-bit offsets.
+  if (image_arch() == "armv7") argv.insert(argv.end(), {"--tmpfs", "/run"});
   for (const auto& [key, value] : env) {
     argv.insert(argv.end(), {"-e", key + "=" + value});
   }

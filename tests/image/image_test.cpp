@@ -96,6 +96,20 @@ unsigned mode_of(const std::string& path) {
   return static_cast<unsigned>(std::stoul(r.output, nullptr, 8));
 }
 
+// The Supervisor's stop: SIGTERM to PID 1, SIGKILL 10 s later. Under qemu-user (ARM images here)
+// the kernel drops that SIGTERM: s6-svscan blocks the signal to read it from a signalfd, qemu
+// does not block it on the host, and an unblocked signal with the default action never reaches a
+// namespace's PID 1. A hub runs s6-svscan natively, as amd64 does here. So on an emulated image
+// the stop starts the way s6-svscan handles SIGTERM (s6-svscanctl -t); everything after it, the
+// agent's clean exit and the container's exit code, is the same path (docs/building.md).
+bool stop_as_supervisor(const AddonContainer& container) {
+  if (image_arch() == "amd64") {
+    return run_command({"podman", "stop", "-t", "10", container.name()}).code == 0;
+  }
+  if (container.exec("s6-svscanctl -t /run/dinodia-hub-agent/services").code != 0) return false;
+  return container.wait_exit(10s).has_value();
+}
+
 void check_no_secrets(const AddonContainer& container, const std::vector<std::string>& more = {}) {
   std::vector<std::string> secrets{kSupervisorToken, kHubToken, kBootstrap, kStatusToken};
   secrets.insert(secrets.end(), more.begin(), more.end());
@@ -147,14 +161,14 @@ TEST_CASE("the image is the add-on config.yaml names for its architecture") {
     CHECK(header.output.find(std::string("Shared library: [") + lib) == std::string::npos);
   }
   const CommandResult version =
-      run_command({"podman", "run", "--rm", "--no-healthcheck", "--entrypoint",
-                   "/usr/bin/dinodia-hub-agent", image, "--version"});
+      run_command({"podman", "run", "--rm", "--no-healthcheck", "--arch", oci_arch.at(arch),
+                   "--entrypoint", "/usr/bin/dinodia-hub-agent", image, "--version"});
   CHECK(version.code == 0);
   CHECK(version.output == "dinodia-hub-agent 1.0.0\n");
   // The platform is HTTPS: the CA bundle must be where the linked-in OpenSSL looks for it.
-  const CommandResult ca =
-      run_command({"podman", "run", "--rm", "--no-healthcheck", "--entrypoint", "sh", image, "-c",
-                   "test -s /usr/lib/ssl/certs/ca-certificates.crt"});
+  const CommandResult ca = run_command({"podman", "run", "--rm", "--no-healthcheck", "--arch",
+                                        oci_arch.at(arch), "--entrypoint", "sh", image, "-c",
+                                        "test -s /usr/lib/ssl/certs/ca-certificates.crt"});
   CHECK(ca.code == 0);
 }
 
@@ -249,10 +263,10 @@ TEST_CASE("a killed agent is back within seconds - a crash loop backs off - a st
 
   // The Supervisor's stop: SIGTERM to PID 1, 10 s before it would kill.
   const auto stop_started = std::chrono::steady_clock::now();
-  const CommandResult stopped = run_command({"podman", "stop", "-t", "10", container.name()});
+  const bool stopped = stop_as_supervisor(container);
   const double stop_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - stop_started).count();
-  CHECK(stopped.code == 0);
+  CHECK(stopped);
   CHECK(container.status() == "exited");
   CHECK(container.exit_code() == 0);
   CHECK(stop_seconds < 9.0);                         // stopped cleanly, not killed at the timeout
@@ -368,7 +382,7 @@ TEST_CASE("a 0.4.17 /data folder is upgraded with nothing lost") {
   CHECK(row["onSeconds"] == 40000);
 
   // Rollback stays possible: the 0.4.17 token file is kept current, private, in its own shape.
-  REQUIRE(run_command({"podman", "stop", "-t", "10", container.name()}).code == 0);
+  REQUIRE(stop_as_supervisor(container));
   CHECK(container.exit_code() == 0);
   const Json file = Json::parse(dinodia::testing::read_file(data.file("dinodia_token_state.json")));
   CHECK(file["syncSecret"] == secret);
