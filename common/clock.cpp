@@ -1,7 +1,6 @@
 #include "common/clock.hpp"
 
 #include <cstdio>
-#include <ctime>
 
 namespace dinodia::clock {
 namespace {
@@ -14,6 +13,53 @@ std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
   const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
+
+// A UTC calendar date and time of day, from epoch seconds.
+struct Utc {
+  std::int64_t year;
+  unsigned month;    // 1-12
+  unsigned day;      // 1-31
+  unsigned weekday;  // 0 = Sunday
+  int hour, minute, second;
+};
+
+// Floor division and its remainder (always in [0, divisor)), for instants before 1970.
+std::int64_t floor_div(std::int64_t value, std::int64_t divisor, std::int64_t& remainder) {
+  std::int64_t quotient = value / divisor;
+  remainder = value % divisor;
+  if (remainder < 0) {
+    remainder += divisor;
+    quotient -= 1;
+  }
+  return quotient;
+}
+
+// The civil date is the inverse of days_from_civil (same source). gmtime_r is not used: on
+// 32-bit ARM (armhf) the C library's time_t is 32 bits, so every date after January 2038 would
+// come out wrong (docs/building.md, "ARM test suites").
+Utc utc_from_seconds(std::int64_t unix_seconds) {
+  std::int64_t second_of_day = 0;
+  std::int64_t days = floor_div(unix_seconds, 86400, second_of_day);
+  std::int64_t weekday = 0;
+  floor_div(days + 4, 7, weekday);  // 1970-01-01 was a Thursday
+  days += 719468;
+  const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(days - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned month = mp < 10 ? mp + 3 : mp - 9;
+  return {static_cast<std::int64_t>(yoe) + era * 400 + (month <= 2 ? 1 : 0),
+          month,
+          doy - (153 * mp + 2) / 5 + 1,
+          static_cast<unsigned>(weekday),
+          static_cast<int>(second_of_day / 3600),
+          static_cast<int>(second_of_day / 60 % 60),
+          static_cast<int>(second_of_day % 60)};
+}
+
+constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   if (pos + n > s.size()) return false;
@@ -36,18 +82,12 @@ std::int64_t unix_millis(TimePoint t) {
 }
 
 std::string iso8601_from_millis(std::int64_t millis) {
-  std::int64_t secs = millis / 1000;
-  std::int64_t ms = millis % 1000;
-  if (ms < 0) {
-    ms += 1000;
-    secs -= 1;
-  }
-  std::time_t tt = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
+  std::int64_t ms = 0;
+  const Utc t = utc_from_seconds(floor_div(millis, 1000, ms));
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                static_cast<long long>(t.year), t.month, t.day, t.hour, t.minute, t.second,
+                static_cast<int>(ms));
   return buf;
 }
 
@@ -113,10 +153,18 @@ std::optional<std::int64_t> parse_iso8601_millis(std::string_view s) {
   return total * 1000 + millis;
 }
 
+std::string http_date(std::int64_t unix_seconds) {
+  static constexpr const char* kWeekdays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  const Utc t = utc_from_seconds(unix_seconds);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s, %02u %s %04lld %02d:%02d:%02d GMT", kWeekdays[t.weekday],
+                t.day, kMonths[t.month - 1], static_cast<long long>(t.year), t.hour, t.minute,
+                t.second);
+  return buf;
+}
+
 std::optional<std::int64_t> parse_http_date(std::string_view s) {
   // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
-  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   if (s.size() < 29 || s[3] != ',' || s[4] != ' ') return std::nullopt;
   int d = 0, y = 0, h = 0, mi = 0, sec = 0;
   if (!digits(s, 5, 2, d) || !digits(s, 12, 4, y) || !digits(s, 17, 2, h) ||

@@ -40,15 +40,6 @@ struct Listener {
   FailureMode failure;
 };
 
-std::string http_date(std::int64_t unix_s) {
-  std::time_t t = static_cast<std::time_t>(unix_s);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return buf;
-}
-
 void send(httplib::Response& res, const fp::Response& r) {
   res.status = r.status;
   res.set_content(r.body, r.raw ? "text/plain" : "application/json");
@@ -125,7 +116,7 @@ json body_json(const httplib::Request& req) {
 void install_routes(Listener& l, fp::Platform& platform, std::vector<Listener*>& all) {
   httplib::Server& s = *l.server;
   s.set_post_routing_handler([&l, &platform](const httplib::Request&, httplib::Response& res) {
-    res.set_header("Date", http_date(platform.now_ms() / 1000));
+    res.set_header("Date", dinodia::clock::http_date(platform.now_ms() / 1000));
     if (!l.backend.empty()) res.set_header("x-dinodia-api-backend", l.backend);
   });
   s.Post("/api/hub-agent/pair", [&](const httplib::Request& req, httplib::Response& res) {

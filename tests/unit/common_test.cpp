@@ -103,6 +103,33 @@ TEST_CASE("HTTP Date header parsing", "[clock]") {
   CHECK_FALSE(clock::parse_http_date("yesterday"));
 }
 
+// 32-bit ARM (armhf) has a 32-bit time_t: dates from 2038-01-19T03:14:08Z on must still come out
+// right (docs/building.md, "ARM test suites").
+TEST_CASE("dates after January 2038 and before 1970 format and parse exactly", "[clock]") {
+  CHECK(clock::iso8601_from_millis(2147483647999) == "2038-01-19T03:14:07.999Z");
+  CHECK(clock::iso8601_from_millis(2147483648000) == "2038-01-19T03:14:08.000Z");
+  CHECK(clock::iso8601_from_millis(2214131696789) == "2040-02-29T12:34:56.789Z");
+  CHECK(clock::iso8601_from_millis(4294967296000) == "2106-02-07T06:28:16.000Z");
+  CHECK(clock::iso8601_from_millis(-1) == "1969-12-31T23:59:59.999Z");
+  CHECK(clock::iso8601_from_millis(-2203891200000) == "1900-03-01T00:00:00.000Z");
+  CHECK(clock::parse_iso8601_millis("2040-02-29T12:34:56.789Z") == 2214131696789);
+  CHECK(clock::parse_iso8601_millis("2106-02-07T06:28:16Z") == 4294967296000);
+
+  CHECK(clock::http_date(1700000000) == "Tue, 14 Nov 2023 22:13:20 GMT");
+  CHECK(clock::http_date(2147483648) == "Tue, 19 Jan 2038 03:14:08 GMT");
+  CHECK(clock::http_date(2214131696) == "Wed, 29 Feb 2040 12:34:56 GMT");
+  CHECK(clock::http_date(4294967296) == "Sun, 07 Feb 2106 06:28:16 GMT");
+  CHECK(clock::http_date(-1) == "Wed, 31 Dec 1969 23:59:59 GMT");
+  CHECK(clock::parse_http_date("Wed, 29 Feb 2040 12:34:56 GMT") == 2214131696);
+
+  // Formatting and parsing are inverses, day by day across 2038 and a leap day of 2040.
+  for (std::int64_t s = 2147483647 - 3 * 86400; s < 2214131696 + 3 * 86400; s += 86400 + 7) {
+    INFO(s);
+    CHECK(clock::parse_iso8601_millis(clock::iso8601_from_millis(s * 1000 + 5)) == s * 1000 + 5);
+    CHECK(clock::parse_http_date(clock::http_date(s)) == s);
+  }
+}
+
 TEST_CASE("log fields render like Node's util.inspect", "[log]") {
   CHECK(log::Fields().add("port", 8099).str() == "{ port: 8099 }");
   CHECK(log::Fields().add("path", "/api/x").add("status", 404).str() ==
