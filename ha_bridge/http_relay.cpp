@@ -229,6 +229,10 @@ class Exchange {
     body_buffered_ = has_body_ && !request_chunked_ && client_.buffer.size() >= request_length_;
   }
 
+  // The length of a body that came whole with the head (body_buffered_): no more than the read
+  // buffer holds, so it fits a size_t also where that is 32 bits (armv7).
+  std::size_t buffered_body_length() const { return static_cast<std::size_t>(request_length_); }
+
   asio::awaitable<bool> connect_fresh() {
     const auto executor = client_.socket.get_executor();
     upstream_.emplace(executor);
@@ -298,7 +302,7 @@ class Exchange {
     const auto& cfg = ctx_.config;
     if (body_buffered_) {
       // The whole body came with the head (a template render, a service call): one write.
-      const auto body = client_.buffer.readable().substr(0, request_length_);
+      const auto body = client_.buffer.readable().substr(0, buffered_body_length());
       client_.gather.assign({asio::buffer(client_.head), asio::buffer(body)});
     } else {
       client_.gather.assign({asio::buffer(client_.head)});
@@ -308,7 +312,7 @@ class Exchange {
     (void)n;
     if (!upstream_written(ec)) co_return false;
     if (body_buffered_) {
-      client_.buffer.consume(request_length_);
+      client_.buffer.consume(buffered_body_length());
       body_consumed_ = true;
     }
     if (!has_body_ || body_consumed_) co_return true;
@@ -446,7 +450,7 @@ class Exchange {
     log::warn("Upstream HTTP error", error_ ? error_.message() : std::string("unknown error"));
     if (headers_sent) co_return ExchangeEnd::close;
     if (body_buffered_ && !body_consumed_) {
-      client_.buffer.consume(request_length_);  // the next request starts after this body
+      client_.buffer.consume(buffered_body_length());  // the next request starts after this body
       body_consumed_ = true;
     }
     const bool body_done = !has_body_ || body_consumed_;
