@@ -27,7 +27,8 @@ using EnvMap = std::map<std::string, std::string>;
 // upstream).
 int free_loopback_port();
 
-// Polls `condition` every `step` until it holds or `timeout` passes, then asks once more.
+// Polls `condition` every `step` until it holds or `timeout` passes, then asks once more. Like
+// every wait of a process or its log, `timeout` is scaled under emulation (time_scale.hpp).
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds step = 50ms);
 

@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/support/time_scale.hpp"
+
 extern char** environ;
 
 namespace dinodia::testing {
@@ -113,7 +115,7 @@ void Process::signal(int sig) {
 }
 
 std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
   while (running()) {
     if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
     std::this_thread::sleep_for(10ms);
@@ -127,7 +129,7 @@ std::string Process::log() const {
 
 std::optional<std::string> Process::wait_for_log(const std::string& needle,
                                                  std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
   for (;;) {
     std::istringstream lines(log());
     std::string line;

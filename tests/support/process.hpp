@@ -44,6 +44,7 @@ class Process {
   pid_t pid() const { return pid_; }
   bool running();
   void signal(int sig);
+  // Both waits stretch `timeout` under emulation (time_scale.hpp).
   // Waits for exit; returns the exit code (128+signal if killed), nullopt on timeout.
   std::optional<int> wait(std::chrono::milliseconds timeout);
   const std::string& log_path() const { return log_path_; }

@@ -15,12 +15,16 @@
 #include "platform_client/transport.hpp"
 #include "tests/support/local_server.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/time_scale.hpp"
+#include "tests/support/transport_options.hpp"
 
 using namespace dinodia::platform_client;
+using dinodia::testing::fast_transport_options;
 using dinodia::testing::LocalServer;
 using dinodia::testing::make_cert;
 using dinodia::testing::TempDir;
 using dinodia::testing::TestCert;
+using dinodia::testing::tls_transport_options;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
@@ -46,14 +50,6 @@ std::string envelope(int status, const std::string& error) {
 
 const std::string kHashA(64, 'a');
 const std::string kHashB = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-TransportOptions fast_options() {
-  TransportOptions o;
-  o.connect_timeout = 1s;
-  o.total_timeout = 2s;
-  o.user_agent = "dinodia-hub-agent/test";
-  return o;
-}
 
 }  // namespace
 
@@ -243,7 +239,7 @@ TEST_CASE("transport posts JSON and reads status, body, Date and backend headers
                                        "application/json");
                      });
   server.start();
-  auto transport = make_http_transport(fast_options());
+  auto transport = make_http_transport(fast_transport_options());
   PlatformApi api(*transport);
   auto fields = HubSigner::sign_at("HUB-1", "bootstrap", 1700000000);
   auto r = api.pair(server.url("http", "/api/hub-agent/pair"), fields);
@@ -266,7 +262,7 @@ TEST_CASE("transport reports HTTP errors with the envelope text", "[platform_api
     res.set_content(envelope(401, "Hub not paired yet."), "application/json");
   });
   server.start();
-  auto transport = make_http_transport(fast_options());
+  auto transport = make_http_transport(fast_transport_options());
   PlatformApi api(*transport);
   auto r = api.token_state(server.url("http", "/ts"), HubSigner::sign_now("HUB-1", "sync"), 0,
                            json::object());
@@ -292,7 +288,7 @@ TEST_CASE("a hanging server gives a timeout within the total deadline",
     });
   });
   server.start();
-  auto transport = make_http_transport(fast_options());
+  auto transport = make_http_transport(fast_transport_options());
   for (const char* path : {"/hang", "/trickle"}) {
     INFO(path);
     auto started = std::chrono::steady_clock::now();
@@ -318,7 +314,7 @@ TEST_CASE("a refused connection is a transport failure", "[platform_api][transpo
   REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
   ::close(fd);
   int port = ntohs(addr.sin_port);
-  auto transport = make_http_transport(fast_options());
+  auto transport = make_http_transport(fast_transport_options());
   HttpResult r = transport->post_json("http://127.0.0.1:" + std::to_string(port) + "/x", "{}");
   CHECK(r.status == 0);
   CHECK(r.error == "connect");
@@ -332,7 +328,7 @@ TEST_CASE("a huge response body is cut at 1 MiB and rejected", "[platform_api][t
     res.set_content(std::string(3 * 1024 * 1024, '['), "application/json");
   });
   server.start();
-  auto transport = make_http_transport(fast_options());
+  auto transport = make_http_transport(fast_transport_options());
   HttpResult r = transport->post_json(server.url("http", "/big"), "{}");
   CHECK(r.status == 200);
   CHECK(r.truncated);
@@ -355,14 +351,14 @@ TEST_CASE("HTTPS verifies the server certificate", "[platform_api][transport][tl
   const std::string url = server.url("https", "/ok");
 
   SECTION("an untrusted self-signed certificate fails with tls") {
-    auto transport = make_http_transport(fast_options());
+    auto transport = make_http_transport(tls_transport_options());
     HttpResult r = transport->post_json(url, "{}");
     CHECK(r.status == 0);
     CHECK(r.error == "tls");
     CHECK(PlatformApi::classify(r) == Failure::transport);
   }
   SECTION("trusted through ca_file") {
-    auto options = fast_options();
+    auto options = tls_transport_options();
     options.ca_file = cert.cert;
     HttpResult r = make_http_transport(options)->post_json(url, "{}");
     CHECK(r.error.empty());
@@ -372,7 +368,7 @@ TEST_CASE("HTTPS verifies the server certificate", "[platform_api][transport][tl
     const char* old = std::getenv("SSL_CERT_FILE");
     std::string saved = old != nullptr ? old : "";
     ::setenv("SSL_CERT_FILE", cert.cert.c_str(), 1);
-    HttpResult r = make_http_transport(fast_options())->post_json(url, "{}");
+    HttpResult r = make_http_transport(tls_transport_options())->post_json(url, "{}");
     if (old != nullptr) {
       ::setenv("SSL_CERT_FILE", saved.c_str(), 1);
     } else {
@@ -392,7 +388,7 @@ TEST_CASE("HTTPS rejects a trusted certificate for another host",
     res.set_content("{}", "application/json");
   });
   server.start();
-  auto options = fast_options();
+  auto options = tls_transport_options();
   options.ca_file = cert.cert;
   HttpResult r = make_http_transport(options)->post_json(server.url("https", "/ok"), "{}");
   CHECK(r.status == 0);
