@@ -243,7 +243,15 @@ TEST_CASE("Memory: a burst of connections is given back once they have closed") 
       },
       std::chrono::seconds(10), std::chrono::milliseconds(200));
   INFO("after " << after << " KiB");
-  CHECK(after <= idle + 2048);
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer keeps freed memory in its quarantine by design and never gives it back
+  // through malloc_trim: RSS says nothing about the agent's own allocator in that build. The
+  // plain build (scripts/test.sh) checks both bounds.
+  constexpr bool rss_is_meaningful = false;
+#else
+  constexpr bool rss_is_meaningful = true;
+#endif
+  if (rss_is_meaningful) CHECK(after <= idle + 2048);
   // The same burst again costs nothing more once it has closed.
   (void)burst();
   long again = 0;
@@ -254,7 +262,7 @@ TEST_CASE("Memory: a burst of connections is given back once they have closed") 
       },
       std::chrono::seconds(10), std::chrono::milliseconds(200));
   INFO("after the second burst " << again << " KiB");
-  CHECK(again <= after + 2048);
+  if (rss_is_meaningful) CHECK(again <= after + 2048);
   CHECK(stack.fresh_get("127.0.0.1") == 200);
 }
 
