@@ -10,9 +10,9 @@
 #include <memory>
 
 #include "ha_bridge/bridge.hpp"
+#include "ha_bridge/detail/auth_failures.hpp"
 #include "ha_bridge/detail/auth_required_cache.hpp"
 #include "ha_bridge/detail/byte_budget.hpp"
-#include "ha_bridge/detail/auth_failures.hpp"
 #include "ha_bridge/detail/connection_tracker.hpp"
 #include "ha_bridge/path_policy.hpp"
 #include "ha_bridge/upstream_pool.hpp"
