@@ -61,10 +61,12 @@ TEST_CASE("AuthFailures: a few free attempts, then a doubling delay up to the ca
   AuthFailures failures;
   const auto a = make_address("192.168.1.20");
   auto now = AuthFailures::Clock::now();
-  std::vector<long> delays;
+  // The milliseconds' own count type: `long` is 32 bits on armv7.
+  using Millis = std::chrono::milliseconds::rep;
+  std::vector<Millis> delays;
   delays.reserve(9);
   for (int i = 0; i < 9; ++i) delays.push_back(failures.failed(a, now).count());
-  CHECK(delays == std::vector<long>{0, 0, 0, 250, 500, 1000, 2000, 4000, 4000});
+  CHECK(delays == std::vector<Millis>{0, 0, 0, 250, 500, 1000, 2000, 4000, 4000});
   // Another address starts afresh; a quiet minute forgets the first one.
   CHECK(failures.failed(make_address("192.168.1.21"), now).count() == 0);
   now += std::chrono::seconds(61);
