@@ -35,25 +35,7 @@ KIOSK_ROUNDS="${KIOSK_ROUNDS:-3}"
 # shellcheck source=scripts/background.sh
 . "$ROOT/scripts/background.sh"
 
-SUPERVISOR_TOKEN="bench-supervisor-token-$$"
-HUB_TOKEN="bench-hub-token-$$"
-
-"$BUILD_DIR/tests/fake_ha" --port 0 --token "$SUPERVISOR_TOKEN" --entities 300 >"$WORK/fake.log" 2>&1 &
-PIDS+=($!)
-FAKE_PORT=$(wait_port "$WORK/fake.log" LISTENING)
-
-mkdir -p "$WORK/data"
-cat >"$WORK/options.json" <<JSON
-{"port": 0, "hub_tokens": ["$HUB_TOKEN"], "log_level": "info", "platform_sync_enabled": false,
- "heating_usage_tracking_enabled": false, "electric_usage_tracking_enabled": false}
-JSON
-DINODIA_OPTIONS_PATH="$WORK/options.json" DINODIA_DATA_DIR="$WORK/data" \
-  DINODIA_SUPERVISOR_URL="http://127.0.0.1:$FAKE_PORT" SUPERVISOR_TOKEN="$SUPERVISOR_TOKEN" \
-  DINODIA_BIND_ADDRESS=127.0.0.1 \
-  "$BUILD_DIR/agent/dinodia-hub-agent" >"$WORK/agent.log" 2>&1 &
-AGENT_PID=$!
-PIDS+=("$AGENT_PID")
-AGENT_PORT=$(wait_port "$WORK/agent.log" "Listening")
+start_bridge_stack "$BUILD_DIR" bench
 
 # A port the kernel reports free (a random pick can collide with ephemeral client ports).
 NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -13,3 +13,32 @@ trap cleanup EXIT
 
 # shellcheck source=scripts/wait-port.sh
 . "$(dirname "${BASH_SOURCE[0]}")/wait-port.sh"
+
+# The benchmarks' stack (bench/run.sh, bench/abuse.sh): the Home Assistant stand-in with 300
+# entities and the agent as a LAN bridge only, one plain hub token, bound to loopback. Sets
+# SUPERVISOR_TOKEN, HUB_TOKEN, FAKE_PORT, AGENT_PID and AGENT_PORT. `soft_nofile`, when given,
+# is the agent's soft descriptor limit at start (a home's 1024; the agent raises its own).
+start_bridge_stack() {  # build_dir, name, [soft_nofile]
+  local build_dir="$1" name="$2" soft_nofile="${3:-}"
+  SUPERVISOR_TOKEN="$name-supervisor-token-$$"
+  HUB_TOKEN="$name-hub-token-$$"
+  "$build_dir/tests/fake_ha" --port 0 --token "$SUPERVISOR_TOKEN" --entities 300 \
+    >"$WORK/fake.log" 2>&1 &
+  PIDS+=($!)
+  FAKE_PORT=$(wait_port "$WORK/fake.log" LISTENING)
+  mkdir -p "$WORK/data"
+  cat >"$WORK/options.json" <<JSON
+{"port": 0, "hub_tokens": ["$HUB_TOKEN"], "log_level": "info", "platform_sync_enabled": false,
+ "heating_usage_tracking_enabled": false, "electric_usage_tracking_enabled": false}
+JSON
+  (
+    if [ -n "$soft_nofile" ]; then ulimit -Sn "$soft_nofile"; fi
+    exec env DINODIA_OPTIONS_PATH="$WORK/options.json" DINODIA_DATA_DIR="$WORK/data" \
+      DINODIA_SUPERVISOR_URL="http://127.0.0.1:$FAKE_PORT" SUPERVISOR_TOKEN="$SUPERVISOR_TOKEN" \
+      DINODIA_BIND_ADDRESS=127.0.0.1 "$build_dir/agent/dinodia-hub-agent"
+  ) >"$WORK/agent.log" 2>&1 &
+  AGENT_PID=$!
+  PIDS+=("$AGENT_PID")
+  # shellcheck disable=SC2034 # read by the sourcing script
+  AGENT_PORT=$(wait_port "$WORK/agent.log" "Listening")
+}
