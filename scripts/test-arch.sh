@@ -4,7 +4,7 @@
 # Debian 12 sysroot (cross/make-sysroot.sh, cross/toolchain.cmake) and run under qemu-user; the
 # kernel's binfmt_misc hands every ARM process the tests spawn (agent, fakes) to qemu as well.
 #   ./scripts/test-arch.sh aarch64|armv7            unit + integration (all but soak and image)
-#   ./scripts/test-arch.sh aarch64|armv7 --smoke    CI's subset: every unit test and a few
+#   ./scripts/test-arch.sh aarch64|armv7 --smoke    a quick subset: every unit test and a few
 #                                                    integration tests per area (below)
 # Environment:
 #   BUILD_DIR=build-ARCH             where to build
