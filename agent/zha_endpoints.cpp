@@ -5,6 +5,7 @@
 
 #include "common/log.hpp"
 #include "common/text.hpp"
+#include "ha_bridge/hub_access.hpp"
 #include "telemetry/zha.hpp"
 
 namespace dinodia::agent {
@@ -40,8 +41,10 @@ LocalResponse reply(int status, std::string body) {
 ha_bridge::LocalAdmission hub_token_required(
     std::shared_ptr<const ha_bridge::TokenRegistry> tokens) {
   return [tokens = std::move(tokens)](const LocalRequest& req) -> std::optional<LocalResponse> {
-    const std::string_view token = text::bearer_token(req.header("authorization"));
-    if (!token.empty() && tokens->accepts(token)) return std::nullopt;
+    if (ha_bridge::hub_token_accepted(tokens.get(),
+                                      text::bearer_token(req.header("authorization")))) {
+      return std::nullopt;
+    }
     return reply(401, kUnauthorized);
   };
 }
