@@ -17,7 +17,7 @@
 #include "common/clock.hpp"
 #include "common/log.hpp"
 #include "common/text.hpp"
-#include "ha_bridge/ha_client.hpp"
+#include "ha_client/ha_client.hpp"
 #include "telemetry/areas.hpp"
 #include "telemetry/electric.hpp"
 #include "telemetry/heating.hpp"
@@ -135,7 +135,7 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
       return;
     }
     std::weak_ptr<Service> weak = self;
-    conn_ = ha_bridge::HaConnection::create(io_, ha_,
+    conn_ = ha_client::HaConnection::create(io_, ha_,
                                             {[weak] {
                                                if (auto s = weak.lock())
                                                  asio::post(s->strand_, [s] { s->on_ready(); });
@@ -632,7 +632,7 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
                     std::function<void()> done) {
     if (stopped_ || index >= ids->size() || (conn_ && !conn_->ready())) return done();
     const std::string id = (*ids)[index];
-    ha_bridge::get_state(
+    ha_client::get_state(
         io_, ha_, id,
         [self = shared_from_this(), ids = std::move(ids), index, handle = std::move(handle),
          done = std::move(done), id](const std::string& e, const json& state) {
@@ -784,7 +784,7 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
   std::optional<std::string> detect_lan() {
     auto p = std::make_shared<std::promise<std::optional<std::string>>>();
     auto f = p->get_future();
-    ha_bridge::get_network_info(io_, ha_, [p](const std::string& e, const json& v) {
+    ha_client::get_network_info(io_, ha_, [p](const std::string& e, const json& v) {
       if (!e.empty()) return p->set_value(std::nullopt);
       p->set_value(telemetry::lan_base_url_from_network_info(v));
     });
@@ -795,7 +795,7 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
   void fetch_areas() {
     auto p = std::make_shared<std::promise<std::pair<std::string, json>>>();
     auto f = p->get_future();
-    ha_bridge::ws_command_once(io_, ha_, "config/area_registry/list", json::object(),
+    ha_client::ws_command_once(io_, ha_, "config/area_registry/list", json::object(),
                                milliseconds(15000), [p](std::string e, json v) {
                                  p->set_value({std::move(e), std::move(v)});
                                });
@@ -817,8 +817,8 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
   asio::steady_timer refresh_timer_;
   asio::steady_timer throttle_timer_;
   asio::steady_timer save_timer_;
-  ha_bridge::HaClientConfig ha_;
-  std::shared_ptr<ha_bridge::HaConnection> conn_;
+  ha_client::HaClientConfig ha_;
+  std::shared_ptr<ha_client::HaConnection> conn_;
   std::atomic<bool> started_{false};
   std::atomic<bool> stopped_{false};
 
@@ -850,8 +850,8 @@ class Service final : public TelemetryService, public std::enable_shared_from_th
 
 }  // namespace
 
-ha_bridge::HaClientConfig ha_client_config(const Options& options, const Environment& env) {
-  ha_bridge::HaClientConfig c;
+ha_client::HaClientConfig ha_client_config(const Options& options, const Environment& env) {
+  ha_client::HaClientConfig c;
   c.upstream = ha_bridge::parse_upstream_url(env.supervisor_url);
   c.supervisor_token = env.supervisor_token;
   c.ws_tokens = options.upstream_ws_tokens(env.supervisor_token);

@@ -24,7 +24,7 @@
 #include "agent/environment.hpp"
 #include "agent/options.hpp"
 #include "agent/sync_contributor.hpp"
-#include "ha_bridge/ha_client.hpp"
+#include "ha_client/ha_client.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -46,7 +46,7 @@ class TelemetryService : public SyncContributor {
 
 // How the agent reaches HA and the Supervisor (env DINODIA_SUPERVISOR_URL, SUPERVISOR_TOKEN,
 // ws_auth_mode). Throws std::invalid_argument for a bad supervisor URL.
-ha_bridge::HaClientConfig ha_client_config(const Options& options, const Environment& env);
+ha_client::HaClientConfig ha_client_config(const Options& options, const Environment& env);
 
 // Until start() the service makes no network calls (a sync cycle before the bridge's loop runs
 // only carries the stored usage rows).

@@ -5,6 +5,7 @@
 
 #include "common/log.hpp"
 #include "common/text.hpp"
+#include "ha_bridge/hub_access.hpp"
 #include "telemetry/zha.hpp"
 
 namespace dinodia::agent {
@@ -40,8 +41,10 @@ LocalResponse reply(int status, std::string body) {
 ha_bridge::LocalAdmission hub_token_required(
     std::shared_ptr<const ha_bridge::TokenRegistry> tokens) {
   return [tokens = std::move(tokens)](const LocalRequest& req) -> std::optional<LocalResponse> {
-    const std::string_view token = text::bearer_token(req.header("authorization"));
-    if (!token.empty() && tokens->accepts(token)) return std::nullopt;
+    if (ha_bridge::hub_token_accepted(tokens.get(),
+                                      text::bearer_token(req.header("authorization")))) {
+      return std::nullopt;
+    }
     return reply(401, kUnauthorized);
   };
 }
@@ -58,7 +61,7 @@ void log_failure(const char* message, const std::string& error) {
 }
 
 struct Shared {
-  ha_bridge::HaClientConfig ha;
+  ha_client::HaClientConfig ha;
   std::function<boost::asio::io_context&()> io;
 };
 
@@ -78,7 +81,7 @@ void permit(const std::shared_ptr<Shared>& s, const LocalRequest& req, Responder
   log::info("Dinodia Zigbee permit requested",
             log::Fields().add("duration", raw.is_null() ? std::string("undefined") : raw.dump()));
   const int duration = telemetry::permit_duration(*body.value);
-  ha_bridge::call_service(
+  ha_client::call_service(
       s->io(), s->ha, "zha", "permit", json{{"duration", duration}},
       [respond = std::move(respond), duration](const std::string& error, const json&) {
         if (!error.empty()) {
@@ -91,7 +94,7 @@ void permit(const std::shared_ptr<Shared>& s, const LocalRequest& req, Responder
 
 void devices(const std::shared_ptr<Shared>& s, const LocalRequest& /*req*/, Responder respond) {
   log::info("Dinodia Zigbee devices requested");
-  ha_bridge::ws_command_once(
+  ha_client::ws_command_once(
       s->io(), s->ha, "zha/devices", json::object(), kZhaTimeout,
       [respond = std::move(respond)](const std::string& error, const json& result) {
         if (!error.empty()) {
@@ -106,11 +109,11 @@ void health(const std::shared_ptr<Shared>& s, const LocalRequest& /*req*/, Respo
   log::info("Dinodia Zigbee health requested");
   auto h = std::make_shared<telemetry::ZhaHealth>();
   h->supervisor_token_present = !s->ha.supervisor_token.empty();
-  ha_bridge::ws_command_once(
+  ha_client::ws_command_once(
       s->io(), s->ha, "config/device_registry/list", json::object(), kZhaTimeout,
       [s, h, respond = std::move(respond)](const std::string& error, json result) mutable {
         telemetry::set_registry_outcome(*h, error.empty() ? &result : nullptr, error);
-        ha_bridge::ws_command_once(
+        ha_client::ws_command_once(
             s->io(), s->ha, "zha/devices", json::object(), kZhaTimeout,
             [h, respond = std::move(respond)](const std::string& zha_error, const json&) {
               telemetry::set_zha_outcome(*h, zha_error.empty(), zha_error);
@@ -122,7 +125,7 @@ void health(const std::shared_ptr<Shared>& s, const LocalRequest& /*req*/, Respo
 }  // namespace
 
 std::vector<ha_bridge::LocalRoute> zha_routes(
-    std::shared_ptr<const ha_bridge::TokenRegistry> tokens, ha_bridge::HaClientConfig ha,
+    std::shared_ptr<const ha_bridge::TokenRegistry> tokens, ha_client::HaClientConfig ha,
     std::function<boost::asio::io_context&()> io) {
   const auto admit = hub_token_required(std::move(tokens));
   auto s = std::make_shared<Shared>(Shared{std::move(ha), std::move(io)});

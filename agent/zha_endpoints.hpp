@@ -7,9 +7,9 @@
 #include <memory>
 #include <vector>
 
-#include "ha_bridge/ha_client.hpp"
 #include "ha_bridge/local_routes.hpp"
 #include "ha_bridge/token_registry.hpp"
+#include "ha_client/ha_client.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -20,7 +20,7 @@ namespace dinodia::agent {
 // `io` returns the loop the Home Assistant calls run on (the bridge's); it is only called while
 // a request is handled, so it may be bound after the routes are built.
 std::vector<ha_bridge::LocalRoute> zha_routes(
-    std::shared_ptr<const ha_bridge::TokenRegistry> tokens, ha_bridge::HaClientConfig ha,
+    std::shared_ptr<const ha_bridge::TokenRegistry> tokens, ha_client::HaClientConfig ha,
     std::function<boost::asio::io_context&()> io);
 
 }  // namespace dinodia::agent

@@ -68,7 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const auto first = normalise_target(target);
   // The shortcut for plain targets and the whole parser agree on every input.
-  const auto full = dinodia::ha_bridge::detail::normalise_target_fully(target);
+  const auto full = dinodia::ha_bridge::normalise_target_fully(target);
   FUZZ_CHECK(first.has_value() == full.has_value(), "shortcut and parser agree on acceptance");
   if (first && full) {
     FUZZ_CHECK(first->pathname == full->pathname && first->client_path == full->client_path &&

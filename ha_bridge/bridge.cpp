@@ -14,7 +14,7 @@
 #include "common/log.hpp"
 #include "common/process_limits.hpp"
 #include "ha_bridge/detail/context.hpp"
-#include "ha_bridge/http_session.hpp"
+#include "ha_bridge/detail/http_session.hpp"
 
 namespace dinodia::ha_bridge {
 

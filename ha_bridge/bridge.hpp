@@ -1,7 +1,19 @@
 #pragma once
 // The LAN bridge on port 8099: kiosk and iOS apps in Home mode call Home Assistant REST paths
-// and /api/websocket with a hub token; the bridge authenticates them and relays to Core
-// through the Supervisor (legacy-agent.md §5–7, platform-contract.md Part B).
+// and /api/websocket with a hub token; the bridge authenticates them (hub_access.hpp) and
+// relays to Core through the Supervisor (docs/architecture.md).
+//
+// Asynchronous style, by what a piece of the bridge does:
+//   * a sequence of steps on one connection is a coroutine (asio::awaitable): the HTTP session's
+//     keep-alive loop and the HTTP relay (detail/http_session.cpp, detail/http_relay.cpp). Each
+//     phase has its own deadline and bound, and reads top to bottom; the hot path awaits
+//     operations directly, without a coroutine frame per write;
+//   * what runs alongside such a sequence is a callback: the deadline timer, the client watch
+//     while Home Assistant works, the waiting-exchanges ticker;
+//   * the WebSocket relay is callbacks throughout, as Boost.Beast's websocket examples
+//     (detail/ws_relay.cpp): both directions run at once and share the session's state, so one
+//     object whose handlers run on one strand is simpler than two coroutines and their timers.
+// Everything of a connection runs on the single thread of the worker that accepted it.
 //
 // Public surface only: no Asio/Beast here, so the agent's translation units stay light.
 #include <chrono>
@@ -26,7 +38,7 @@ struct BridgeConfig {
   std::uint16_t port = 8099;  // 0 = pick a free port (tests)
   UpstreamTarget upstream;
   std::string supervisor_token;                 // replaces the client's Authorization upstream
-  std::vector<std::string> upstream_ws_tokens;  // ws_auth_mode order (legacy §7.3)
+  std::vector<std::string> upstream_ws_tokens;  // ws_auth_mode order (ws_credentials.hpp)
   std::vector<std::string> allowed_path_regex;
   // Whether hub-token holders may call services of the `hassio` domain (REST and WebSocket
   // call_service); refused by default, as no app needs them (docs/http-input.md).

@@ -1,6 +1,7 @@
 #include "ha_bridge/path_policy.hpp"
 
 #include <cstdint>
+#include <unordered_map>
 
 #include "common/text.hpp"
 
@@ -150,10 +151,10 @@ std::optional<NormalisedTarget> normalise_plain_target(std::string_view target) 
 
 std::optional<NormalisedTarget> normalise_target(std::string_view target) {
   if (auto plain = normalise_plain_target(target)) return plain;
-  return detail::normalise_target_fully(target);
+  return normalise_target_fully(target);
 }
 
-std::optional<NormalisedTarget> detail::normalise_target_fully(std::string_view target) {
+std::optional<NormalisedTarget> normalise_target_fully(std::string_view target) {
   // WHATWG: strip leading/trailing C0 controls and spaces, drop every tab and newline.
   while (!target.empty() && static_cast<unsigned char>(target.front()) <= 0x20) {
     target.remove_prefix(1);
@@ -271,6 +272,29 @@ bool AllowList::allows(std::string_view client_path) const {
     if (std::regex_search(client_path.begin(), client_path.end(), re)) return true;
   }
   return false;
+}
+
+bool AllowList::allows_remembered(const std::string& client_path) const {
+  constexpr std::size_t kRemembered = 256;
+  constexpr std::size_t kLongestRemembered = 256;
+  struct Decisions {
+    const AllowList* list = nullptr;
+    std::unordered_map<std::string, bool> by_path;
+  };
+  thread_local Decisions decisions;
+  if (decisions.list != this) {
+    decisions.list = this;
+    decisions.by_path.clear();
+  }
+  if (auto it = decisions.by_path.find(client_path); it != decisions.by_path.end()) {
+    return it->second;
+  }
+  const bool allowed = allows(client_path);
+  if (client_path.size() <= kLongestRemembered) {
+    if (decisions.by_path.size() >= kRemembered) decisions.by_path.clear();
+    decisions.by_path.emplace(client_path, allowed);
+  }
+  return allowed;
 }
 
 }  // namespace dinodia::ha_bridge

@@ -24,11 +24,9 @@ struct NormalisedTarget {
 // starting with '/'): the caller answers 400 {"error":"Bad request."}.
 std::optional<NormalisedTarget> normalise_target(std::string_view request_target);
 
-namespace detail {
-// The whole parser, without normalise_target's shortcut for plain targets (for the fuzz target,
-// which checks that both agree).
+// The whole parser, without normalise_target's shortcut for plain targets (for the fuzz target
+// and the tests, which check that both agree).
 std::optional<NormalisedTarget> normalise_target_fully(std::string_view request_target);
-}  // namespace detail
 
 // Whether `client_path` (normalised) calls a service of the `hassio` domain:
 // "/api/services/<domain>/..." where <domain>, percent-decoded and lowercased as Home Assistant
@@ -45,6 +43,10 @@ class AllowList {
  public:
   explicit AllowList(const std::vector<std::string>& patterns);
   bool allows(std::string_view client_path) const;
+  // The same answer, remembered per thread (the relay's workers): kiosks ask for the same few
+  // paths all day, and a std::regex search per pattern per request cost microseconds. The
+  // patterns never change while the list exists, so a remembered decision stays right.
+  bool allows_remembered(const std::string& client_path) const;
 
  private:
   std::vector<std::regex> patterns_;

@@ -2,8 +2,9 @@
 # Style and static checks.
 #   ./scripts/lint.sh          clang-format over every tracked .cpp/.hpp (a few seconds)
 #   ./scripts/lint.sh --tidy   the same, then clang-tidy (the repo's .clang-tidy) over the
-#                              project's own sources: common ha_bridge platform_client telemetry
-#                              agent (minutes: each file parses Boost.Beast/Asio)
+#                              project's own sources: common ha_bridge ha_client
+#                              platform_client telemetry agent (minutes: each file parses
+#                              Boost.Beast/Asio)
 # Environment:
 #   LINT_BUILD_DIR=build-lint  where cmake writes compile_commands.json for clang-tidy (only
 #                              configured, nothing is built: the project generates no headers)
@@ -50,7 +51,7 @@ BUILD_DIR="${LINT_BUILD_DIR:-build-lint}"
 JOBS="${JOBS:-$(nproc)}"
 # No -G: an existing build dir keeps its generator; any generator writes the database.
 cmake -S . -B "$BUILD_DIR" -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null
-mapfile -t own_sources < <(git ls-files -- 'common/*.cpp' 'ha_bridge/*.cpp' \
+mapfile -t own_sources < <(git ls-files -- 'common/*.cpp' 'ha_bridge/*.cpp' 'ha_client/*.cpp' \
   'platform_client/*.cpp' 'telemetry/*.cpp' 'agent/*.cpp')
 echo "clang-tidy: ${#own_sources[@]} files, $JOBS at a time ($(clang-tidy --version | grep -o 'version [0-9.]*'))"
 # One clang-tidy per file: a failing file does not stop the others, and xargs exits non-zero

@@ -14,8 +14,8 @@
 #include "ha_bridge/detail/auth_required_cache.hpp"
 #include "ha_bridge/detail/byte_budget.hpp"
 #include "ha_bridge/detail/connection_tracker.hpp"
+#include "ha_bridge/detail/upstream_pool.hpp"
 #include "ha_bridge/path_policy.hpp"
-#include "ha_bridge/upstream_pool.hpp"
 
 namespace dinodia::ha_bridge::detail {
 

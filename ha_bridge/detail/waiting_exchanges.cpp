@@ -1,6 +1,7 @@
 #include "ha_bridge/detail/waiting_exchanges.hpp"
 
-#include "ha_bridge/http_exchange.hpp"
+#include "ha_bridge/detail/client_connection.hpp"
+#include "ha_bridge/detail/client_watch.hpp"
 
 namespace dinodia::ha_bridge::detail {
 

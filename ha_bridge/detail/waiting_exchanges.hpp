@@ -23,8 +23,6 @@
 namespace dinodia::ha_bridge::detail {
 
 struct ClientConnection;
-// Arms the client watch of a waiting exchange (http_relay.cpp).
-void start_watch(ClientConnection& client);
 
 class WaitingExchanges {
  public:

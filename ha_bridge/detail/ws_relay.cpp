@@ -1,13 +1,16 @@
 // The WebSocket relay at /api/websocket: one upstream connection to Core (through the
 // Supervisor's proxy) per authenticated client, with the legacy handshake as the client sees it
-// (legacy-agent.md §7) and the fixes issue #2 asks for (bounded pre-auth buffering, auth
-// timeout, byte-exact frames, close-code propagation, pings, bounded send queues, supervisor/
-// and hassio/ commands refused).
+// and the fixes docs/compatibility.md lists (bounded pre-auth buffering, auth timeout,
+// byte-exact frames, close-code propagation, pings, bounded send queues, supervisor/ and
+// hassio/ commands refused).
 //
 // Authentication comes first, as in the Supervisor's own proxy (docs/lan-bridge.md, "Before
 // authentication"): the relay greets the client with Home Assistant's last auth_required
 // (AuthRequiredCache) and connects upstream only once the client has proved a hub token. Until
 // then a client may hold a few KiB, counted against a budget for the whole bridge.
+//
+// Messages move the same way in both directions (ws_peer.hpp): what one side reads is queued on
+// the other, and pump() writes each side's queue one message at a time.
 //
 // Concurrency: both streams, the timers and every handler run on the single thread of the
 // worker that accepted the client (timers and posts go through a strand on that loop), so the
@@ -20,27 +23,24 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
-#include <deque>
 #include <nlohmann/json.hpp>
 
 #include "common/log.hpp"
-#include "common/text.hpp"
 #include "ha_bridge/detail/ws_command_filter.hpp"
+#include "ha_bridge/detail/ws_peer.hpp"
+#include "ha_bridge/detail/ws_upstream.hpp"
+#include "ha_bridge/hub_access.hpp"
+#include "ha_bridge/ws_credentials.hpp"
 
 namespace dinodia::ha_bridge::detail {
 namespace {
 
 namespace websocket = beast::websocket;
 using Strand = asio::strand<asio::any_io_executor>;
-using WsStream = websocket::stream<beast::tcp_stream>;
 
 // How long a close handshake may take before the sockets are simply closed.
 constexpr std::chrono::seconds kCloseLinger{5};
-// A read buffer that grew for one huge message is given back once it was this big.
-constexpr std::size_t kShrinkBufferAbove = std::size_t{1024} * 1024;
 // Just after start, how often a client waiting for Home Assistant's greeting looks again.
 constexpr std::chrono::milliseconds kGreetingPoll{20};
 
@@ -50,29 +50,7 @@ const char* const kMissingHaToken =
 
 std::atomic<std::uint64_t> g_next_session{1};
 
-struct Outgoing {
-  std::string data;
-  bool binary = false;
-  bool is_close = false;
-  websocket::close_reason reason;
-};
-
-// One upstream connection attempt. A new one is made when Core rejects a credential and
-// another one is left to try, because Core disconnects after auth_invalid.
-struct Upstream {
-  explicit Upstream(const Strand& strand) : ws(beast::tcp_stream(strand)) {}
-  WsStream ws;
-  beast::flat_buffer buffer;
-  std::deque<Outgoing> queue;
-  std::size_t queued_bytes = 0;
-  bool connecting = false;
-  bool open = false;
-  bool reading = false;
-  bool writing = false;
-  bool close_started = false;
-  bool needs_auth = false;
-  bool auth_sent = false;
-};
+using Outgoing = WsPeer::Outgoing;
 
 std::string message_type(std::string_view frame) {
   auto parsed = nlohmann::json::parse(frame, nullptr, /*allow_exceptions=*/false);
@@ -136,11 +114,11 @@ class Relay : public std::enable_shared_from_this<Relay> {
     // has been silent for more than one and at most two intervals (bridge_behaviour_test).
     timeouts.idle_timeout = 2 * cfg.ws_ping_interval;
     timeouts.keep_alive_pings = true;
-    client_.set_option(timeouts);
-    client_.auto_fragment(false);
+    client_.ws.set_option(timeouts);
+    client_.ws.auto_fragment(false);
     // Until the client has proved a hub token, nothing but a small auth message is expected.
-    client_.read_message_max(std::min(cfg.ws_max_message_from_client, cfg.ws_preauth_max_bytes));
-    client_.async_accept(
+    client_.ws.read_message_max(std::min(cfg.ws_max_message_from_client, cfg.ws_preauth_max_bytes));
+    client_.ws.async_accept(
         upgrade, [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
   }
 
@@ -153,7 +131,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
       hard_close_all();
       return;
     }
-    client_open_ = true;
+    client_.open = true;
     auth_timer_.expires_after(ctx_->config.ws_auth_timeout);
     auth_timer_.async_wait([weak = weak_from_this()](beast::error_code timer_ec) {
       auto self = weak.lock();
@@ -206,36 +184,33 @@ class Relay : public std::enable_shared_from_this<Relay> {
   }
 
   void read_client() {
-    if (client_reading_ || client_read_done_) return;
-    client_reading_ = true;
-    client_.async_read(client_buffer_,
-                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                         self->on_client_read(ec);
-                       });
+    if (client_.reading || client_read_done_) return;
+    client_.reading = true;
+    client_.ws.async_read(client_.buffer,
+                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                            self->on_client_read(ec);
+                          });
   }
 
   void on_client_read(beast::error_code ec) {
-    client_reading_ = false;
+    client_.reading = false;
     if (ec) {
       client_read_done_ = true;
-      client_open_ = false;
+      client_.open = false;
       if (ec == websocket::error::closed) {
         // The client closed: Core gets the same code and reason.
-        end_session({}, client_.reason());
+        end_session({}, client_.ws.reason());
       } else {
         if (ec != asio::error::operation_aborted) {
           log::debug("WS client read ended", fields().add("error", ec.message()));
         }
-        beast::error_code ignored;
-        beast::get_lowest_layer(client_).socket().close(ignored);
+        client_.close_socket();
         end_session({}, {websocket::close_code::going_away, ""});
       }
       return;
     }
-    const bool binary = client_.got_binary();
-    std::string data = beast::buffers_to_string(client_buffer_.data());
-    client_buffer_.consume(client_buffer_.size());
-    if (client_buffer_.capacity() > kShrinkBufferAbove) client_buffer_.shrink_to_fit();
+    const bool binary = client_.ws.got_binary();
+    std::string data = client_.take_message();
 
     if (!ending_) on_client_message(std::move(data), binary);
     if (ending_) return;
@@ -311,7 +286,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
 
   void on_client_auth(const std::string& access_token) {
     // Every auth message is checked, even a late one on an authenticated session (legacy §7.5).
-    if (!ctx_->tokens || !ctx_->tokens->accepts(text::trim(access_token))) {
+    if (!hub_token_accepted(ctx_->tokens.get(), access_token)) {
       // Counted per address, summarised in the log once a minute, and answered late once the
       // address has failed a few times (docs/hostile-clients.md).
       const auto pause = ctx_->auth_failures.failed(peer_);
@@ -332,7 +307,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
       ctx_->connections.mark_authenticated(tracker_id_);
       // What the client sent before is now an authenticated client's: off the shared budget.
       release_preauth_budget();
-      client_.read_message_max(
+      client_.ws.read_message_max(
           std::min(ctx_->config.ws_max_message_from_client, ctx_->config.ws_pending_max_bytes));
       greeting_timer_.cancel();
     }
@@ -352,77 +327,23 @@ class Relay : public std::enable_shared_from_this<Relay> {
   // ---------------------------------------------------------------- upstream side
 
   void connect_upstream() {
-    upstream_ = std::make_shared<Upstream>(strand_);
-    upstream_->connecting = true;
-    const auto& endpoint = ctx_->upstream_endpoint;
-    if (endpoint.port() != 0) {
-      connect_upstream_to(upstream_, endpoint);
-      return;
-    }
-    const auto& target = ctx_->config.upstream;
-    resolver_.async_resolve(target.host, std::to_string(target.port),
-                            [self = shared_from_this(), up = upstream_](
-                                beast::error_code ec, const tcp::resolver::results_type& results) {
-                              if (up != self->upstream_) return;
-                              if (ec || results.empty()) {
-                                self->on_upstream_failed(up, ec ? ec : asio::error::host_not_found,
-                                                         "resolve");
-                                return;
-                              }
-                              self->connect_upstream_to(up, results.begin()->endpoint());
-                            });
+    upstream_ = std::make_shared<WsUpstream>(strand_);
+    open_ws_upstream(
+        upstream_, *ctx_, resolver_,
+        [self = shared_from_this(), up = upstream_] {
+          return up == self->upstream_ && !self->ending_;
+        },
+        [self = shared_from_this(), up = upstream_](beast::error_code ec, const char* stage) {
+          self->on_upstream_open(up, ec, stage);
+        });
   }
 
-  void connect_upstream_to(const std::shared_ptr<Upstream>& up, const tcp::endpoint& endpoint) {
-    if (up != upstream_ || ending_) {
-      up->connecting = false;
-      return;
-    }
-    auto& stream = beast::get_lowest_layer(up->ws);
-    stream.expires_after(ctx_->config.upstream_connect_timeout);
-    stream.async_connect(endpoint, [self = shared_from_this(), up](beast::error_code ec) {
-      self->on_upstream_connected(up, ec);
-    });
-  }
-
-  void on_upstream_connected(const std::shared_ptr<Upstream>& up, beast::error_code ec) {
+  void on_upstream_open(const std::shared_ptr<WsUpstream>& up, beast::error_code ec,
+                        const char* stage) {
     if (ec) {
-      on_upstream_failed(up, ec, "connect");
+      on_upstream_failed(up, ec, stage);
       return;
     }
-    if (up != upstream_ || ending_) {
-      up->connecting = false;
-      return;
-    }
-    // Messages are relayed one by one as they come: Nagle would hold one back until Core
-    // acknowledged the previous one (up to its 40 ms delayed ACK).
-    beast::error_code ignored;
-    beast::get_lowest_layer(up->ws).socket().set_option(tcp::no_delay(true), ignored);
-    const auto& cfg = ctx_->config;
-    beast::get_lowest_layer(up->ws).expires_never();  // the websocket timeouts take over
-    websocket::stream_base::timeout timeouts;
-    timeouts.handshake_timeout = cfg.upstream_connect_timeout;
-    timeouts.idle_timeout = 2 * cfg.ws_ping_interval;
-    timeouts.keep_alive_pings = true;
-    up->ws.set_option(timeouts);
-    up->ws.read_message_max(cfg.ws_max_message_from_upstream);
-    up->ws.set_option(websocket::stream_base::decorator(
-        [token = cfg.supervisor_token](websocket::request_type& req) {
-          if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
-          req.set(http::field::user_agent, "dinodia-hub-agent");
-        }));
-    up->ws.async_handshake(cfg.upstream.host_header(), cfg.upstream.core_path("/api/websocket"),
-                           [self = shared_from_this(), up](beast::error_code hs_ec) {
-                             self->on_upstream_handshake(up, hs_ec);
-                           });
-  }
-
-  void on_upstream_handshake(const std::shared_ptr<Upstream>& up, beast::error_code ec) {
-    if (ec) {
-      on_upstream_failed(up, ec, "handshake");
-      return;
-    }
-    up->connecting = false;
     if (up != upstream_ || ending_) {
       beast::get_lowest_layer(up->ws).close();
       return;
@@ -433,12 +354,11 @@ class Relay : public std::enable_shared_from_this<Relay> {
     // (Core reads the auth message after sending auth_required, so it may arrive first).
     if (auth_required_forwarded_ && hub_token_ok_) up->needs_auth = true;
     try_upstream_auth();
-    pump_upstream(up);
+    pump(up);
   }
 
-  void on_upstream_failed(const std::shared_ptr<Upstream>& up, beast::error_code ec,
+  void on_upstream_failed(const std::shared_ptr<WsUpstream>& up, beast::error_code ec,
                           const char* stage) {
-    up->connecting = false;
     if (up != upstream_ || ending_) return;
     stop_learning();
     log::warn("WS upstream connection failed",
@@ -446,7 +366,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
     end_session({websocket::close_code::internal_error, "Upstream unavailable"}, {});
   }
 
-  void read_upstream(const std::shared_ptr<Upstream>& up) {
+  void read_upstream(const std::shared_ptr<WsUpstream>& up) {
     up->reading = true;
     up->ws.async_read(up->buffer,
                       [self = shared_from_this(), up](beast::error_code ec, std::size_t) {
@@ -454,7 +374,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
                       });
   }
 
-  void on_upstream_read(const std::shared_ptr<Upstream>& up, beast::error_code ec) {
+  void on_upstream_read(const std::shared_ptr<WsUpstream>& up, beast::error_code ec) {
     up->reading = false;
     if (up != upstream_) return;  // a connection we already replaced
     if (ec) {
@@ -466,16 +386,13 @@ class Relay : public std::enable_shared_from_this<Relay> {
         if (ec != asio::error::operation_aborted) {
           log::warn("WS upstream connection lost", fields().add("error", ec.message()));
         }
-        beast::error_code ignored;
-        beast::get_lowest_layer(up->ws).socket().close(ignored);
+        up->close_socket();
         end_session({websocket::close_code::internal_error, "Upstream error"}, {});
       }
       return;
     }
     const bool binary = up->ws.got_binary();
-    std::string data = beast::buffers_to_string(up->buffer.data());
-    up->buffer.consume(up->buffer.size());
-    if (up->buffer.capacity() > kShrinkBufferAbove) up->buffer.shrink_to_fit();
+    std::string data = up->take_message();
 
     if (authed_) {
       send_to_client(std::move(data), binary);
@@ -485,7 +402,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
     if (up == upstream_ && !up->close_started && up->open) read_upstream(up);
   }
 
-  void on_upstream_preauth_message(const std::shared_ptr<Upstream>& up, std::string data,
+  void on_upstream_preauth_message(const std::shared_ptr<WsUpstream>& up, std::string data,
                                    bool binary) {
     const std::string type = binary ? std::string() : message_type(data);
     if (type == "auth_required") {
@@ -501,20 +418,20 @@ class Relay : public std::enable_shared_from_this<Relay> {
     } else if (type == "auth_ok") {
       authed_ = true;
       auth_timer_.cancel();
-      client_.read_message_max(ctx_->config.ws_max_message_from_client);
+      client_.ws.read_message_max(ctx_->config.ws_max_message_from_client);
       send_to_client(std::move(data), false);
       flush_preauth();
     } else if (type == "auth_invalid") {
-      if (token_index_ + 1 < ctx_->config.upstream_ws_tokens.size()) {
+      if (const auto next = untried_credential_after_rejection(
+              token_index_, ctx_->config.upstream_ws_tokens.size())) {
         // Legacy forwards this intermediate auth_invalid and retries on the same socket, which
         // Core has already closed; clients (the kiosk, HA's own JS client) give up on any
         // auth_invalid. So: keep it from the client and retry on a fresh connection.
-        ++token_index_;
+        token_index_ = *next;
         log::warn("Home Assistant rejected a WebSocket credential; trying the next one",
                   fields().add("attempt", static_cast<std::int64_t>(token_index_ + 1)));
         up->close_started = true;
-        beast::error_code ignored;
-        beast::get_lowest_layer(up->ws).socket().close(ignored);
+        up->close_socket();
         connect_upstream();
       } else {
         log::warn("Home Assistant rejected the WebSocket credentials", fields());
@@ -530,15 +447,15 @@ class Relay : public std::enable_shared_from_this<Relay> {
     auto& up = upstream_;
     if (!up || !up->needs_auth || !hub_token_ok_ || authed_ || up->auth_sent || ending_) return;
     const auto& tokens = ctx_->config.upstream_ws_tokens;
-    if (token_index_ >= tokens.size() || tokens[token_index_].empty()) {
+    const auto index = credential_for_auth(token_index_, tokens.size());
+    if (!index || tokens[*index].empty()) {
       log::warn("Hub agent is missing HA auth token for the WebSocket bridge", fields());
       send_to_client(kMissingHaToken, false);
       end_session({websocket::close_code::normal, ""}, {websocket::close_code::normal, ""});
       return;
     }
     up->auth_sent = true;
-    nlohmann::json auth = {{"type", "auth"}, {"access_token", tokens[token_index_]}};
-    send_upstream(auth.dump(), false);
+    send_upstream(ws_auth_message(tokens[*index]), false);
   }
 
   void flush_preauth() {
@@ -556,131 +473,86 @@ class Relay : public std::enable_shared_from_this<Relay> {
   // ---------------------------------------------------------------- sending
 
   void send_to_client(std::string data, bool binary) {
-    if (client_close_started_ || !client_open_) return;
+    if (client_.close_started || !client_.open) return;
     const std::size_t limit = ctx_->config.ws_client_send_queue_bytes;
     // One message may always be in flight whatever its size; beyond that the queue is bounded.
-    if (!client_queue_.empty() && client_queued_bytes_ + data.size() > limit) {
+    if (!client_.queue.empty() && client_.queued_bytes + data.size() > limit) {
       abort_slow_client();
       return;
     }
-    client_queued_bytes_ += data.size();
-    client_queue_.push_back({std::move(data), binary, false, {}});
-    pump_client();
+    client_.queue_message(std::move(data), binary);
+    pump(client_side());
   }
 
   void abort_slow_client() {
-    log::warn("WS client too slow; closing", fields().add("queued_bytes", client_queued_bytes_));
+    log::warn("WS client too slow; closing", fields().add("queued_bytes", client_.queued_bytes));
     // Drop everything not yet handed to Beast; the message in flight must stay alive.
-    if (client_writing_) {
-      client_queue_.erase(client_queue_.begin() + 1, client_queue_.end());
-      client_queued_bytes_ = client_queue_.front().data.size();
-    } else {
-      client_queue_.clear();
-      client_queued_bytes_ = 0;
-    }
-    client_close_started_ = true;
-    client_aborted_ = true;
+    client_.drop_queue(/*keep_front=*/client_.writing);
+    client_.close_started = true;
+    client_.aborted = true;
     // A close may run next to a pending write; if the client never reads, the linger timer
     // closes the socket.
-    client_.async_close({websocket::close_code::policy_error, "Client too slow"},
-                        [self = shared_from_this()](beast::error_code) {});
+    client_.ws.async_close({websocket::close_code::policy_error, "Client too slow"},
+                           [self = shared_from_this()](beast::error_code) {});
     end_session({}, {websocket::close_code::going_away, ""});
-  }
-
-  void pump_client() {
-    if (client_writing_ || client_queue_.empty()) return;
-    Outgoing& next = client_queue_.front();
-    client_writing_ = true;
-    if (next.is_close) {
-      client_.async_close(next.reason, [self = shared_from_this()](beast::error_code ec) {
-        self->client_writing_ = false;
-        self->client_queue_.clear();
-        self->client_queued_bytes_ = 0;
-        if (ec) {
-          beast::error_code ignored;
-          beast::get_lowest_layer(self->client_).socket().close(ignored);
-        }
-      });
-      return;
-    }
-    client_.text(!next.binary);
-    client_.async_write(asio::buffer(next.data),
-                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                          self->on_client_written(ec);
-                        });
-  }
-
-  void on_client_written(beast::error_code ec) {
-    client_writing_ = false;
-    if (!client_queue_.empty()) {
-      client_queued_bytes_ -= client_queue_.front().data.size();
-      client_queue_.pop_front();
-    }
-    if (ec) {
-      log::debug("WS write to client failed", fields().add("error", ec.message()));
-      client_queue_.clear();
-      client_queued_bytes_ = 0;
-      client_open_ = false;
-      beast::error_code ignored;
-      beast::get_lowest_layer(client_).socket().close(ignored);
-      end_session({}, {websocket::close_code::going_away, ""});
-      return;
-    }
-    if (client_aborted_) {
-      // abort_slow_client already sent the close; nothing else goes out.
-      client_queue_.clear();
-      client_queued_bytes_ = 0;
-      return;
-    }
-    pump_client();
   }
 
   void send_upstream(std::string data, bool binary) {
     auto& up = upstream_;
     if (!up || up->close_started) return;
-    up->queued_bytes += data.size();
-    up->queue.push_back({std::move(data), binary, false, {}});
-    pump_upstream(up);
+    up->queue_message(std::move(data), binary);
+    pump(up);
   }
 
-  void pump_upstream(const std::shared_ptr<Upstream>& up) {
-    if (!up->open || up->writing || up->queue.empty()) return;
-    Outgoing& next = up->queue.front();
-    up->writing = true;
+  // The client's side as the shared_ptr pump() takes; it shares the relay's ownership.
+  std::shared_ptr<WsPeer> client_side() { return {shared_from_this(), &client_}; }
+
+  // Writes the front of `side`'s queue, either direction: a message, or the close frame after
+  // which nothing more goes out. One at a time; on_written starts the next.
+  void pump(const std::shared_ptr<WsPeer>& side) {
+    if (!side->open || side->writing || side->queue.empty()) return;
+    Outgoing& next = side->queue.front();
+    side->writing = true;
     if (next.is_close) {
-      up->ws.async_close(next.reason, [self = shared_from_this(), up](beast::error_code ec) {
-        up->writing = false;
-        up->queue.clear();
-        up->queued_bytes = 0;
-        if (ec) {
-          beast::error_code ignored;
-          beast::get_lowest_layer(up->ws).socket().close(ignored);
-        }
+      side->ws.async_close(next.reason, [self = shared_from_this(), side](beast::error_code ec) {
+        side->writing = false;
+        side->drop_queue();
+        if (ec) side->close_socket();
       });
       return;
     }
-    up->ws.text(!next.binary);
-    up->ws.async_write(asio::buffer(next.data),
-                       [self = shared_from_this(), up](beast::error_code ec, std::size_t) {
-                         self->on_upstream_written(up, ec);
-                       });
+    side->ws.text(!next.binary);
+    side->ws.async_write(asio::buffer(next.data),
+                         [self = shared_from_this(), side](beast::error_code ec, std::size_t) {
+                           self->on_written(side, ec);
+                         });
   }
 
-  void on_upstream_written(const std::shared_ptr<Upstream>& up, beast::error_code ec) {
-    up->writing = false;
-    if (!up->queue.empty()) {
-      up->queued_bytes -= up->queue.front().data.size();
-      up->queue.pop_front();
-    }
+  void on_written(const std::shared_ptr<WsPeer>& side, beast::error_code ec) {
+    const bool to_client = side.get() == &client_;
+    side->writing = false;
+    side->pop_sent();
     if (ec) {
-      up->queue.clear();
-      up->queued_bytes = 0;
-      beast::error_code ignored;
-      beast::get_lowest_layer(up->ws).socket().close(ignored);
-      return;  // the pending read reports the loss and ends the session
+      side->drop_queue();
+      side->close_socket();
+      // A failed write to Home Assistant is reported by the pending read, which ends the
+      // session; the client's ends it here.
+      if (to_client) {
+        log::debug("WS write to client failed", fields().add("error", ec.message()));
+        client_.open = false;
+        end_session({}, {websocket::close_code::going_away, ""});
+      }
+      return;
     }
-    pump_upstream(up);
-    if (client_read_paused_ && up->queued_bytes <= ctx_->config.ws_client_send_queue_bytes / 2) {
+    if (side->aborted) {
+      // abort_slow_client already sent the close; nothing else goes out.
+      side->drop_queue();
+      return;
+    }
+    pump(side);
+    // Back-pressure: the client is read again once Home Assistant has taken half its backlog.
+    if (!to_client && client_read_paused_ &&
+        side->queued_bytes <= ctx_->config.ws_client_send_queue_bytes / 2) {
       client_read_paused_ = false;
       if (!ending_) read_client();
     }
@@ -706,21 +578,20 @@ class Relay : public std::enable_shared_from_this<Relay> {
         self->hard_close_all();
       });
     }
-    if (!client_close_started_ && client_open_) {
-      client_close_started_ = true;
-      client_queue_.push_back({{}, false, true, std::move(to_client)});
-      pump_client();
+    if (!client_.close_started && client_.open) {
+      client_.close_started = true;
+      client_.queue_close(std::move(to_client));
+      pump(client_side());
     }
     if (upstream_ && !upstream_->close_started) {
       upstream_->close_started = true;
       if (upstream_->open) {
-        upstream_->queue.push_back({{}, false, true, std::move(to_upstream)});
-        pump_upstream(upstream_);
+        upstream_->queue_close(std::move(to_upstream));
+        pump(upstream_);
       } else {
         // Still connecting: cancel rather than leave Core waiting for an auth message.
-        beast::error_code ignored;
         resolver_.cancel();
-        beast::get_lowest_layer(upstream_->ws).socket().close(ignored);
+        upstream_->close_socket();
       }
     }
   }
@@ -736,9 +607,8 @@ class Relay : public std::enable_shared_from_this<Relay> {
     greeting_timer_.cancel();
     stop_learning();
     resolver_.cancel();
-    beast::error_code ignored;
-    beast::get_lowest_layer(client_).socket().close(ignored);
-    if (upstream_) beast::get_lowest_layer(upstream_->ws).socket().close(ignored);
+    client_.close_socket();
+    if (upstream_) upstream_->close_socket();
   }
 
   log::Fields fields() const {
@@ -748,8 +618,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
   asio::ip::address peer_;
   Strand strand_;
   std::shared_ptr<BridgeContext> ctx_;
-  WsStream client_;
-  beast::flat_buffer client_buffer_;
+  WsPeer client_;
   tcp::resolver resolver_;
   asio::steady_timer auth_timer_;
   asio::steady_timer linger_timer_;
@@ -757,18 +626,11 @@ class Relay : public std::enable_shared_from_this<Relay> {
   std::uint64_t id_;
   std::uint64_t tracker_id_ = 0;
 
-  std::shared_ptr<Upstream> upstream_;
+  std::shared_ptr<WsUpstream> upstream_;
   std::size_t token_index_ = 0;
 
-  bool client_open_ = false;
-  bool client_reading_ = false;
   bool client_read_done_ = false;
   bool client_read_paused_ = false;
-  bool client_writing_ = false;
-  bool client_close_started_ = false;
-  bool client_aborted_ = false;  // slow client: the close frame went out past the queue
-  std::deque<Outgoing> client_queue_;
-  std::size_t client_queued_bytes_ = 0;
 
   std::deque<Outgoing> preauth_;
   std::size_t preauth_bytes_ = 0;

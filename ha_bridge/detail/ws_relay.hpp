@@ -1,7 +1,8 @@
 #pragma once
-// Internal: the WebSocket relay at /api/websocket (legacy §7 with the fixes issue #2 asks for).
-// The HTTP session hands over the client's TCP stream and the upgrade request once it has seen
-// a valid upgrade to exactly /api/websocket; from then on the relay owns the connection.
+// Internal: the WebSocket relay at /api/websocket (docs/compatibility.md says what it keeps of
+// the legacy relay and what it fixes). The HTTP session hands over the client's TCP stream and
+// the upgrade request once it has seen a valid upgrade to exactly /api/websocket; from then on
+// the relay owns the connection. Callbacks, not coroutines (bridge.hpp says why).
 #include <memory>
 
 #include "ha_bridge/detail/context.hpp"

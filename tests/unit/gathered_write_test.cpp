@@ -1,7 +1,7 @@
-// write_gathered (ha_bridge/http_exchange.hpp): a gathered write offered to the socket at once,
-// with what does not fit written asynchronously. Over real loopback TCP connections: the bytes
-// must arrive whole and in order however the kernel splits the write, and a peer that went away
-// must come back as an error, not a signal or a hang.
+// write_gathered (ha_bridge/detail/write_gathered.hpp): a gathered write offered to the socket at
+// once, with what does not fit written asynchronously. Over real loopback TCP connections: the
+// bytes must arrive whole and in order however the kernel splits the write, and a peer that went
+// away must come back as an error, not a signal or a hang.
 #include <sys/socket.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -14,8 +14,8 @@
 #include <tuple>
 #include <vector>
 
-#include "ha_bridge/http_exchange.hpp"
-#include "ha_bridge/upstream_pool.hpp"
+#include "ha_bridge/detail/upstream_pool.hpp"
+#include "ha_bridge/detail/write_gathered.hpp"
 #include "tests/support/loopback_pair.hpp"
 
 namespace {

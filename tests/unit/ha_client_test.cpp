@@ -1,5 +1,5 @@
-// ha_bridge/ha_client: the reconnect back-off (base, jitter, cap), the credential order per
-// ws_auth_mode and its rotation on auth_invalid (ha_client_policy.hpp), and the clients
+// ha_client/: the reconnect back-off (base, jitter, cap), the credential order per
+// ws_auth_mode and its rotation on auth_invalid (ha_bridge/ws_credentials.hpp), and the clients
 // themselves (HaConnection, ws_command_once) against fake_ha over a real socket: a rejected
 // credential is followed by the next one, a Core that answers 502 is waited for, and a
 // connection with no valid credential keeps backing off without ever becoming ready.
@@ -15,11 +15,12 @@
 #include "agent/environment.hpp"
 #include "agent/options.hpp"
 #include "agent/telemetry_service.hpp"
-#include "ha_bridge/ha_client.hpp"
-#include "ha_bridge/ha_client_policy.hpp"
+#include "ha_bridge/ws_credentials.hpp"
+#include "ha_client/ha_client.hpp"
 #include "tests/support/process.hpp"
 
 using namespace dinodia::ha_bridge;
+using namespace dinodia::ha_client;
 using namespace std::chrono_literals;
 using nlohmann::json;
 

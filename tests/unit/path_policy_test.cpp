@@ -148,7 +148,7 @@ TEST_CASE("plain targets take a shortcut that normalises exactly as the whole pa
   for (const auto& t : targets) {
     INFO(t);
     const auto shortcut = normalise_target(t);
-    const auto full = dinodia::ha_bridge::detail::normalise_target_fully(t);
+    const auto full = dinodia::ha_bridge::normalise_target_fully(t);
     REQUIRE(shortcut.has_value() == full.has_value());
     if (!shortcut) continue;
     CHECK(shortcut->pathname == full->pathname);

@@ -1,6 +1,6 @@
 // WaitingExchanges (ha_bridge/detail/waiting_exchanges) and the client watch it arms
-// (http_relay.cpp), on a real event loop with real loopback sockets: only an exchange that has
-// waited a whole tick is watched; a watched client that goes away closes the upstream
+// (detail/client_watch.cpp), on a real event loop with real loopback sockets: only an exchange that
+// has waited a whole tick is watched; a watched client that goes away closes the upstream
 // connection; bytes it sends meanwhile are kept for the next request.
 #include "ha_bridge/detail/waiting_exchanges.hpp"
 
@@ -14,7 +14,7 @@
 #include <memory>
 #include <string>
 
-#include "ha_bridge/http_exchange.hpp"
+#include "ha_bridge/detail/client_connection.hpp"
 #include "tests/support/loopback_pair.hpp"
 
 namespace asio = boost::asio;

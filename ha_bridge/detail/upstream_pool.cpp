@@ -1,4 +1,4 @@
-#include "ha_bridge/upstream_pool.hpp"
+#include "ha_bridge/detail/upstream_pool.hpp"
 
 #include <sys/socket.h>
 #include <unistd.h>

@@ -1,127 +1,51 @@
-// The HTTP relay (legacy-agent.md §6 with the deliberate differences issue #2 asks for): auth
-// first, then the allow-list, then one streamed exchange with the Supervisor's Core proxy.
+// The HTTP relay (the legacy agent's, with the deliberate differences docs/compatibility.md
+// lists): auth first, then the allow-list, then one streamed exchange with the Supervisor's
+// Core proxy. One Exchange per relayed request; the connection's storage outlives it.
 //
 // The hot path is a kiosk's once-a-second poll: a small request without a body and a small
 // answer. It costs one read from the client, one write to Home Assistant, one read of the answer
 // and one write to the client, with no allocation once the connection's storage has grown:
 // the heads are parsed into views (http_head), written with plain appends into a reused string,
 // and sent together with the body in one gathered write.
-#include <algorithm>
-#include <boost/asio/as_tuple.hpp>
+#include "ha_bridge/detail/http_relay.hpp"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <memory>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <unordered_map>
+#include <tuple>
 
 #include "common/log.hpp"
 #include "common/text.hpp"
+#include "ha_bridge/detail/client_watch.hpp"
+#include "ha_bridge/detail/gather_body.hpp"
+#include "ha_bridge/detail/reply.hpp"
 #include "ha_bridge/detail/splice_relay.hpp"
-#include "ha_bridge/http_exchange.hpp"
+#include "ha_bridge/detail/upstream_status_log.hpp"
+#include "ha_bridge/detail/whole_head.hpp"
+#include "ha_bridge/detail/write_gathered.hpp"
+#include "ha_bridge/hub_access.hpp"
 
 namespace dinodia::ha_bridge::detail {
 namespace {
 
-constexpr std::size_t kFlowBodyCapture = 4096;
 constexpr std::uint32_t kResponseHeaderLimit = 64 * 1024;
 // Bodies with at least this much left to read after the header are spliced (see splice_relay).
 constexpr std::uint64_t kSpliceThreshold = std::uint64_t{64} * 1024;
 // Room asked for when more of an answer must be read into a buffer that already has a block.
 constexpr std::size_t kReadRoom = 4096;
 
-// Legacy §6.4: a config-flow 400 is "expected" (logged at info) when its body says so.
-bool is_expected_flow_error(std::string_view method, std::string_view path, unsigned status,
-                            const std::string& body) {
-  if (status != 400 || (method != "POST" && method != "DELETE")) return false;
-  if (path.rfind("/api/config/config_entries/flow/", 0) != 0) return false;
-  static constexpr std::string_view kPhrases[] = {
-      "already configured",   "already been configured", "already created",      "create_entry",
-      "flow aborted",         "flow not found",          "no config flow found", "not in progress",
-      "unknown flow",         "invalid flow specified",  "does not exist",       "already finished",
-      "no longer in progress"};
-  const std::string lowered = text::lower(body);
-  for (auto phrase : kPhrases) {
-    if (lowered.find(phrase) != std::string::npos) return true;
-  }
-  return false;
-}
+using WriteResult = std::tuple<beast::error_code, std::size_t>;
 
-bool capture_flow_body(std::string_view method, std::string_view path, unsigned status) {
-  return status == 400 && (method == "POST" || method == "DELETE") &&
-         path.rfind("/api/config/config_entries/flow/", 0) == 0;
-}
-
-// Allow-list decisions, remembered per worker thread: kiosks ask for the same few paths all
-// day, and a std::regex search per pattern per request cost microseconds. The patterns never
-// change while the bridge runs, so a remembered decision stays right.
-bool path_allowed(const AllowList& list, const std::string& client_path) {
-  constexpr std::size_t kRemembered = 256;
-  constexpr std::size_t kLongestRemembered = 256;
-  struct Decisions {
-    const AllowList* list = nullptr;
-    std::unordered_map<std::string, bool> by_path;
-  };
-  thread_local Decisions decisions;
-  if (decisions.list != &list) {
-    decisions.list = &list;
-    decisions.by_path.clear();
-  }
-  if (auto it = decisions.by_path.find(client_path); it != decisions.by_path.end()) {
-    return it->second;
-  }
-  const bool allowed = list.allows(client_path);
-  if (client_path.size() <= kLongestRemembered) {
-    if (decisions.by_path.size() >= kRemembered) decisions.by_path.clear();
-    decisions.by_path.emplace(client_path, allowed);
-  }
-  return allowed;
-}
-
-// The client watch. While Home Assistant works on a request, a read stays pending on the client
-// socket: EOF or a reset means the client went away, and closing the upstream connection then
-// cancels the upstream request instead of letting it run on for up to five minutes. Bytes of a
-// pipelined next request are kept (up to a bound, then the watch stops reading). It is a plain
-// read, not a readiness wait: Asio's reactor has the socket registered already, so arming it
-// costs no epoll_ctl. Only exchanges that wait for a while are watched (WaitingExchanges).
-void arm_watch(ClientConnection& client, std::shared_ptr<void> keep_alive) {
-  client.socket.async_read_some(
-      client.buffer.prepare(1024),
-      [&client, keep_alive](boost::system::error_code ec, std::size_t n) mutable {
-        auto& watch = client.watch;
-        if (!ec) {
-          client.buffer.commit(n);
-          if (!watch.stopping && client.buffer.size() <= watch.max_buffered) {
-            arm_watch(client, std::move(keep_alive));
-            return;
-          }
-          watch.pending = false;
-          return;
-        }
-        watch.pending = false;
-        if (ec != asio::error::operation_aborted && !watch.stopping && !client.deadline.expired()) {
-          watch.gone = true;
-          if (client.upstream) {
-            boost::system::error_code ignored;
-            client.upstream->close(ignored);
-          }
-        }
-      });
-}
-
-// Stops the watch (if it was armed) and waits until its read has completed, so that nothing
-// else touches the client's buffer while that read may still write into it.
-asio::awaitable<void> stop_watch(ClientConnection& client) {
-  client.watch.stopping = true;
-  if (client.watch.pending) {
-    boost::system::error_code ignored;
-    client.socket.cancel(ignored);
-  }
-  while (client.watch.pending) {
-    co_await asio::post(client.socket.get_executor(), asio::use_awaitable);
-  }
+// A request that presented no or a wrong hub token: counts it against the client's address and
+// waits as long as that address has earned before the 401 goes out (docs/hostile-clients.md).
+asio::awaitable<void> pause_after_failed_auth(ClientConnection& client, BridgeContext& ctx) {
+  const auto pause = ctx.auth_failures.failed(client.peer);
+  if (pause.count() == 0) co_return;
+  // Only a failing client waits here; the timer is its own, not the connection's deadline.
+  asio::steady_timer timer(client.socket.get_executor(), pause);
+  co_await timer.async_wait(kAwaitTuple);
 }
 
 class Exchange {
@@ -139,10 +63,11 @@ class Exchange {
 
   asio::awaitable<ExchangeEnd> run() {
     // Auth first (a deliberate difference from legacy, which checked the path first).
-    const std::string_view token = text::bearer_token(head_.get(http::field::authorization));
     // A connection that never proved a token ends with its 401: a client without one cannot
     // keep it open by asking again before each idle timeout (docs/http-input.md).
-    if (token.empty() || !client_.proven_token.accepts(*ctx_.tokens, token)) {
+    if (!hub_token_accepted(ctx_.tokens.get(),
+                            text::bearer_token(head_.get(http::field::authorization)),
+                            &client_.proven_token)) {
       ctx_.stats.http_rejected_unauthorized.fetch_add(1, std::memory_order_relaxed);
       co_await pause_after_failed_auth(client_, ctx_);
       co_return co_await reply_json(client_, ctx_, 401, kUnauthorizedBody,
@@ -152,7 +77,7 @@ class Exchange {
     note_authenticated(client_, ctx_);
     // The hassio service domain (add-ons, host reboot) is refused like a path off the list
     // unless the option allows it: no app calls it (docs/http-input.md).
-    if (!path_allowed(ctx_.allow_list, target_.client_path) ||
+    if (!ctx_.allow_list.allows_remembered(target_.client_path) ||
         (!ctx_.config.allow_hassio_domain && names_hassio_service(target_.client_path))) {
       ctx_.stats.http_rejected_forbidden.fetch_add(1, std::memory_order_relaxed);
       const nlohmann::json body = {{"error", "Path not allowed."}, {"path", target_.client_path}};
@@ -168,8 +93,7 @@ class Exchange {
     if (expects_continue) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       client_.gather.assign({asio::buffer(kContinue)});
-      client_.deadline.expires_after(ctx_.config.io_timeout);
-      auto [ec, n] = co_await write_gathered(client_, client_.socket);
+      const auto [ec, n] = co_await write_within(client_, client_.socket, ctx_.config.io_timeout);
       (void)n;
       if (client_.checked(ec)) co_return ExchangeEnd::close;
     }
@@ -263,43 +187,18 @@ class Exchange {
     co_return true;
   }
 
-  // The body pieces the last put() found, framed for the wire, after `prefix` (if any).
-  void gather_body(std::string_view prefix, const std::vector<std::string_view>& pieces,
-                   bool chunked, bool last) {
-    auto& gather = client_.gather;
-    gather.clear();
-    if (!prefix.empty()) gather.push_back(asio::buffer(prefix));
-    if (!chunked) {
-      for (auto piece : pieces) gather.push_back(asio::buffer(piece));
-      return;
-    }
-    // Size lines live in one string, sized first so that the views into it stay put.
-    auto& lines = client_.chunk_lines;
-    lines.clear();
-    lines.reserve(pieces.size() * 18);
-    for (auto piece : pieces) {
-      char line[18];
-      const auto size_line = chunk_size_line(piece.size(), line);
-      const std::size_t at = lines.size();
-      lines.append(size_line);
-      gather.push_back(asio::buffer(lines.data() + at, size_line.size()));
-      gather.push_back(asio::buffer(piece));
-      gather.push_back(asio::buffer(std::string_view("\r\n")));
-    }
-    if (last) gather.push_back(asio::buffer(std::string_view("0\r\n\r\n")));
-  }
-
-  // After a write to Home Assistant: false (and `error_` set) when it failed.
-  bool upstream_written(beast::error_code ec) {
+  // Writes client_.gather to Home Assistant, under the io deadline.
+  auto write_upstream() { return write_within(client_, *upstream_, ctx_.config.io_timeout); }
+  // After write_upstream: false (and `error_` set) when it failed.
+  bool upstream_written(const WriteResult& result) {
     client_.deadline.expires_never();
-    error_ = client_.checked(ec);
+    error_ = client_.checked(std::get<0>(result));
     return !error_;
   }
 
   // Sends the request head, then the client's body (if any). False on failure;
   // `client_failed_` tells whose side failed.
   asio::awaitable<bool> send_request() {
-    const auto& cfg = ctx_.config;
     if (body_buffered_) {
       // The whole body came with the head (a template render, a service call): one write.
       const auto body = client_.buffer.readable().substr(0, buffered_body_length());
@@ -307,10 +206,7 @@ class Exchange {
     } else {
       client_.gather.assign({asio::buffer(client_.head)});
     }
-    client_.deadline.expires_after(cfg.io_timeout);
-    auto [ec, n] = co_await write_gathered(client_, *upstream_);
-    (void)n;
-    if (!upstream_written(ec)) co_return false;
+    if (!upstream_written(co_await write_upstream())) co_return false;
     if (body_buffered_) {
       client_.buffer.consume(buffered_body_length());
       body_consumed_ = true;
@@ -319,6 +215,7 @@ class Exchange {
 
     // Streamed: the body as it arrives.
     head_.eager(true);
+    beast::error_code ec;
     while (!head_.is_done()) {
       if (client_.buffer.empty() && !co_await read_client_body()) co_return false;
       head_.body->clear();
@@ -330,12 +227,9 @@ class Exchange {
       }
       if (used > 0) body_started_ = true;
       if (!head_.body->empty() || head_.is_done()) {
-        gather_body({}, *head_.body, request_chunked_, head_.is_done());
-        if (!client_.gather.empty()) {
-          client_.deadline.expires_after(cfg.io_timeout);
-          auto [wec, wn] = co_await write_gathered(client_, *upstream_);
-          (void)wn;
-          if (!upstream_written(wec)) co_return false;
+        gather_body(client_, {}, *head_.body, request_chunked_, head_.is_done());
+        if (!client_.gather.empty() && !upstream_written(co_await write_upstream())) {
+          co_return false;
         }
       }
       client_.buffer.consume(used);
@@ -385,36 +279,18 @@ class Exchange {
       response_->header_limit(kResponseHeaderLimit);
       response_->body_limit(boost::none);
       if (is_head_method_) response_->skip(true);
-      // The head is parsed once it is all here (see http_head.hpp).
-      std::size_t used = 0;
-      std::size_t scanned = 0;
-      for (;;) {
-        beast::error_code ec;
-        const auto bytes = upstream_buffer_.readable();
-        const std::size_t end = find_head_end(bytes, scanned);
-        if (end != std::string_view::npos) {
-          used = parse_head(*response_, bytes.substr(0, end), ec);
-          if (ec == http::error::need_more) ec = http::error::partial_message;
-          if (ec) {
-            error_ = ec;
-            ok = false;
-          }
-          break;
-        }
-        if (bytes.size() >= kResponseHeaderLimit) {
-          error_ = http::error::header_limit;
-          ok = false;
-          break;
-        }
+      WholeHead whole(kResponseHeaderLimit);
+      beast::error_code ec;
+      while (!whole.parse(*response_, upstream_buffer_.readable(), ec)) {
         auto [rec, n] = co_await read_upstream();
-        if ((ec = upstream_read_done(rec, n))) {
-          error_ = ec;
-          ok = false;
-          break;
-        }
+        if ((ec = upstream_read_done(rec, n))) break;
+      }
+      if (ec) {
+        error_ = ec;
+        ok = false;
       }
       if (!ok) break;
-      upstream_buffer_.consume(used);
+      upstream_buffer_.consume(whole.used());
       if (response_->status >= 200 || response_->status < 100) break;
     }
     client_.deadline.expires_never();
@@ -458,17 +334,18 @@ class Exchange {
                                   client_keep_alive_ && body_done, client_version_);
   }
 
-  // After a write to the client: false when it failed (the client went away or stalled); the
-  // upstream connection is then closed, so Home Assistant stops sending.
-  bool client_written(beast::error_code ec) {
+  // Writes client_.gather to the client, under the io deadline.
+  auto write_client() { return write_within(client_, client_.socket, ctx_.config.io_timeout); }
+  // After write_client: false when it failed (the client went away or stalled); the upstream
+  // connection is then closed, so Home Assistant stops sending.
+  bool client_written(const WriteResult& result) {
     client_.deadline.expires_never();
-    if (!client_.checked(ec)) return true;
+    if (!client_.checked(std::get<0>(result))) return true;
     close_upstream();
     return false;
   }
 
   asio::awaitable<ExchangeEnd> relay_response() {
-    const auto& cfg = ctx_.config;
     auto& res = *response_;
     const unsigned status = res.status;
     const bool bodiless = is_head_method_ || status == 204 || status == 304;
@@ -485,7 +362,6 @@ class Exchange {
       }
     }
     const bool upstream_reusable = res.keep_alive();
-    const std::string& head = client_.head;
     write_response_head(client_.head, status, res.reason, *res.fields, framing, keep_alive,
                         client_version_);
     // The head's views are spent: the buffer may move from here on.
@@ -493,112 +369,25 @@ class Exchange {
     const bool capture = capture_flow_body(method_, target_.client_path, status);
     std::string captured;
     if (bodiless || res.is_done()) {
-      client_.gather.assign({asio::buffer(head)});
-      client_.deadline.expires_after(cfg.io_timeout);
-      auto [ec, n] = co_await write_gathered(client_, client_.socket);
-      (void)n;
-      if (!client_written(ec)) co_return ExchangeEnd::close;
+      client_.gather.assign({asio::buffer(client_.head)});
+      if (!client_written(co_await write_client())) co_return ExchangeEnd::close;
     } else if (length && upstream_buffer_.size() >= *length) {
       // The hot path (small JSON answers): the whole body is already in our read buffer, so the
       // head and the body go out in one write, straight from that buffer.
       const auto body = upstream_buffer_.readable().substr(0, static_cast<std::size_t>(*length));
       if (capture) captured.assign(body.substr(0, kFlowBodyCapture));
-      client_.gather.assign({asio::buffer(head), asio::buffer(body)});
-      client_.deadline.expires_after(cfg.io_timeout);
-      auto [ec, n] = co_await write_gathered(client_, client_.socket);
-      (void)n;
-      if (!client_written(ec)) co_return ExchangeEnd::close;
+      client_.gather.assign({asio::buffer(client_.head), asio::buffer(body)});
+      if (!client_written(co_await write_client())) co_return ExchangeEnd::close;
       upstream_buffer_.consume(body.size());
     } else if (length && !capture && *length - upstream_buffer_.size() >= kSpliceThreshold) {
-      // A large body of known length (camera images, big /api/states): the head and whatever
-      // body bytes came with it go out from our buffer; the rest never enters user space.
-      const std::size_t buffered = upstream_buffer_.size();
-      client_.gather.assign({asio::buffer(head), asio::buffer(upstream_buffer_.readable())});
-      client_.deadline.expires_after(cfg.io_timeout);
-      auto [ec, n] = co_await write_gathered(client_, client_.socket);
-      (void)n;
-      if (!client_written(ec)) co_return ExchangeEnd::close;
-      upstream_buffer_.consume(buffered);
-      beast::error_code move_error;
-      const auto moved = co_await move_bytes(*upstream_, client_.socket, *length - buffered,
-                                             cfg.upstream_timeout, cfg.io_timeout, move_error);
-      if (moved == MoveResult::source_failed) {
-        error_ = move_error;  // Home Assistant went away mid-body: the client's connection ends
-        boost::system::error_code ignored;
-        client_.socket.close(ignored);
-        co_return co_await upstream_failed(true);
-      }
-      if (moved == MoveResult::sink_failed) {
-        close_upstream();  // the client went away: stop reading from Home Assistant
-        co_return ExchangeEnd::close;
-      }
+      if (const auto ended = co_await splice_body(*length)) co_return *ended;
     } else {
-      // Streamed: the head goes with whatever body is here, the rest piece by piece as it
-      // arrives, so a client sees the status before the body is complete.
       const bool chunked = framing.kind == Framing::Kind::chunked;
-      std::string_view prefix = head;
-      res.eager(true);
-      bool upstream_ended = false;
-      for (;;) {
-        beast::error_code ec;
-        std::size_t used = 0;
-        res.body->clear();
-        if (upstream_ended) {
-          res.put_eof(ec);  // a body delimited by the end of the connection
-        } else if (!upstream_buffer_.empty()) {
-          used = res.put(asio::buffer(upstream_buffer_.readable()), ec);
-          if (ec == http::error::need_more) ec = {};
-        }
-        if (ec) {
-          error_ = ec;  // a malformed body: the client must not take it for a whole one
-          boost::system::error_code ignored;
-          client_.socket.close(ignored);
-          co_return co_await upstream_failed(true);
-        }
-        for (auto piece : *res.body) {
-          if (capture && captured.size() < kFlowBodyCapture) {
-            captured.append(piece.substr(0, kFlowBodyCapture - captured.size()));
-          }
-        }
-        if (!prefix.empty() || !res.body->empty() || res.is_done()) {
-          gather_body(prefix, *res.body, chunked, res.is_done());
-          prefix = {};
-          if (!client_.gather.empty()) {
-            client_.deadline.expires_after(cfg.io_timeout);
-            auto [wec, wn] = co_await write_gathered(client_, client_.socket);
-            (void)wn;
-            if (!client_written(wec)) co_return ExchangeEnd::close;
-          }
-        }
-        upstream_buffer_.consume(used);
-        if (res.is_done()) break;
-        if (used > 0 && !upstream_buffer_.empty()) continue;
-        client_.deadline.expires_after(cfg.upstream_timeout);
-        auto [rec, rn] = co_await read_upstream();
-        ec = upstream_read_done(rec, rn);
-        client_.deadline.expires_never();
-        if (ec == asio::error::eof && res.need_eof()) {
-          upstream_ended = true;
-        } else if (ec) {
-          // Home Assistant went away mid-body: the client must not mistake the truncated body
-          // for a whole one, so its connection ends too.
-          error_ = ec;
-          boost::system::error_code ignored;
-          client_.socket.close(ignored);
-          co_return co_await upstream_failed(true);
-        }
+      if (const auto ended = co_await stream_body(chunked, capture ? &captured : nullptr)) {
+        co_return *ended;
       }
     }
-
-    if (status < 200 || status > 299) {
-      log::Fields fields;
-      fields.add("path", target_.client_path).add("status", static_cast<int>(status));
-      if (is_expected_flow_error(method_, target_.client_path, status, captured)) {
-        log::info("Upstream HTTP non-2xx", fields);
-      } else {
-        log::warn("Upstream HTTP non-2xx", fields);
-      }
-    }
+    log_upstream_status(method_, target_.client_path, status, captured);
 
     if (upstream_reusable && upstream_buffer_.empty() && upstream_->is_open()) {
       client_.upstream = nullptr;
@@ -608,6 +397,90 @@ class Exchange {
     }
     client_.upstream = nullptr;
     co_return keep_alive ? ExchangeEnd::keep_alive : ExchangeEnd::close;
+  }
+
+  // A large body of known length (camera images, big /api/states): the head and whatever body
+  // bytes came with it go out from our buffer; the rest never enters user space. Nothing when
+  // the whole body went through, otherwise how the exchange ended.
+  asio::awaitable<std::optional<ExchangeEnd>> splice_body(std::uint64_t length) {
+    const auto& cfg = ctx_.config;
+    const std::size_t buffered = upstream_buffer_.size();
+    client_.gather.assign({asio::buffer(client_.head), asio::buffer(upstream_buffer_.readable())});
+    if (!client_written(co_await write_client())) co_return ExchangeEnd::close;
+    upstream_buffer_.consume(buffered);
+    beast::error_code move_error;
+    const auto moved = co_await move_bytes(*upstream_, client_.socket, length - buffered,
+                                           cfg.upstream_timeout, cfg.io_timeout, move_error);
+    if (moved == MoveResult::source_failed) {
+      error_ = move_error;  // Home Assistant went away mid-body: the client's connection ends
+      co_return co_await upstream_failed_mid_body();
+    }
+    if (moved == MoveResult::sink_failed) {
+      close_upstream();  // the client went away: stop reading from Home Assistant
+      co_return ExchangeEnd::close;
+    }
+    co_return std::nullopt;
+  }
+
+  // Any other body: the head goes with whatever body is here, the rest piece by piece as it
+  // arrives, so a client sees the status before the body is complete. `captured`, if given,
+  // keeps the start of the body. Nothing when the whole body went through, otherwise how the
+  // exchange ended.
+  asio::awaitable<std::optional<ExchangeEnd>> stream_body(bool chunked, std::string* captured) {
+    auto& res = *response_;
+    std::string_view prefix = client_.head;
+    res.eager(true);
+    bool upstream_ended = false;
+    for (;;) {
+      beast::error_code ec;
+      std::size_t used = 0;
+      res.body->clear();
+      if (upstream_ended) {
+        res.put_eof(ec);  // a body delimited by the end of the connection
+      } else if (!upstream_buffer_.empty()) {
+        used = res.put(asio::buffer(upstream_buffer_.readable()), ec);
+        if (ec == http::error::need_more) ec = {};
+      }
+      if (ec) {
+        error_ = ec;  // a malformed body: the client must not take it for a whole one
+        co_return co_await upstream_failed_mid_body();
+      }
+      for (auto piece : *res.body) {
+        if (captured && captured->size() < kFlowBodyCapture) {
+          captured->append(piece.substr(0, kFlowBodyCapture - captured->size()));
+        }
+      }
+      if (!prefix.empty() || !res.body->empty() || res.is_done()) {
+        gather_body(client_, prefix, *res.body, chunked, res.is_done());
+        prefix = {};
+        if (!client_.gather.empty() && !client_written(co_await write_client())) {
+          co_return ExchangeEnd::close;
+        }
+      }
+      upstream_buffer_.consume(used);
+      if (res.is_done()) co_return std::nullopt;
+      if (used > 0 && !upstream_buffer_.empty()) continue;
+      client_.deadline.expires_after(ctx_.config.upstream_timeout);
+      auto [rec, rn] = co_await read_upstream();
+      ec = upstream_read_done(rec, rn);
+      client_.deadline.expires_never();
+      if (ec == asio::error::eof && res.need_eof()) {
+        upstream_ended = true;
+      } else if (ec) {
+        // Home Assistant went away mid-body: the client must not mistake the truncated body
+        // for a whole one, so its connection ends too.
+        error_ = ec;
+        co_return co_await upstream_failed_mid_body();
+      }
+    }
+  }
+
+  // Home Assistant's answer broke off after its head went to the client (`error_` says how):
+  // the client's connection ends too, so that it cannot take a part for the whole.
+  asio::awaitable<ExchangeEnd> upstream_failed_mid_body() {
+    boost::system::error_code ignored;
+    client_.socket.close(ignored);
+    co_return co_await upstream_failed(true);
   }
 
   ClientConnection& client_;
@@ -634,12 +507,6 @@ class Exchange {
 };
 
 }  // namespace
-
-void start_watch(ClientConnection& client) {
-  if (client.buffer.size() > client.watch.max_buffered) return;  // flooding: answer, then close
-  client.watch.pending = true;
-  arm_watch(client, client.owner.lock());
-}
 
 asio::awaitable<ExchangeEnd> relay_http(ClientConnection& client, BridgeContext& ctx,
                                         RequestHead& head, const NormalisedTarget& target) {

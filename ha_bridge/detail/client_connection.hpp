@@ -1,13 +1,11 @@
 #pragma once
-// Internal to ha_bridge: what the HTTP session and the HTTP relay share about one client
-// connection, and the small replies both send. Coroutine based (asio::awaitable); everything
-// here runs on the loop of the worker that accepted the connection.
+// Internal to ha_bridge: one client connection of the HTTP path, as the session and the relay
+// share it. Everything here runs on the loop of the worker that accepted the connection, in
+// coroutines (asio::awaitable; see bridge.hpp for why the HTTP path uses them).
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -17,8 +15,8 @@
 #include "ha_bridge/detail/deadline.hpp"
 #include "ha_bridge/detail/http_head.hpp"
 #include "ha_bridge/detail/read_buffer.hpp"
+#include "ha_bridge/detail/upstream_pool.hpp"
 #include "ha_bridge/detail/waiting_exchanges.hpp"
-#include "ha_bridge/path_policy.hpp"
 #include "ha_bridge/token_registry.hpp"
 
 namespace dinodia::ha_bridge::detail {
@@ -66,7 +64,7 @@ struct ClientConnection {
   // connection to try the new one.
   bool authenticated = false;
 
-  // The client watch of the exchange in flight (http_relay.cpp): a read on the client socket
+  // The client watch of the exchange in flight (client_watch.hpp): a read on the client socket
   // while Home Assistant works, so that a client that goes away cancels the upstream request.
   struct Watch {
     bool pending = false;   // its read has not completed yet
@@ -112,32 +110,11 @@ struct ClientConnection {
 
 enum class ExchangeEnd { keep_alive, close };
 
-// The two operations the relay awaits, without a coroutine frame of their own. The caller sets
-// the deadline before and passes the result through read_done / checked after.
+// A read from the client into its buffer, without a coroutine frame of its own (the writes are
+// write_gathered.hpp). The caller sets the deadline before and passes the result through
+// read_done after.
 inline auto read_from_client(ClientConnection& client, std::size_t min_room = 1024) {
   return client.socket.async_read_some(client.buffer.prepare(min_room), kAwaitTuple);
-}
-// Writes all of `client.gather` to `socket` (the client's or the upstream one). The bytes are
-// offered to the socket at once first: a request or a kiosk's answer nearly always fits in the
-// socket's send buffer, and then no asynchronous operation is started, whose completion Asio
-// would post to the loop and dispatch from there (a scheduler round trip and a coroutine
-// suspension per write, about a tenth of a relayed request's instructions). What does not fit
-// is written asynchronously, under the deadline the caller set.
-asio::awaitable<std::tuple<beast::error_code, std::size_t>> write_gathered(ClientConnection& client,
-                                                                           tcp::socket& socket);
-
-// Writes a reply the agent makes itself (explicit Content-Length), with `extra` fields if given.
-// Returns close when the connection must end (the client asked, an error, shutdown, or
-// `keep_alive` false). Lazily started like every awaitable: what the views point to must live
-// until the reply has been written.
-asio::awaitable<ExchangeEnd> reply(
-    ClientConnection& client, BridgeContext& ctx, unsigned status, std::string_view content_type,
-    std::string_view body, bool keep_alive, int client_version,
-    const std::vector<std::pair<std::string, std::string>>* extra = nullptr);
-inline asio::awaitable<ExchangeEnd> reply_json(ClientConnection& client, BridgeContext& ctx,
-                                               unsigned status, std::string_view body,
-                                               bool keep_alive, int client_version) {
-  return reply(client, ctx, status, "application/json", body, keep_alive, client_version);
 }
 
 // A request on this connection proved a hub token: from now on the connection is not a
@@ -148,22 +125,5 @@ inline void note_authenticated(ClientConnection& client, BridgeContext& ctx) {
   client.authenticated = true;
   ctx.connections.mark_authenticated(client.tracker_id);
 }
-// A request on this connection presented no or a wrong hub token: counts it against the
-// client's address and waits as long as that address has earned before the 401 goes out.
-asio::awaitable<void> pause_after_failed_auth(ClientConnection& client, BridgeContext& ctx);
-
-// Relays one request to Home Assistant Core. Checks auth and the allow-list first. `head` has
-// parsed the request head, whose bytes are already consumed from the client's buffer (its views
-// stay valid until that buffer is next prepared); the body, if any, is still unread.
-asio::awaitable<ExchangeEnd> relay_http(ClientConnection& client, BridgeContext& ctx,
-                                        RequestHead& head, const NormalisedTarget& target);
-
-// Our JSON bodies (legacy-agent.md §6.2, plus the hostile-input answers).
-inline constexpr std::string_view kBadRequestBody = R"({"error":"Bad request."})";
-inline constexpr std::string_view kUnauthorizedBody = R"({"error":"Unauthorized."})";
-inline constexpr std::string_view kUpstreamErrorBody = R"({"error":"Upstream error."})";
-inline constexpr std::string_view kInternalErrorBody = R"({"error":"Internal error."})";
-inline constexpr std::string_view kHeaderTooLargeBody = R"({"error":"Request header too large."})";
-inline constexpr std::string_view kBodyTooLargeBody = R"({"error":"Request body too large."})";
 
 }  // namespace dinodia::ha_bridge::detail

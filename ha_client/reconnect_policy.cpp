@@ -1,8 +1,8 @@
-#include "ha_bridge/ha_client_policy.hpp"
+#include "ha_client/reconnect_policy.hpp"
 
 #include <algorithm>
 
-namespace dinodia::ha_bridge {
+namespace dinodia::ha_client {
 
 std::chrono::milliseconds reconnect_delay(const ReconnectPolicy& policy, std::int64_t failures,
                                           std::int64_t jitter_draw) {
@@ -19,20 +19,4 @@ std::chrono::milliseconds reconnect_delay(const ReconnectPolicy& policy, std::in
   return std::chrono::milliseconds(std::max<std::int64_t>(0, policy.base.count()) + draw + extra);
 }
 
-std::optional<std::size_t> credential_for_auth(std::size_t index, std::size_t count) {
-  if (count == 0) return std::nullopt;
-  return index < count ? index : 0;
-}
-
-std::size_t credential_after_rejection(std::size_t index, std::size_t count) {
-  if (count == 0) return 0;
-  return index + 1 < count ? index + 1 : 0;
-}
-
-std::optional<std::size_t> untried_credential_after_rejection(std::size_t index,
-                                                              std::size_t count) {
-  if (index + 1 >= count) return std::nullopt;
-  return index + 1;
-}
-
-}  // namespace dinodia::ha_bridge
+}  // namespace dinodia::ha_client

@@ -1,4 +1,4 @@
-#include "ha_bridge/http_session.hpp"
+#include "ha_bridge/detail/http_session.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -12,8 +12,11 @@
 
 #include "common/log.hpp"
 #include "common/text.hpp"
+#include "ha_bridge/detail/client_connection.hpp"
+#include "ha_bridge/detail/http_relay.hpp"
+#include "ha_bridge/detail/reply.hpp"
+#include "ha_bridge/detail/whole_head.hpp"
 #include "ha_bridge/detail/ws_relay.hpp"
-#include "ha_bridge/http_exchange.hpp"
 
 namespace dinodia::ha_bridge::detail {
 namespace {
@@ -125,24 +128,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       RequestHead head(client_.request_fields, client_.request_body);
       head.header_limit(static_cast<std::uint32_t>(cfg.max_header_bytes));
       head.body_limit(cfg.max_body_bytes);
-      // The head is parsed once it is all here (see http_head.hpp); a head that is not
-      // complete within the header limit is refused like Beast refuses it.
       beast::error_code ec;
-      std::size_t head_bytes = 0;
-      std::size_t scanned = 0;
+      WholeHead whole(cfg.max_header_bytes);
       bool header_deadline = false;
-      for (;;) {
-        const auto bytes = client_.buffer.readable();
-        const std::size_t end = find_head_end(bytes, scanned);
-        if (end != std::string_view::npos) {
-          head_bytes = parse_head(head, bytes.substr(0, end), ec);
-          if (ec == http::error::need_more) ec = http::error::partial_message;
-          break;
-        }
-        if (bytes.size() >= cfg.max_header_bytes) {
-          ec = http::error::header_limit;
-          break;
-        }
+      while (!whole.parse(head, client_.buffer.readable(), ec)) {
         if (!header_deadline) {
           client_.deadline.expires_after(cfg.header_timeout);
           header_deadline = true;
@@ -156,7 +145,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         co_return;
       }
       // The head's views point into bytes that stay put until the buffer is next prepared.
-      client_.buffer.consume(head_bytes);
+      client_.buffer.consume(whole.used());
       client_.deadline.expires_never();
       ctx_->stats.http_requests.fetch_add(1, std::memory_order_relaxed);
 
@@ -327,70 +316,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 };
 
 }  // namespace
-
-namespace {
-// Drops the first `n` bytes from a gathered write.
-void drop_front(std::vector<asio::const_buffer>& buffers, std::size_t n) {
-  auto it = buffers.begin();
-  while (it != buffers.end() && n >= it->size()) {
-    n -= it->size();
-    ++it;
-  }
-  buffers.erase(buffers.begin(), it);
-  if (n > 0 && !buffers.empty()) buffers.front() += n;
-}
-}  // namespace
-
-asio::awaitable<std::tuple<beast::error_code, std::size_t>> write_gathered(ClientConnection& client,
-                                                                           tcp::socket& socket) {
-  auto& gather = client.gather;
-  const std::size_t total = asio::buffer_size(gather);
-  beast::error_code ec;
-  // Non-blocking for our own writes too (Asio's asynchronous operations already are): a full
-  // send buffer must return at once, never block the worker's loop.
-  if (!socket.non_blocking()) socket.non_blocking(true, ec);
-  std::size_t written = 0;
-  if (!ec) written = socket.write_some(gather, ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
-  if (ec || written == total) co_return std::tuple{ec, written};
-  drop_front(gather, written);
-  auto [rest_ec, rest] = co_await asio::async_write(socket, gather, kAwaitTuple);
-  co_return std::tuple{rest_ec, written + rest};
-}
-
-asio::awaitable<ExchangeEnd> reply(ClientConnection& client, BridgeContext& ctx, unsigned status,
-                                   std::string_view content_type, std::string_view body,
-                                   bool keep_alive, int client_version,
-                                   const std::vector<std::pair<std::string, std::string>>* extra) {
-  keep_alive = keep_alive && !client.stopping && !ctx.connections.stopping();
-  auto& head = client.head;
-  head.clear();
-  append_status_line(head, status, {});
-  if (extra) {
-    for (const auto& [name, value] : *extra) {
-      head.append(name).append(": ").append(value).append("\r\n");
-    }
-  }
-  head.append("Content-Type: ").append(content_type).append("\r\n");
-  append_framing(head, Framing{Framing::Kind::length, body.size()});
-  append_connection(head, keep_alive, client_version);
-  head.append("\r\n");
-  client.gather.assign({asio::buffer(head), asio::buffer(body)});
-  client.deadline.expires_after(ctx.config.io_timeout);
-  auto [ec, n] = co_await write_gathered(client, client.socket);
-  (void)n;
-  const bool failed = client.checked(ec).failed();
-  client.deadline.expires_never();
-  co_return (failed || !keep_alive) ? ExchangeEnd::close : ExchangeEnd::keep_alive;
-}
-
-asio::awaitable<void> pause_after_failed_auth(ClientConnection& client, BridgeContext& ctx) {
-  const auto pause = ctx.auth_failures.failed(client.peer);
-  if (pause.count() == 0) co_return;
-  // Only a failing client waits here; the timer is its own, not the connection's deadline.
-  asio::steady_timer timer(client.socket.get_executor(), pause);
-  co_await timer.async_wait(kAwaitTuple);
-}
 
 void start_http_session(tcp::socket socket, const asio::ip::address& peer,
                         std::shared_ptr<BridgeContext> ctx, UpstreamPool& upstream_pool,
