@@ -108,8 +108,7 @@ int run_agent(const Environment& env) {
   std::unique_ptr<LegacyTokenStateFile> legacy_file;
   try {
     store = std::make_unique<StateStore>(StateStore::default_path(env.data_dir));
-    legacy_file =
-        std::make_unique<LegacyTokenStateFile>(legacy_token_state_path(env.data_dir), *store);
+    legacy_file = std::make_unique<LegacyTokenStateFile>(legacy_token_state_path(env), *store);
     const std::string serial(text::trim(options.hub_agent_id));
     const bool imported = legacy_file->import_if_new(serial);
     const TokenState state = store->token_state();
