@@ -163,7 +163,7 @@ int run_agent(const Environment& env) {
     settings.canary_base_url = options.platform_canary_base_url;
     settings.token_state_endpoint = options.platform_token_state_endpoint;
     sync = std::make_unique<PlatformSync>(settings, *store, legacy_file.get(), *tokens, *transport,
-                                          std::vector<SyncContributor*>{telemetry.get()});
+                                          telemetry->contributors());
     scheduler = std::make_unique<SyncScheduler>(
         *sync,
         schedule_settings(options.platform_sync_interval_minutes, env.sync_interval_seconds));
