@@ -18,6 +18,7 @@
 #include "agent/sync_scheduler.hpp"
 #include "agent/sync_status_endpoint.hpp"
 #include "agent/telemetry_service.hpp"
+#include "agent/token_stores.hpp"
 #include "agent/zha_endpoints.hpp"
 #include "common/log.hpp"
 #include "common/process_limits.hpp"
@@ -108,19 +109,16 @@ int run_agent(const Environment& env) {
   std::unique_ptr<LegacyTokenStateFile> legacy_file;
   try {
     store = std::make_unique<StateStore>(StateStore::default_path(env.data_dir));
-    legacy_file =
-        std::make_unique<LegacyTokenStateFile>(legacy_token_state_path(env.data_dir), *store);
+    legacy_file = std::make_unique<LegacyTokenStateFile>(legacy_token_state_path(env), *store);
     const std::string serial(text::trim(options.hub_agent_id));
     const bool imported = legacy_file->import_if_new(serial);
-    const TokenState state = store->token_state();
-    const bool has_secret = store->pairing().has_value();
-    if (!state.hashes.empty()) tokens->set_synced(state.hashes);
-    log::info("Loaded cached token state", log::Fields()
-                                               .add("agentSeenVersion", state.agent_seen_version)
-                                               .add("hashes", state.hashes.size())
-                                               .add("hasSyncSecret", has_secret));
-    // Keep the legacy file current so a rollback to the legacy agent loses nothing.
-    if (imported || has_secret || !state.hashes.empty()) legacy_file->export_current();
+    const StoredTokens stored =
+        TokenStores(*store, legacy_file.get(), *tokens).serve_stored(imported);
+    log::info("Loaded cached token state",
+              log::Fields()
+                  .add("agentSeenVersion", stored.state.agent_seen_version)
+                  .add("hashes", stored.state.hashes.size())
+                  .add("hasSyncSecret", stored.has_sync_secret));
   } catch (const std::exception& e) {
     log::error(
         "Could not open the agent state",
@@ -165,7 +163,7 @@ int run_agent(const Environment& env) {
     settings.canary_base_url = options.platform_canary_base_url;
     settings.token_state_endpoint = options.platform_token_state_endpoint;
     sync = std::make_unique<PlatformSync>(settings, *store, legacy_file.get(), *tokens, *transport,
-                                          std::vector<SyncContributor*>{telemetry.get()});
+                                          telemetry->contributors());
     scheduler = std::make_unique<SyncScheduler>(
         *sync,
         schedule_settings(options.platform_sync_interval_minutes, env.sync_interval_seconds));

@@ -15,6 +15,20 @@ std::optional<std::string> get(const char* name) {
   return std::string(v);
 }
 
+// A whole number of seconds from 1 to 86400; unset (or empty) gives nullopt. Anything else is an
+// error naming the variable, never a silent 0.
+std::optional<int> seconds(const char* name) {
+  const auto v = get(name);
+  if (!v) return std::nullopt;
+  char* end = nullptr;
+  const long n = std::strtol(v->c_str(), &end, 10);
+  if (end == v->c_str() || *end != '\0' || n < 1 || n > 86400) {
+    throw std::invalid_argument(std::string(name) + ": value '" + *v +
+                                "' is invalid, expected an integer from 1 to 86400");
+  }
+  return static_cast<int>(n);
+}
+
 [[noreturn]] void bad_pairs(const char* variable, const char* expected, const std::string& what) {
   throw std::invalid_argument(std::string(variable) + ": " + what + " (" + expected + ")");
 }
@@ -96,15 +110,11 @@ Environment read_environment() {
   } else if (auto old = get("HASSIO_TOKEN")) {
     env.supervisor_token = std::string(text::trim(*old));
   }
-  if (auto v = get("DINODIA_SYNC_INTERVAL_SECONDS")) {
-    char* end = nullptr;
-    long n = std::strtol(v->c_str(), &end, 10);
-    if (end == v->c_str() || *end != '\0' || n < 1 || n > 86400) {
-      throw std::invalid_argument("DINODIA_SYNC_INTERVAL_SECONDS: value '" + *v +
-                                  "' is invalid, expected an integer from 1 to 86400");
-    }
-    env.sync_interval_seconds = static_cast<int>(n);
-  }
+  env.sync_interval_seconds = seconds("DINODIA_SYNC_INTERVAL_SECONDS");
+  env.telemetry_poll_seconds = seconds("DINODIA_TELEMETRY_POLL_SECONDS");
+  env.token_state_path = get("DINODIA_TOKEN_STATE_PATH");
+  env.heating_usage_state_path = get("DINODIA_HEATING_USAGE_STATE_PATH");
+  env.electric_usage_state_path = get("DINODIA_ELECTRIC_USAGE_STATE_PATH");
   if (auto v = get("DINODIA_BIND_ADDRESS")) env.bind_address = *v;
   if (auto v = get("DINODIA_BRIDGE_TIMEOUTS")) env.bridge_timeouts = parse_bridge_timeouts(*v);
   if (auto v = get("DINODIA_BRIDGE_LIMITS")) env.bridge_limits = parse_bridge_limits(*v);

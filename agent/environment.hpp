@@ -38,9 +38,16 @@ struct Environment {
   std::string supervisor_url = "http://supervisor";  // DINODIA_SUPERVISOR_URL
   std::string supervisor_token;                      // SUPERVISOR_TOKEN (HASSIO_TOKEN fallback)
   std::optional<int> sync_interval_seconds;          // DINODIA_SYNC_INTERVAL_SECONDS (tests only)
-  std::optional<std::string> bind_address;           // DINODIA_BIND_ADDRESS (tests, benchmarks)
-  BridgeTimeoutOverrides bridge_timeouts;            // DINODIA_BRIDGE_TIMEOUTS (tests only)
-  BridgeLimitOverrides bridge_limits;                // DINODIA_BRIDGE_LIMITS (tests only)
+  // DINODIA_TELEMETRY_POLL_SECONDS (1..86400, tests only): replaces both usage poll intervals so a
+  // test can watch the poll loop; a home keeps the options' 60..3600 s.
+  std::optional<int> telemetry_poll_seconds;
+  // The legacy agent's files, when they are not at the default places under data_dir:
+  std::optional<std::string> token_state_path;           // DINODIA_TOKEN_STATE_PATH
+  std::optional<std::string> heating_usage_state_path;   // DINODIA_HEATING_USAGE_STATE_PATH
+  std::optional<std::string> electric_usage_state_path;  // DINODIA_ELECTRIC_USAGE_STATE_PATH
+  std::optional<std::string> bind_address;               // DINODIA_BIND_ADDRESS (tests, benchmarks)
+  BridgeTimeoutOverrides bridge_timeouts;                // DINODIA_BRIDGE_TIMEOUTS (tests only)
+  BridgeLimitOverrides bridge_limits;                    // DINODIA_BRIDGE_LIMITS (tests only)
 };
 
 // Reads the variables above. Throws std::invalid_argument naming the variable on a bad value.

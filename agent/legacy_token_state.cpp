@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -46,10 +45,8 @@ void write_all(int fd, const std::string& content) {
 
 }  // namespace
 
-std::string legacy_token_state_path(const std::string& data_dir) {
-  const char* env = std::getenv("DINODIA_TOKEN_STATE_PATH");
-  if (env != nullptr && *env != '\0') return env;
-  return data_dir + "/dinodia_token_state.json";
+std::string legacy_token_state_path(const Environment& env) {
+  return env.token_state_path ? *env.token_state_path : env.data_dir + "/dinodia_token_state.json";
 }
 
 std::optional<LegacyTokenState> parse_legacy_token_state(const std::string& text,

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/environment.hpp"
 #include "agent/state_store.hpp"
 
 namespace dinodia::agent {
@@ -21,7 +22,7 @@ struct LegacyTokenState {
 };
 
 // DINODIA_TOKEN_STATE_PATH if set, else <data_dir>/dinodia_token_state.json.
-std::string legacy_token_state_path(const std::string& data_dir);
+std::string legacy_token_state_path(const Environment& env);
 
 // Parses the file's text with the legacy loader's rules: hashes are strings trimmed and
 // lowercased with empties dropped (non-strings skipped); agentSeenVersion is the first of

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "agent/options.hpp"
-#include "agent/platform_sync.hpp"
+#include "agent/platform_origin.hpp"
 #include "agent/state_store.hpp"
 #include "common/clock.hpp"
 #include "common/text.hpp"

@@ -9,7 +9,6 @@
 #include "common/clock.hpp"
 #include "common/log.hpp"
 #include "platform_client/hub_signer.hpp"
-#include "platform_client/url.hpp"
 
 namespace dinodia::agent {
 
@@ -31,20 +30,24 @@ bool repair_due(int consecutive_bad_signatures) {
 
 }  // namespace
 
-std::string origin_of(const std::string& base_url) {
-  auto url = pc::parse_url(base_url);
-  return url ? url->origin() : base_url;
-}
-
 PlatformSync::PlatformSync(SyncSettings settings, StateStore& store,
                            LegacyTokenStateFile* legacy_file, ha_bridge::TokenRegistry& tokens,
                            pc::Transport& transport, std::vector<SyncContributor*> contributors)
     : settings_(std::move(settings)),
       store_(store),
-      legacy_file_(legacy_file),
+      token_stores_(store, legacy_file, tokens),
       tokens_(tokens),
       api_(transport),
-      contributors_(std::move(contributors)) {}
+      contributors_(std::move(contributors)) {
+  const PlatformOrigin primary =
+      platform_origin(settings_.primary_base_url, settings_.token_state_endpoint, false);
+  if (!settings_.canary_base_url.empty()) {
+    PlatformOrigin canary =
+        platform_origin(settings_.canary_base_url, settings_.token_state_endpoint, true);
+    if (canary.origin != primary.origin) origins_.push_back(std::move(canary));
+  }
+  origins_.push_back(primary);
+}
 
 CycleOutcome PlatformSync::outcome_for(pc::Failure failure) {
   switch (failure) {
@@ -66,23 +69,16 @@ CycleResult PlatformSync::run_cycle() {
     log::warn("Platform sync failed", log::Fields().add("error", kMissingConfig));
     return {CycleOutcome::config, kMissingConfig};
   }
-  std::vector<std::pair<std::string, bool>> origins;  // base url, is canary
-  if (!settings_.canary_base_url.empty() &&
-      origin_of(settings_.canary_base_url) != origin_of(settings_.primary_base_url)) {
-    origins.emplace_back(settings_.canary_base_url, true);
-  }
-  origins.emplace_back(settings_.primary_base_url, false);
-
   OriginResult last;
-  for (const auto& [base, is_canary] : origins) {
-    last = run_against(base);
+  for (const PlatformOrigin& origin : origins_) {
+    last = run_against(origin);
     if (last.outcome == CycleOutcome::ok) return {CycleOutcome::ok, {}};
     if (last.outcome == CycleOutcome::config || last.outcome == CycleOutcome::local_error) break;
-    if (is_canary) {
+    if (origin.canary) {
       // Same cycle, re-signed (fresh nonce and ts), to the primary origin.
       log::warn("Platform canary origin failed; falling back to the primary origin",
                 log::Fields()
-                    .add("origin", origin_of(base))
+                    .add("origin", origin.origin)
                     .add("failure", std::string(pc::to_string(last.failure)))
                     .add("error", last.message));
     }
@@ -95,7 +91,19 @@ CycleResult PlatformSync::run_cycle() {
   return {last.outcome, last.message};
 }
 
-PlatformSync::OriginResult PlatformSync::run_against(const std::string& base) {
+nlohmann::json PlatformSync::contributions() {
+  nlohmann::json extra = nlohmann::json::object();
+  for (auto* c : contributors_) {
+    try {
+      c->contribute(extra);
+    } catch (const std::exception& e) {
+      log::warn("Sync contributor failed", log::Fields().add("error", e.what()));
+    }
+  }
+  return extra;
+}
+
+PlatformSync::OriginResult PlatformSync::run_against(const PlatformOrigin& base) {
   std::optional<Pairing> pairing;
   try {
     pairing = store_.pairing();
@@ -125,21 +133,14 @@ PlatformSync::OriginResult PlatformSync::run_against(const std::string& base) {
     paired_this_cycle = true;
   }
 
-  const std::string url = pc::token_state_url(base, settings_.token_state_endpoint);
+  const std::string& url = base.token_state_url;
   if (url.empty()) {
     return {pc::Failure::none, CycleOutcome::config,
             "platform_base_url / platform_token_state_endpoint do not form an http(s) URL"};
   }
   bool skew_retried = false, repaired = false, replay_retried = false;
   for (int attempt = 0; attempt < 5; ++attempt) {
-    nlohmann::json extra = nlohmann::json::object();
-    for (auto* c : contributors_) {
-      try {
-        c->contribute(extra);
-      } catch (const std::exception& e) {
-        log::warn("Sync contributor failed", log::Fields().add("error", e.what()));
-      }
-    }
+    const nlohmann::json extra = contributions();
     std::int64_t seen = 0;
     try {
       seen = store_.token_state().agent_seen_version;
@@ -149,16 +150,15 @@ PlatformSync::OriginResult PlatformSync::run_against(const std::string& base) {
     // Signed last, so every attempt carries a fresh nonce and ts.
     const pc::SignedFields signed_fields =
         pc::HubSigner::sign_now(settings_.serial, pairing->sync_secret, clock_offset_s_.load());
-    pc::TokenStateResult res = api_.token_state(url, signed_fields, seen, extra);
+    const pc::TokenStateRequest request =
+        pc::PlatformApi::token_state_request(signed_fields, seen, extra);
+    pc::TokenStateResult res = api_.token_state(url, request);
     record(base, "token-state", res.http, res.failure, res.message);
 
     switch (res.failure) {
-      case pc::Failure::none: {
+      case pc::Failure::none:
         consecutive_bad_signatures_ = 0;
-        nlohmann::json sent =
-            nlohmann::json::parse(pc::PlatformApi::token_state_body(signed_fields, seen, extra));
-        return apply(sent, res);
-      }
+        return apply(request.sent, res);
       case pc::Failure::bad_signature:
         if (!skew_retried && learn_clock_offset(res.http)) {
           skew_retried = true;
@@ -202,11 +202,11 @@ PlatformSync::OriginResult PlatformSync::run_against(const std::string& base) {
   return {pc::Failure::none, CycleOutcome::retry, "too many attempts in one cycle"};
 }
 
-PlatformSync::OriginResult PlatformSync::pair(const std::string& base) {
+PlatformSync::OriginResult PlatformSync::pair(const PlatformOrigin& base) {
   if (settings_.bootstrap_secret.empty()) {
     return {pc::Failure::none, CycleOutcome::config, kMissingConfig};
   }
-  const std::string url = pc::pair_url(base);
+  const std::string& url = base.pair_url;
   if (url.empty()) {
     return {pc::Failure::none, CycleOutcome::config, "platform_base_url is not an http(s) URL"};
   }
@@ -231,17 +231,15 @@ PlatformSync::OriginResult PlatformSync::pair(const std::string& base) {
     }
     return {pr.failure, outcome_for(pr.failure), message};
   }
-  Pairing pairing{settings_.serial, pr.sync_secret, clock::iso8601(), origin_of(base)};
+  Pairing pairing{settings_.serial, pr.sync_secret, clock::iso8601(), base.origin};
   TokenState state;
   try {
-    state =
-        store_.apply_pair(pairing, pr.hub_token_hashes, pr.latest_version, pr.published_version);
+    state = token_stores_.accept_pairing(pairing, pr.hub_token_hashes, pr.latest_version,
+                                         pr.published_version);
   } catch (const StateStoreError& e) {
     log::error("Could not persist the pairing", log::Fields().add("error", e.what()));
     return {pc::Failure::none, CycleOutcome::local_error, e.what()};
   }
-  if (!pr.hub_token_hashes.empty()) tokens_.set_synced(state.hashes);
-  if (legacy_file_) legacy_file_->export_current();
   log::Fields fields;
   fields.add("hashes", tokens_.synced_count()).add("agentSeenVersion", state.agent_seen_version);
   if (!pr.http.backend.empty()) fields.add("backend", pr.http.backend);
@@ -265,15 +263,12 @@ PlatformSync::OriginResult PlatformSync::apply(const nlohmann::json& sent,
   }
   TokenState state;
   try {
-    state =
-        store_.apply_token_state(res.hub_token_hashes, res.latest_version, res.published_version);
+    state = token_stores_.accept(res.hub_token_hashes, res.latest_version, res.published_version);
   } catch (const StateStoreError& e) {
     // Nothing applied, nothing acknowledged: the next cycle reports the old version again.
     log::error("Could not persist token state", log::Fields().add("error", e.what()));
     return {pc::Failure::none, CycleOutcome::local_error, e.what()};
   }
-  tokens_.set_synced(state.hashes);
-  if (legacy_file_) legacy_file_->export_current();
   for (auto* c : contributors_) {
     try {
       c->on_committed(sent);
@@ -300,12 +295,12 @@ bool PlatformSync::learn_clock_offset(const pc::HttpResult& http) {
   return true;
 }
 
-void PlatformSync::record(const std::string& base, const char* operation,
+void PlatformSync::record(const PlatformOrigin& base, const char* operation,
                           const pc::HttpResult& http, pc::Failure failure,
                           const std::string& message) {
   SyncAttempt a;
   a.at_ms = clock::unix_millis();
-  a.origin = origin_of(base);
+  a.origin = base.origin;
   a.operation = operation;
   a.backend = http.backend;
   a.status = failure == pc::Failure::none ? "ok" : std::string(pc::to_string(failure));

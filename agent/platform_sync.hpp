@@ -4,7 +4,8 @@
 // recover by itself from the platform's known failure answers. With a canary origin configured
 // the cycle goes there first and falls back, re-signed, to the primary origin.
 //
-// Runs on the sync thread only (one cycle at a time); status readers use the StateStore.
+// Blocking, on the sync thread only (one cycle at a time): each platform request waits for its
+// answer. Status readers use the StateStore.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -13,8 +14,10 @@
 #include <vector>
 
 #include "agent/legacy_token_state.hpp"
+#include "agent/platform_origin.hpp"
 #include "agent/state_store.hpp"
 #include "agent/sync_contributor.hpp"
+#include "agent/token_stores.hpp"
 #include "ha_bridge/token_registry.hpp"
 #include "platform_client/platform_api.hpp"
 #include "platform_client/transport.hpp"
@@ -61,22 +64,25 @@ class PlatformSync {
     CycleOutcome outcome = CycleOutcome::ok;
     std::string message;
   };
-  OriginResult run_against(const std::string& base_url);
+  OriginResult run_against(const PlatformOrigin& origin);
   // Pairs with the bootstrap secret; stores the pairing and any hashes in one transaction.
-  OriginResult pair(const std::string& base_url);
-  OriginResult apply(const nlohmann::json& sent_extra,
-                     const platform_client::TokenStateResult& result);
+  OriginResult pair(const PlatformOrigin& origin);
+  OriginResult apply(const nlohmann::json& sent, const platform_client::TokenStateResult& result);
+  // Asks every contributor for its keys of the next token-state body.
+  nlohmann::json contributions();
   // True (and the offset updated + logged) if a bad_signature answer carries a Date header more
   // than 240 s away from the hub's (corrected) clock.
   bool learn_clock_offset(const platform_client::HttpResult& http);
-  void record(const std::string& base_url, const char* operation,
+  void record(const PlatformOrigin& origin, const char* operation,
               const platform_client::HttpResult& http, platform_client::Failure failure,
               const std::string& message);
   static CycleOutcome outcome_for(platform_client::Failure failure);
 
   SyncSettings settings_;
+  // Canary first (when set and on another origin), then the primary; parsed once.
+  std::vector<PlatformOrigin> origins_;
   StateStore& store_;
-  LegacyTokenStateFile* legacy_file_;
+  TokenStores token_stores_;
   ha_bridge::TokenRegistry& tokens_;
   platform_client::PlatformApi api_;
   std::vector<SyncContributor*> contributors_;
@@ -84,9 +90,5 @@ class PlatformSync {
   int consecutive_bad_signatures_ = 0;
   int repairs_after_bad_signature_ = 0;
 };
-
-// The origin part (scheme://host[:port]) of a base URL, for history and status; the input if it
-// does not parse.
-std::string origin_of(const std::string& base_url);
 
 }  // namespace dinodia::agent

@@ -3,7 +3,7 @@
 #include <optional>
 #include <utility>
 
-#include "agent/platform_sync.hpp"
+#include "agent/platform_origin.hpp"
 #include "common/clock.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"

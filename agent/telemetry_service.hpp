@@ -1,23 +1,26 @@
 #pragma once
-// Telemetry orchestration (legacy-agent.md §8.3, §11-14, issue #4): the tracker connection to
-// Home Assistant (registry refreshes, seeding, state_changed, polling), the heating and electric
-// trackers with their durable store, the HA area snapshot and LAN address detection, offered to
-// the platform sync as a SyncContributor.
+// Telemetry for the platform sync: the LAN base URL, heating and electric usage, the HA area
+// snapshot. Each upload has its own SyncContributor; the usage ones are fed by one Home
+// Assistant tracker connection (agent/usage_tracker.hpp) through what heating and electric share
+// (agent/usage_ledger.hpp). This service owns them and their lifecycle.
 //
-// Fixes over legacy (§17): one poll loop and one refresh loop for the process lifetime (they do
-// not multiply on reconnect, item 20) and polling does not depend on subscribe_events succeeding
-// (item 21); observation times are clamped to "now" so lastSeenAt is never in the future; the
-// poll honours electric_usage_poll_interval_seconds for electric entities (item 19): both
-// intervals are honoured by polling on the shorter one and skipping a tracker whose own
-// interval has not elapsed. Every observed state change (a new or re-areaed segment, an
-// on/off/known change, a retirement) is written through to SQLite before the next one is
-// handled, so a kill -9 right after it loses nothing (issue #4); same-state observations are
-// saved in batches (at most 1 s later), as the next observation recomputes their time from the
-// stored state. Throttled heating events are all processed, in order, by their own timestamps.
+// Kept from the design, piece by piece (the compatibility notes are in docs/compatibility.md):
+// one poll loop and one refresh loop for the process lifetime (they do not multiply on reconnect)
+// and polling does not depend on subscribe_events succeeding; observation times are clamped to
+// "now" so lastSeenAt is never in the future; the poll honours
+// electric_usage_poll_interval_seconds for electric entities: both intervals are honoured by
+// polling on the shorter one and skipping a tracker whose own interval has not elapsed. Every
+// observed state change (a new or re-areaed segment, an on/off/known change, a retirement) is
+// written through to SQLite before the next one is handled, so a kill -9 right after it loses
+// nothing; same-state observations are saved in batches (at most 1 s later), as the next
+// observation recomputes their time from the stored state. Throttled heating events are all
+// processed, in order, by their own timestamps.
 //
-// Threads: HA callbacks run on the bridge's io_context (serialised on one strand); the sync
-// thread calls the SyncContributor methods; tracker state is guarded by one mutex.
+// Threads: the tracker's HA callbacks run on the bridge's io_context, serialised on one strand;
+// the sync thread calls the contributors (blocking, bounded HA fetches happen there, before the
+// request is signed); the usage trackers are guarded by the ledger's one mutex.
 #include <memory>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -32,16 +35,17 @@ class io_context;
 
 namespace dinodia::agent {
 
-class TelemetryService : public SyncContributor {
+class TelemetryService {
  public:
-  ~TelemetryService() override = default;
+  virtual ~TelemetryService() = default;
   // Opens the HA tracker connection (if a tracker is enabled) and the loops.
   virtual void start() = 0;
   // Stops the connection and loops and flushes the usage state (SIGTERM). Idempotent.
   virtual void stop() = 0;
-  // The `electricUsage` object of /_dinodia/sync-status (legacy §12.8; `enabled` reflects the
-  // option, §17 item 30).
+  // The `electricUsage` object of /_dinodia/sync-status (`enabled` reflects the option).
   virtual nlohmann::json status_json() const = 0;
+  // One per upload, in the order the sync cycle calls them; they live as long as the service.
+  virtual std::vector<SyncContributor*> contributors() = 0;
 };
 
 // How the agent reaches HA and the Supervisor (env DINODIA_SUPERVISOR_URL, SUPERVISOR_TOKEN,

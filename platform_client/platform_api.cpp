@@ -141,15 +141,21 @@ std::string_view to_string(Failure failure) {
 
 std::string pair_url(std::string_view base_url) {
   auto base = parse_url(base_url);
-  if (!base) return {};
-  return base->origin() + "/api/hub-agent/pair";
+  return base ? pair_url(*base) : std::string();
 }
 
 std::string token_state_url(std::string_view base_url, std::string_view endpoint) {
   auto base = parse_url(base_url);
-  if (!base) return {};
+  return base ? token_state_url(*base, endpoint) : std::string();
+}
+
+std::string pair_url(const Url& base) {
+  return base.origin() + "/api/hub-agent/pair";
+}
+
+std::string token_state_url(const Url& base, std::string_view endpoint) {
   if (text::trim(endpoint).empty()) endpoint = kDefaultTokenStateEndpoint;
-  auto resolved = resolve_url(*base, endpoint);
+  auto resolved = resolve_url(base, endpoint);
   return resolved ? resolved->href() : std::string();
 }
 
@@ -164,8 +170,9 @@ std::string PlatformApi::pair_body(const SignedFields& f) {
   return dump(body);
 }
 
-std::string PlatformApi::token_state_body(const SignedFields& f, std::int64_t agent_seen_version,
-                                          const nlohmann::json& extra) {
+TokenStateRequest PlatformApi::token_state_request(const SignedFields& f,
+                                                   std::int64_t agent_seen_version,
+                                                   const nlohmann::json& extra) {
   ordered_json body;
   body["serial"] = f.serial;
   body["ts"] = f.ts;
@@ -179,7 +186,14 @@ std::string PlatformApi::token_state_body(const SignedFields& f, std::int64_t ag
           it.value().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     }
   }
-  return dump(body);
+  // Every contributed value above is already what a parse of the body gives back.
+  TokenStateRequest request{nlohmann::json(body), dump(body)};
+  return request;
+}
+
+std::string PlatformApi::token_state_body(const SignedFields& f, std::int64_t agent_seen_version,
+                                          const nlohmann::json& extra) {
+  return token_state_request(f, agent_seen_version, extra).body;
 }
 
 std::string PlatformApi::error_text(const HttpResult& http) {
@@ -281,11 +295,9 @@ PairResult PlatformApi::pair(const std::string& url, const SignedFields& signed_
   return parse_pair_response(std::move(http));
 }
 
-TokenStateResult PlatformApi::token_state(const std::string& url, const SignedFields& signed_fields,
-                                          std::int64_t agent_seen_version,
-                                          const nlohmann::json& extra) {
-  HttpResult http =
-      transport_.post_json(url, token_state_body(signed_fields, agent_seen_version, extra));
+TokenStateResult PlatformApi::token_state(const std::string& url,
+                                          const TokenStateRequest& request) {
+  HttpResult http = transport_.post_json(url, request.body);
   Failure failure = classify(http);
   if (failure != Failure::none) {
     TokenStateResult result;

@@ -2,6 +2,9 @@
 // The two hub-agent routes of the platform (platform-contract A1a/A1b): URL building exactly as
 // the legacy agent, request bodies in legacy key order, strict validation of 2xx bodies and a
 // classification of every failure the platform can answer.
+//
+// Blocking: every call waits for its answer (the Transport bounds each request). The agent calls
+// this from its own sync thread, so nothing here shares the bridge's event loop.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,6 +15,7 @@
 
 #include "platform_client/hub_signer.hpp"
 #include "platform_client/transport.hpp"
+#include "platform_client/url.hpp"
 
 namespace dinodia::platform_client {
 
@@ -58,7 +62,17 @@ struct TokenStateResult {
 // not an absolute http(s) URL.
 std::string pair_url(std::string_view base_url);
 std::string token_state_url(std::string_view base_url, std::string_view endpoint);
+// The same from a base parsed once (parse_url), for callers that build URLs every cycle.
+std::string pair_url(const Url& base);
+std::string token_state_url(const Url& base, std::string_view endpoint);
 inline constexpr std::string_view kDefaultTokenStateEndpoint = "/api/hub-agent/token-state";
+
+// A token-state request as it goes out: the serialised body, and the same content as a value so
+// that the sync can tell its contributors exactly what was sent without parsing the body back.
+struct TokenStateRequest {
+  nlohmann::json sent;
+  std::string body;
+};
 
 class PlatformApi {
  public:
@@ -66,16 +80,19 @@ class PlatformApi {
   // Body exactly {"serial","ts","nonce","sig"} (key order as legacy), signed with the bootstrap
   // secret.
   PairResult pair(const std::string& url, const SignedFields& signed_fields);
-  // Body: serial, ts, nonce, sig, agentSeenVersion, then the extra keys of `extra` (object) in
-  // order. Keys of `extra` that would overwrite the signed fields are ignored.
-  TokenStateResult token_state(const std::string& url, const SignedFields& signed_fields,
-                               std::int64_t agent_seen_version, const nlohmann::json& extra);
+  // Posts a request built by token_state_request().
+  TokenStateResult token_state(const std::string& url, const TokenStateRequest& request);
   // Classifies status + envelope {"ok":false,"errorCode":...,"error":...} or older {"error":...}.
   // A 2xx gives Failure::none (body validity is checked by pair()/token_state()).
   static Failure classify(const HttpResult& http);
 
   // Building blocks, public for tests and for the sync engineer's logging.
   static std::string pair_body(const SignedFields& signed_fields);
+  // Body: serial, ts, nonce, sig, agentSeenVersion, then the extra keys of `extra` (object) in
+  // order. Keys of `extra` that would overwrite the signed fields are ignored.
+  static TokenStateRequest token_state_request(const SignedFields& signed_fields,
+                                               std::int64_t agent_seen_version,
+                                               const nlohmann::json& extra);
   static std::string token_state_body(const SignedFields& signed_fields,
                                       std::int64_t agent_seen_version, const nlohmann::json& extra);
   // Parses a 2xx pair / token-state body; sets failure = malformed_response with a message on

@@ -1,6 +1,10 @@
 #pragma once
 // Outbound HTTP(S) for the platform client. The interface keeps Boost.Beast/Asio and OpenSSL out
 // of every includer; the agent can substitute its own Transport in tests of the sync cycle.
+//
+// Asynchronous style: none visible. Every call blocks the calling thread until the answer or the
+// deadline; inside, each request runs on a private io_context of its own, so a slow platform can
+// never stall the bridge's event loop. The agent makes these calls from its sync thread only.
 #include <chrono>
 #include <cstdint>
 #include <memory>

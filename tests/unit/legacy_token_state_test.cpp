@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/environment.hpp"
 #include "agent/legacy_token_state.hpp"
 #include "agent/state_store.hpp"
 #include "tests/support/process.hpp"
@@ -148,9 +149,15 @@ TEST_CASE("malformed legacy file is ignored and the database untouched", "[legac
 }
 
 TEST_CASE("DINODIA_TOKEN_STATE_PATH overrides the default path", "[legacy]") {
+  // Read as the agent does: the environment once, then the path from it.
+  auto path_with_data_dir = [](const char* data_dir) {
+    Environment env = read_environment();
+    env.data_dir = data_dir;
+    return legacy_token_state_path(env);
+  };
   ::unsetenv("DINODIA_TOKEN_STATE_PATH");
-  CHECK(legacy_token_state_path("/data") == "/data/dinodia_token_state.json");
+  CHECK(path_with_data_dir("/data") == "/data/dinodia_token_state.json");
   ::setenv("DINODIA_TOKEN_STATE_PATH", "/tmp/x.json", 1);
-  CHECK(legacy_token_state_path("/data") == "/tmp/x.json");
+  CHECK(path_with_data_dir("/data") == "/tmp/x.json");
   ::unsetenv("DINODIA_TOKEN_STATE_PATH");
 }

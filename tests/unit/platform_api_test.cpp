@@ -264,8 +264,9 @@ TEST_CASE("transport reports HTTP errors with the envelope text", "[platform_api
   server.start();
   auto transport = make_http_transport(fast_transport_options());
   PlatformApi api(*transport);
-  auto r = api.token_state(server.url("http", "/ts"), HubSigner::sign_now("HUB-1", "sync"), 0,
-                           json::object());
+  auto r = api.token_state(
+      server.url("http", "/ts"),
+      PlatformApi::token_state_request(HubSigner::sign_now("HUB-1", "sync"), 0, json::object()));
   CHECK(r.failure == Failure::not_paired);
   CHECK(r.http.status == 401);
   CHECK(r.message == "HTTP 401: Hub not paired yet.");

@@ -1,0 +1,13 @@
+#include "agent/lan_address_contributor.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace dinodia::agent {
+
+void LanAddressContributor::contribute(nlohmann::json& request_body) {
+  // Only the Supervisor knows the host's interfaces.
+  if (!fetches_.running() || !fetches_.has_supervisor_token()) return;
+  if (auto lan = fetches_.lan_base_url()) request_body["lanBaseUrl"] = *lan;
+}
+
+}  // namespace dinodia::agent
