@@ -1,5 +1,6 @@
-// Kiosk load profile (platform-contract.md B5): K simulated kiosks, each running the 1-second
-// Home-mode cycle for D seconds over one keep-alive HTTP connection plus one short WebSocket:
+// Kiosk load profile (docs/platform-protocol.md#apps): K simulated kiosks, each running the
+// 1-second Home-mode cycle for D seconds over one keep-alive HTTP connection plus one short
+// WebSocket:
 //   GET /api/  →  GET /api/states  →  POST /api/template  →  WS config/entity_registry/list
 // A kiosk starts its next cycle one second after the previous one started (or at once if the
 // cycle took longer, as the apps de-duplicate refreshes in flight).
@@ -36,7 +37,7 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-// The kiosk's template (B2.1) iterates every state; the stand-in renders it.
+// The kiosk's template iterates every state; the stand-in renders it.
 constexpr const char* kTemplateBody =
     R"({"template":"[{% for s in states %}{\"entity_id\":\"{{ s.entity_id }}\",\"area\":{{ area_name(s.entity_id) | tojson }},\"device_id\":{{ device_id(s.entity_id) | tojson }},\"labels\":{{ labels(s.entity_id) | map('label_name') | list | tojson }}}{% if not loop.last %},{% endif %}{% endfor %}]"})";
 

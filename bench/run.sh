@@ -7,11 +7,11 @@
 #             mature general-purpose proxy costs for one extra hop)
 #   forwarder – bench/forwarder.cpp, which only copies bytes between each client connection and
 #             one of its own to the stand-in: the floor for one extra hop (throughput cells only)
-# Workloads (issue #2): GET /api/ and GET /api/states (300 entities, ~200 KB) at 16 connections,
+# Workloads: GET /api/ and GET /api/states (300 entities, ~200 KB) at 16 connections,
 # camera_proxy 256 KiB at 8, WebSocket sessions per second at 16 (connect, auth,
 # config/entity_registry/list, close); plus the agent's RSS idle and at peak.
-# Kiosk profile (issue #6): K = 1, 3, 10 kiosks each running the 1-second Home-mode cycle
-# (platform-contract B5) for KIOSK_SECONDS, with p50/p99 per step, the agent's CPU time per cycle,
+# Kiosk profile: K = 1, 3, 10 kiosks each running the 1-second Home-mode cycle
+# (docs/platform-protocol.md#apps) for KIOSK_SECONDS, with p50/p99 per step, the agent's CPU time per cycle,
 # the Home Assistant requests per cycle and the agent's RSS.
 # Prints a Markdown table and writes it to bench/results/latest.md.
 #

@@ -1,5 +1,5 @@
 #pragma once
-// Line-oriented logging in the legacy agent's format (legacy-agent.md §15.1):
+// Line-oriented logging in the 0.4.17 agent's format (docs/compatibility.md#logging):
 //   [dinodia-hub-agent] INFO Listening { port: 8099 }
 // Lines go to stdout, one write per line, safe from any thread. Secrets must never be passed
 // here; callers log counts, paths and error classes, not tokens or bodies that could hold them.

@@ -1,4 +1,4 @@
-// Fuzzes the request-target normaliser and the path allow-list (legacy-agent.md §6.1-6.2) with
+// Fuzzes the request-target normaliser and the path allow-list (docs/compatibility.md#paths) with
 // the default allowed_path_regex patterns. The input is one raw request target as it would
 // arrive on the request line (any bytes).
 //
@@ -20,7 +20,7 @@ namespace {
 using dinodia::ha_bridge::AllowList;
 using dinodia::ha_bridge::normalise_target;
 
-// The config.yaml default of allowed_path_regex (legacy-agent.md §2).
+// The config.yaml default of allowed_path_regex (docs/compatibility.md#options).
 const std::vector<std::string> kDefaultPatterns = {
     "^/api/?$",       "^/api/states($|/.*)",   "^/api/services/.*", "^/api/template$",
     "^/api/config.*", "^/api/camera_proxy/.*", "^/api/websocket$"};

@@ -1,4 +1,4 @@
-// Fuzzes the platform response handling (platform-contract A1a/A1b): PlatformApi::classify,
+// Fuzzes the platform response handling (docs/platform-protocol.md#errors): PlatformApi::classify,
 // error_text, parse_pair_response, parse_token_state_response, and pair()/token_state() over a
 // transport that answers with the fuzzed response.
 //

@@ -1,5 +1,5 @@
 // Fuzzes the client side of the WebSocket auth phase and the command filter
-// (ha_bridge/detail/ws_command_filter.hpp, legacy-agent.md §7.5, ha-protocols.md §2.4), then
+// (ha_bridge/detail/ws_command_filter.hpp, docs/lan-bridge.md), then
 // feeds the extracted access token to a TokenRegistry as ws_relay.cpp does.
 //
 // The filter skips parsing frames a cheap scan rules out; the main invariant is that this never

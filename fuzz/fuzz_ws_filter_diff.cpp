@@ -74,7 +74,7 @@ Command command_of(const nlohmann::json& v) {
   return c;
 }
 
-// Core handles an array as a batch of commands (ha-protocols.md §1.3).
+// Core handles an array as a batch of commands, each on its own.
 std::vector<Command> commands_of(const bj::value& v) {
   std::vector<Command> out;
   if (const bj::array* batch = v.if_array()) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Writes the complete Home Assistant add-on repository into OUT: what the maintainers push to the
-# repository homes already have (legacy-agent.md §1.1: same repository, same slug).
+# repository homes already have (docs/compatibility.md#addon: same repository, same slug).
 #   ./scripts/stage-addon.sh OUT
 #     OUT/repository.yaml
 #     OUT/dinodia-hub-agent/   config.yaml, Dockerfile, DOCS.md, README.md, CHANGELOG.md,

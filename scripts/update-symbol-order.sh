@@ -13,6 +13,9 @@
 #
 # Re-run it after changes to the relay or to start-up and commit the new file: names the list no
 # longer matches are only placed at the default spot, and the idle RSS in bench/run.sh creeps up.
+# The test suite says when: tests/layout/check_symbol_order.py (CTest layout/symbol_order) fails
+# once too few of the project's hot-path names still exist in the built agent, and prints this
+# command (docs/building.md#code-layout).
 #
 #   ./scripts/update-symbol-order.sh
 set -euo pipefail

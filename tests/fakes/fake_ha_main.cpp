@@ -16,7 +16,7 @@
 //                                         deterministic; camera.broken dies mid-body;
 //                                         ?pause_after_header_ms=M sends the header alone first;
 //                                         ?pause_inside_header_ms=M pauses inside a field line
-//   GET  /network/info                    Supervisor envelope (ha-protocols §2.5)
+//   GET  /network/info                    Supervisor envelope {result, data}
 //   anything else under /core/api         404 "404: Not Found"
 // Control (no auth): GET /_fake/requests, GET /_fake/stats, POST /_fake/reset,
 //   POST /_fake/core?running=0|1,

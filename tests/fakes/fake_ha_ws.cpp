@@ -1,5 +1,5 @@
 // The WebSocket side of the Home Assistant stand-in: the Supervisor's /core/api/websocket as a
-// client of it sees Core (ha-protocols.md §1.1–1.4).
+// client of it sees Core (auth phase, ids, results, coalesced batches, slow-client limits).
 //
 // Real protocol: auth_required → auth within 10 s (access_token must be the supervisor token)
 // → auth_ok / auth_invalid + disconnect; then commands with strictly increasing ids, batches
@@ -69,7 +69,7 @@ json result_message(const json& id, json result) {
 }
 
 // Registries the fake answers with when the listener did not fill them: derived from the
-// states, in the shapes of ha-protocols.md §1.5.
+// states, in the shapes Core's commands return.
 json default_entity_registry(const json& states) {
   json list = json::array();
   int n = 0;
@@ -137,7 +137,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void run(const beast::http::request<beast::http::string_body>& req) {
     ws_.auto_fragment(false);
-    ws_.read_message_max(4 * 1024 * 1024);  // aiohttp's default, as Core (§1.2)
+    ws_.read_message_max(4 * 1024 * 1024);  // aiohttp's default, as Core
     beast::error_code ec;
     ws_.accept(req, ec);
     if (ec) return;

@@ -1,5 +1,5 @@
 #pragma once
-// Stand-in for the Dinodia platform's hub-agent routes (platform-contract Part A): pairing,
+// Stand-in for the Dinodia platform's hub-agent routes (docs/platform-protocol.md): pairing,
 // token-state, HMAC + replay table, the PENDING/ACTIVE/GRACE/REVOKED token lifecycle. One
 // in-memory state is shared by every listener, as Vercel and AWS share one database.
 #include <cstdint>
@@ -62,7 +62,7 @@ class Platform {
  public:
   explicit Platform(Settings settings) : settings_(settings) {}
 
-  // Part A routes. `listener` is 1 or 2 (for per-listener statistics).
+  // The hub-agent routes. `listener` is 1 or 2 (for per-listener statistics).
   Response pair(const std::string& body, int listener);
   Response token_state(const std::string& body, int listener);
 

@@ -1,4 +1,4 @@
-// Part A of platform-contract.md, step by step, for the fake platform.
+// The platform's hub-agent routes (docs/platform-protocol.md), step by step, for the fake platform.
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -95,7 +95,7 @@ std::string new_hex(std::size_t bytes) {
   return crypto::to_hex(crypto::random_bytes(bytes));
 }
 
-// A5.1: http://<private IPv4>:8123 with an empty or "/" path, no query, no fragment.
+// lanBaseUrl: http://<private IPv4>:8123 with an empty or "/" path, no query, no fragment.
 std::optional<std::string> normalise_lan_base_url(const json& v) {
   if (!v.is_string()) return std::nullopt;
   std::string s(text::trim(v.get_ref<const std::string&>()));
@@ -149,7 +149,7 @@ bool iso_date(const json& v) {
   return v.is_string() && clock::parse_iso8601_millis(v.get_ref<const std::string&>()).has_value();
 }
 
-// A5.2: returns {accepted, dropped:[{index, reason}]} or {ignored: reason}.
+// heatingUsage: returns {accepted, dropped:[{index, reason}]} or {ignored: reason}.
 json validate_heating(const json& h) {
   json out = json::object();
   if (!h.is_object()) return json{{"ignored", "not an object"}};
@@ -227,7 +227,7 @@ bool iso_or_null(const json& v) {
   return v.is_null() || iso_date(v);
 }
 
-// A5.8 electricUsage (V2 rules; the AWS/Vercel origin ignores the key).
+// electricUsage (the newer platform's rules; the AWS/Vercel origin ignores the key).
 json validate_electric(const json& e, std::int64_t now_ms) {
   if (!e.is_object()) return json{{"ignored", "not an object"}};
   if (!e.contains("schemaVersion") || e["schemaVersion"] != 1) {
@@ -296,7 +296,7 @@ json validate_electric(const json& e, std::int64_t now_ms) {
               {"beyondLimit", devices.size() > 200 ? devices.size() - 200 : 0}};
 }
 
-// A5.4: the normalised snapshot, or nullopt if nothing valid remains.
+// haAreas: the normalised snapshot, or nullopt if nothing valid remains.
 std::optional<json> normalise_ha_areas(const json& a) {
   if (!a.is_object() || !a.contains("areas") || !a["areas"].is_array()) return std::nullopt;
   if (!a.contains("capturedAt") || !iso_date(a["capturedAt"])) return std::nullopt;
@@ -412,7 +412,7 @@ void Platform::create_token(Hub& hub, std::int64_t version, std::int64_t now) {
 }
 
 void Platform::cleanup(Hub& hub) {
-  // A3.5: keep the newest row per status, delete the rest.
+  // Cleanup: keep the newest row per status, delete the rest.
   auto newer = [](const Token& a, const Token& b, TokenStatus st) {
     if (st == TokenStatus::active) {
       auto pa = a.published_at_ms.value_or(-1), pb = b.published_at_ms.value_or(-1);
@@ -604,7 +604,7 @@ void Platform::record_telemetry(Hub& hub, const json& body, std::int64_t now) {
     }
     t["haAreas"] = json{{"valid", areas.has_value()}, {"stored", stored}};
   }
-  // A5.3 reset acknowledgement, before heating ingestion.
+  // Heating reset acknowledgement, before heating ingestion.
   if (body.contains("heatingUsageResetAckAt") && body["heatingUsageResetAckAt"].is_string()) {
     auto ack = clock::parse_iso8601_millis(body["heatingUsageResetAckAt"].get<std::string>());
     bool applied = false;

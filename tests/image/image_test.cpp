@@ -299,7 +299,7 @@ TEST_CASE("a 0.4.17 /data folder is upgraded with nothing lost") {
   FakeHaProcess ha(dir, kSupervisorToken, 30);
   FakePlatformProcess platform(dir, kSerial, kBootstrap, FakePlatformOptions{"", false, {}});
   // The hub was paired by 0.4.17: stand in for that pairing with one run of the agent outside the
-  // container, then lay out /data as 0.4.17 leaves it (legacy-agent.md §10).
+  // container, then lay out /data as 0.4.17 leaves it (docs/compatibility.md#token-state-file).
   {
     TempDir paired;
     AgentProcess legacy({paired.path(), "", ha.url(), kSupervisorToken, {}, 30s});

@@ -1,5 +1,5 @@
 // The LAN bridge's timing behaviours and Home Assistant's own JavaScript client, end to end: the
-// real agent binary in front of fake_ha (issue #2: "pings", "keep-alive to the clients", "works
+// real agent binary in front of fake_ha ("pings", "keep-alive to the clients", "works
 // with a client that sends auth before it sees auth_required").
 //
 // The bridge's timeouts (65 s keep-alive idle, 30 s ping interval, 10 s header and auth) are

@@ -1,4 +1,4 @@
-// Fault injection (issue #6): the real agent between the real fakes while the transport or the
+// Fault injection: the real agent between the real fakes while the transport or the
 // disk misbehaves. Covered here: Home Assistant (Supervisor) resetting TCP connections before the
 // status line and mid-body, Core restarting (Supervisor 502 for REST and WebSocket upgrades),
 // the platform resetting connections, and a full disk under the state database (a real small

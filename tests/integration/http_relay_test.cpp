@@ -1,6 +1,7 @@
 // The LAN bridge's HTTP relay end to end: the real agent binary in front of fake_ha (a
-// Supervisor + Core stand-in speaking real HTTP), legacy-agent.md §6 and §18 with the deliberate
-// auth-first difference, platform-contract.md B2/B5, and every hostile input of issue #2.
+// Supervisor + Core stand-in speaking real HTTP), the 0.4.17 relay with the deliberate
+// auth-first difference (docs/compatibility.md#http-relay), what the apps send
+// (docs/platform-protocol.md#apps), and every hostile input of docs/http-input.md.
 //
 // Decision documented here: while Core is stopped the Supervisor itself answers 502; the agent
 // passes that answer through unchanged (status, body), exactly like any other upstream status.
@@ -120,19 +121,19 @@ TEST_CASE("auth comes first, then the allow-list, with the legacy reply bodies")
       CHECK(r->status == 401);
     }
   }
-  SECTION("valid token, disallowed path: 403 with the normalised path (§18 vector 2)") {
+  SECTION("valid token, disallowed path: 403 with the normalised path") {
     auto r = c.Get("/api/history/period", auth_headers());
     REQUIRE(r);
     CHECK(r->status == 403);
     CHECK(r->body == R"({"error":"Path not allowed.","path":"/api/history/period"})");
   }
-  SECTION("scheme is case-insensitive and the token trimmed (§18 vector 1)") {
+  SECTION("scheme is case-insensitive and the token trimmed") {
     auto r = c.Get("/api/states", {{"Authorization", "bearer   example-hub-token  "}});
     REQUIRE(r);
     CHECK(r->status == 200);
     CHECK(json::parse(r->body).size() == 300);
   }
-  SECTION("repeated slashes are collapsed and forwarded normalised (§18 vector 3)") {
+  SECTION("repeated slashes are collapsed and forwarded normalised") {
     auto r = c.Get("/api//states", auth_headers());
     REQUIRE(r);
     CHECK(r->status == 200);
@@ -140,7 +141,7 @@ TEST_CASE("auth comes first, then the allow-list, with the legacy reply bodies")
     REQUIRE(rec.size() == 1);
     CHECK(rec[0]["target"] == "/core/api/states");
   }
-  SECTION("'//api/states' is scheme-relative: 403 with path /states (§18 vector 3)") {
+  SECTION("'//api/states' is scheme-relative: 403 with path /states") {
     RawSocket raw(s.port);
     raw.send("GET //api/states HTTP/1.1\r\nHost: x\r\nAuthorization: " + kAuth + "\r\n\r\n");
     auto resp = raw.read_response(5s);
@@ -444,7 +445,7 @@ TEST_CASE("keep-alive: one client connection for many requests, pooled upstream 
   CHECK(s.fake_stats()["connections_total"] == 2);
 }
 
-TEST_CASE("kiosk 1-second cycle (B5): GET /api/, GET /api/states, POST /api/template") {
+TEST_CASE("kiosk 1-second cycle: GET /api/, GET /api/states, POST /api/template") {
   Stack s;
   auto c = s.client();
   c.set_keep_alive(true);

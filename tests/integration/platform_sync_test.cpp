@@ -1,7 +1,7 @@
-// The agent's platform sync end to end (issue #3): the real agent binary against the fake
-// platform (tests/fakes/fake_platform*, Part A exactly) and fake_ha behind the LAN bridge, over
-// real sockets. Every scenario also checks that no secret reached the log and that the platform
-// never saw a nonce twice.
+// The agent's platform sync end to end (docs/platform-protocol.md): the real agent binary against
+// the fake platform (tests/fakes/fake_platform*, the platform's routes exactly) and fake_ha behind
+// the LAN bridge, over real sockets. Every scenario also checks that no secret reached the log and
+// that the platform never saw a nonce twice.
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -171,7 +171,8 @@ TEST_CASE("sync-status endpoint: 404 unless the configured token is presented", 
   CHECK(st["ok"] == true);
   CHECK(st["platformSyncEnabled"] == true);
   CHECK(st["hashes"].get<int>() >= 1);
-  // Follows the option (legacy always said true, §17 item 30); these tests disable tracking.
+  // Follows the option (0.4.17 always said true, docs/compatibility.md#w30); these tests disable
+  // tracking.
   CHECK(st["electricUsage"]["enabled"] == false);
   REQUIRE(st["origins"].is_array());
   bool canary_seen = false;

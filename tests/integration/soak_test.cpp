@@ -1,4 +1,4 @@
-// Soak (issue #6): the real agent under mixed LAN load for DINODIA_SOAK_SECONDS (default 600)
+// Soak: the real agent under mixed LAN load for DINODIA_SOAK_SECONDS (default 600)
 // while the platform sync runs every second and the fake platform rotates the hub token every
 // few seconds. CTest label `soak` (not part of the default run).
 //

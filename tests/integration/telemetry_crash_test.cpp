@@ -1,6 +1,7 @@
-// Electric usage and kill -9 (issue #4, legacy §12.4/§12.6): an on/off change and an area change
-// are written through to the usage store before the agent logs them as recorded, so a SIGKILL
-// right after either one cannot lose it. The heating equivalent lives in telemetry_test.cpp.
+// Electric usage and kill -9 (docs/compatibility.md#usage-files): an on/off change and an area
+// change are written through to the usage store before the agent logs them as recorded, so a
+// SIGKILL right after either one cannot lose it. The heating equivalent lives in
+// telemetry_test.cpp.
 //
 // Why the numbers below can only come out right if the change was durable:
 //  * The first run has platform sync disabled and the poll at 3600 s, so after the seeding's own
@@ -299,7 +300,7 @@ TEST_CASE("electric: kill -9 right after an area change - the closed segment is 
   CHECK((*hall)["areaName"] == "Hall");
   CHECK((*hall)["assignmentStartedAt"] == iso(t0 + 200'000));
   CHECK((*hall)["trackingStartedAt"] == iso(t0 + 200'000));
-  // The move opened new epochs (legacy §12.4 step 3).
+  // The move opened new epochs (an area change closes the segment).
   CHECK((*hall)["trackingEpoch"] != (*kitchen)["trackingEpoch"]);
   CHECK((*hall)["assignmentEpoch"] != (*kitchen)["assignmentEpoch"]);
   check_counted_within_span(*hall);

@@ -1,8 +1,9 @@
-// Telemetry end to end (issue #4): the real agent between fake_ha (Supervisor + Core stand-in)
-// and fake_platform (which validates every uploaded telemetry field with the platform's A5
-// rules). Covers the electric pipeline, LAN address and areas uploads, restart and kill -9
-// without loss or double counting, Home Assistant restarting, and the Zigbee endpoints' error
-// mapping (legacy §5.3-5.6) row by row, as far as the fake can produce each failure.
+// Telemetry end to end (docs/compatibility.md#telemetry): the real agent between fake_ha
+// (Supervisor + Core stand-in) and fake_platform (which validates every uploaded telemetry field
+// with the platform's rules). Covers the electric pipeline, LAN address and areas uploads, restart
+// and kill -9 without loss or double counting, Home Assistant restarting, and the Zigbee endpoints'
+// error mapping (docs/compatibility.md#zigbee) row by row, as far as the fake can produce each
+// failure.
 //
 // Stock fake_ha data used here (tests/fakes/fake_ha*.cpp, --entities 30): the label registry
 // holds one label {label_id:"light", name:"Light"}; every 5th registry entity carries it, which
@@ -126,7 +127,8 @@ std::int64_t ms(const json& iso) {
 // Invariants of one electric row: time is never counted twice (the counters fit into the
 // segment's observed span) and nothing lies in the future.
 // Retired rows are skipped: their counters run to the moment of retirement, which is not sent
-// (legacy §12.4); the area-change test checks those against the next segment instead.
+// (docs/compatibility.md#electric-usage); the area-change test checks those against the next
+// segment instead.
 void check_electric_row(const json& row) {
   INFO(row.dump());
   if (row.value("retired", false)) return;
@@ -199,7 +201,7 @@ TEST_CASE("electric usage, LAN address and areas reach the platform with no row 
       },
       20s));
 
-  // Areas snapshot (A5.4) went up once and the platform stored it.
+  // Areas snapshot (haAreas) went up once and the platform stored it.
   REQUIRE(eventually(
       [&] {
         json hub = stack.platform_state().value("hub", json::object());
@@ -209,7 +211,7 @@ TEST_CASE("electric usage, LAN address and areas reach the platform with no row 
       20s));
   CHECK(stack.platform_state()["hub"]["lastReportedLanBaseUrl"] == "http://192.168.1.50:8123");
 
-  // Sync status carries the tracker's numbers (legacy §12.8).
+  // Sync status carries the tracker's numbers (docs/compatibility.md#sync-status).
   {
     auto c = stack.client();
     auto r =
@@ -512,7 +514,7 @@ TEST_CASE("Zigbee error mapping: credentials and reachability rows",
 
 // ---------------------------------------------------------------------------------------------
 // The cases below need fake_ha's control endpoints POST /_fake/set and POST /_fake/event and its
-// zha/devices + services/zha/permit behaviour (patch handed to the lead with issue #4).
+// zha/devices + services/zha/permit behaviour (a patch to the stand-in).
 
 namespace {
 
@@ -565,7 +567,7 @@ void setup_boiler_registry(Stack& stack, std::int64_t t0) {
 
 }  // namespace
 
-TEST_CASE("heating: legacy §18 accumulation through the real pipeline, odd timestamps included",
+TEST_CASE("heating: 0.4.17 accumulation through the real pipeline, odd timestamps included",
           "[telemetry][integration][heating]") {
   Stack stack;
   const std::int64_t t0 = dinodia::clock::unix_millis() - 3'600'000;  // an hour ago
@@ -665,7 +667,7 @@ TEST_CASE("heating: the reset handshake", "[telemetry][integration][heating]") {
         return row && (*row)["offSeconds"] == 30 && (*row)["onSeconds"] == 0;
       },
       20s));
-  // Once the platform stops asking, the ack is no longer sent (legacy §17 item 33).
+  // Once the platform stops asking, the ack is no longer sent (docs/compatibility.md#w33).
   REQUIRE(eventually(
       [&] {
         auto bodies = stack.token_state_bodies();
@@ -757,7 +759,7 @@ TEST_CASE("Zigbee error mapping: Home Assistant failure rows", "[telemetry][inte
       {{"heating_usage_tracking_enabled", false}, {"electric_usage_tracking_enabled", false}});
   int status = 0;
 
-  SECTION("devices: the list is cleaned as §5.4 says") {
+  SECTION("devices: the list is cleaned as 0.4.17 cleans it") {
     post_fake(stack, "/_fake/set",
               {{"zha",
                 {{"devices", json::array({{{"ieee", " 00:11 "},

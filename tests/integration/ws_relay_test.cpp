@@ -1,6 +1,6 @@
 // The LAN bridge's WebSocket relay at /api/websocket, end to end: the real agent binary against
-// the Home Assistant stand-in (fake_ha), over real sockets (legacy-agent.md §7, §18 vector 10;
-// platform-contract.md B3/B5; issue #2's fixes).
+// the Home Assistant stand-in (fake_ha), over real sockets (docs/compatibility.md#websocket,
+// docs/platform-protocol.md#apps, docs/lan-bridge.md).
 #include <signal.h>
 
 #include <boost/asio/io_context.hpp>
@@ -23,7 +23,7 @@ namespace {
 
 const std::string kSupervisorToken = "sup-token-9f3b7c1d2e";
 const std::string kPlainHubToken = "plain-hub-token-5a6b7c";
-// legacy-agent.md §4 test vector: only the hash is configured.
+// The 0.4.17 test vector (docs/compatibility.md#hub-tokens): only the hash is configured.
 const std::string kHashedHubToken = "example-hub-token";
 const std::string kHashedHubTokenSha =
     "fde1bc094b00277cfc92be793d20c5792fc46ed8ababf86b9927b7aa26344e61";
@@ -134,7 +134,7 @@ TEST_CASE("legacy handshake order: auth_required, hub-token auth, auth_ok, then 
   json required = client.read_json();
   CHECK(required["type"] == "auth_required");
   CHECK(required["ha_version"] == "2026.11.0");  // HA's own message, forwarded
-  // The hash-only token, with the whitespace legacy trims (§4).
+  // The hash-only token, with the whitespace 0.4.17 trims.
   client.send_json({{"type", "auth"}, {"access_token", "  " + kHashedHubToken + " "}});
   json ok = client.read_json();
   CHECK(ok["type"] == "auth_ok");
@@ -173,7 +173,7 @@ TEST_CASE("a wrong hub token gets the exact legacy auth_invalid and a close") {
   CHECK(event.data == kInvalidHubToken);
   CHECK(client.read().ended());
 
-  SECTION("also a late second auth on an authenticated session (legacy §7.5)") {
+  SECTION("also a late second auth on an authenticated session") {
     WsClient second;
     f.authenticate(second);
     second.send_json({{"type", "auth"}, {"access_token", "wrong"}});
@@ -197,7 +197,7 @@ TEST_CASE("a wrong hub token gets the exact legacy auth_invalid and a close") {
   f.expect_no_secrets_logged();
 }
 
-TEST_CASE("§18 vector 10: a message before auth is buffered and delivered after auth_ok") {
+TEST_CASE("a message before auth is buffered and delivered after auth_ok") {
   Fixture f;
   WsClient client;
   client.connect(f.port());
@@ -486,7 +486,7 @@ TEST_CASE("an upstream still connecting is cancelled when the client leaves") {
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
 }
 
-TEST_CASE("the kiosk's 1-second WebSocket step, repeated (platform-contract B3/B5)") {
+TEST_CASE("the kiosk's 1-second WebSocket step, repeated") {
   Fixture f;
   for (int round = 0; round < 10; ++round) {
     const auto start = std::chrono::steady_clock::now();
@@ -507,7 +507,7 @@ TEST_CASE("the kiosk's 1-second WebSocket step, repeated (platform-contract B3/B
   f.expect_no_secrets_logged();
 }
 
-TEST_CASE("ws_auth_mode decides the upstream credential (legacy §7.3)") {
+TEST_CASE("ws_auth_mode decides the upstream credential") {
   SECTION("ha: ha_access_token is used (here it is the one HA accepts)") {
     AgentOptions o;
     o.ws_auth_mode = "ha";

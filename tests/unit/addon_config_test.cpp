@@ -1,6 +1,6 @@
 // addon/config.yaml and addon/translations/en.yaml against the agent's option table
-// (agent/options.cpp) and against the legacy add-on 0.4.17 (legacy-agent.md §1–2, typed in
-// below as the independent oracle), plus the add-on linter's rules (ha-protocols.md §3).
+// (agent/options.cpp) and against the legacy add-on 0.4.17 (docs/compatibility.md#addon, #options,
+// typed in below as the independent oracle), plus the add-on linter's rules.
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -45,7 +45,7 @@ const OrderedJson& config() {
   return c;
 }
 
-// legacy-agent.md §2, v0.4.17: name, schema type, config.yaml default. Lists of `str?` are
+// v0.4.17: name, schema type, config.yaml default. Lists of `str?` are
 // written "[str?]", the agent's notation for a YAML list holding one `str?`.
 struct LegacyOption {
   const char* name;
@@ -218,7 +218,7 @@ TEST_CASE("config.yaml's options hold the agent's default for every required opt
   for (const auto& spec : option_specs()) {
     INFO("agent option " << spec.name << " " << spec.schema);
     // A required option without a value would make the Supervisor refuse to start the add-on;
-    // an optional one must have none (ha-protocols.md §3): the agent supplies its default.
+    // an optional one must have none (the add-on rules): the agent supplies its default.
     CHECK(options.contains(std::string(spec.name)) == !is_optional(spec.schema));
   }
 }
@@ -380,7 +380,7 @@ TEST_CASE("the image build copies every module the agent is built from", "[addon
 }
 
 TEST_CASE("the add-on repository keeps the legacy identity", "[addon]") {
-  // legacy-agent.md §1.1: homes update only from the repository they installed 0.4.x from.
+  // docs/compatibility.md#addon: homes update only from the repository they installed 0.4.x from.
   const std::string path =
       testing_staged_folder() ? addon_dir() + "/../repository.yaml" : addon_file("repository.yaml");
   const OrderedJson repository = load_yaml_subset(path);

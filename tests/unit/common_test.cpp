@@ -1,5 +1,6 @@
 // common/: crypto primitives, text helpers, clock parsing. Vectors come from the specs
-// (RFC 4231 via ha-protocols.md §5.5, legacy-agent.md §4 and §9.1), not from our own output.
+// (RFC 4231, docs/compatibility.md#hub-tokens, docs/platform-protocol.md#signing), not from our own
+// output.
 #include <catch2/catch.hpp>
 #include <set>
 

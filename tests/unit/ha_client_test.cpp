@@ -68,7 +68,7 @@ TEST_CASE("credential order per ws_auth_mode and rotation on auth_invalid", "[ha
     o.ws_auth_mode = "ha";
     const auto c = dinodia::agent::ha_client_config(o, env);
     CHECK(c.ws_tokens == std::vector<std::string>{"ha-long-lived"});
-    CHECK(c.supervisor_token == "sup-token");  // REST still uses it (legacy §6.3)
+    CHECK(c.supervisor_token == "sup-token");  // REST still uses it (docs/compatibility.md#options)
   }
   SECTION("auto: SUPERVISOR_TOKEN first, then ha_access_token, then back to the first") {
     o.ws_auth_mode = "auto";
@@ -80,7 +80,7 @@ TEST_CASE("credential order per ws_auth_mode and rotation on auth_invalid", "[ha
     i = credential_after_rejection(i, n);
     CHECK(c.ws_tokens[i] == "ha-long-lived");
     i = credential_after_rejection(i, n);
-    CHECK(c.ws_tokens[i] == "sup-token");  // not stuck past the end (legacy §17 item 31)
+    CHECK(c.ws_tokens[i] == "sup-token");  // not stuck past the end (docs/compatibility.md#w31)
     // One-shot commands try each credential once.
     CHECK(untried_credential_after_rejection(0, n) == 1u);
     CHECK_FALSE(untried_credential_after_rejection(1, n));

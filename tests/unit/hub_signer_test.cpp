@@ -17,7 +17,7 @@ std::string repeat(char c, std::size_t n) {
 }  // namespace
 
 TEST_CASE("HMAC-SHA256 matches RFC 4231 test cases", "[hub_signer]") {
-  // ha-protocols.md §5.5
+  // RFC 4231
   CHECK(crypto::hmac_sha256_hex(repeat('\x0b', 20), "Hi There") ==
         "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
   CHECK(crypto::hmac_sha256_hex("Jefe", "what do ya want for nothing?") ==
@@ -41,14 +41,14 @@ TEST_CASE("HMAC-SHA256 matches RFC 4231 test cases", "[hub_signer]") {
 }
 
 TEST_CASE("signature reproduces the legacy agent's vector", "[hub_signer]") {
-  // legacy-agent.md §9.1
+  // docs/platform-protocol.md#signing
   CHECK(HubSigner::signature("HUB-TEST-0001", 1700000000, "00112233445566778899aabbccddeeff",
                              "bootstrap-secret-example") ==
         "e9e99fd3a7d0d0181027a72f5a4112d13a6f2c172e47831f66d9d90a1f1502b5");
 }
 
 TEST_CASE("signature keys with the secret's text and signs serial.ts.nonce", "[hub_signer]") {
-  // A 48-hex secret is used as text, not hex-decoded (platform-contract A2).
+  // A 48-hex secret is used as text, not hex-decoded (docs/platform-protocol.md#signing).
   const std::string secret = "00112233445566778899aabbccddeeff0011223344556677";
   CHECK(HubSigner::signature("S", 5, "n", secret) == crypto::hmac_sha256_hex(secret, "S.5.n"));
   CHECK(HubSigner::signature("S", -5, "n", secret) == crypto::hmac_sha256_hex(secret, "S.-5.n"));

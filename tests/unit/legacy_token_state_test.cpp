@@ -1,5 +1,6 @@
-// agent/legacy_token_state: legacy §10.1 loader rules, the legacy shape written back, atomic
-// 0600 writes, and the import/export round trip with the state database.
+// agent/legacy_token_state: the 0.4.17 loader rules (docs/compatibility.md#token-state-file), the
+// legacy shape written back, atomic 0600 writes, and the import/export round trip with the state
+// database.
 #include <sys/stat.h>
 #include <unistd.h>
 #include <catch2/catch.hpp>

@@ -1,5 +1,5 @@
 // agent/options: every legacy option keeps its name, type and config.yaml default
-// (legacy-agent.md §2); invalid values stop start-up with one clear line.
+// (docs/compatibility.md#options); invalid values stop start-up with one clear line.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -111,7 +111,7 @@ TEST_CASE("a missing options file gives defaults and a warning", "[options]") {
   REQUIRE(loaded.warnings.size() == 1);
 }
 
-TEST_CASE("upstream WebSocket credentials follow ws_auth_mode (legacy §7.3)", "[options]") {
+TEST_CASE("upstream WebSocket credentials follow ws_auth_mode", "[options]") {
   auto o = parse_options(R"({"ha_access_token": "llt"})").options;
   CHECK(o.upstream_ws_tokens("sup") == std::vector<std::string>{"sup"});
   o.ws_auth_mode = "ha";
@@ -122,7 +122,7 @@ TEST_CASE("upstream WebSocket credentials follow ws_auth_mode (legacy §7.3)", "
 }
 
 TEST_CASE("every option spec has a parsable default of its declared type", "[options]") {
-  // The spec table drives config.yaml (issue #5); a default that fails its own schema would
+  // The spec table drives config.yaml; a default that fails its own schema would
   // make the Supervisor reject the add-on.
   std::string all = "{";
   for (const auto& spec : dinodia::agent::option_specs()) {

@@ -1,4 +1,4 @@
-// Request-target normalisation and the default allow-list (legacy-agent.md §6.1, §6.5, §18).
+// Request-target normalisation and the default allow-list (docs/compatibility.md#paths).
 // Expected values were produced with Node 20's WHATWG URL parser (new URL(t, "http://localhost")),
 // the parser the legacy agent uses.
 #include "ha_bridge/path_policy.hpp"
@@ -31,7 +31,7 @@ const std::vector<std::string> kDefaultAllowList = {
 TEST_CASE("normalise_target reproduces the WHATWG parser the legacy agent used") {
   const std::vector<Vector> vectors = {
       {"/api/states", "/api/states", "/api/states", ""},
-      {"/api//states", "/api//states", "/api/states", ""},  // §18 vector 3: collapsed
+      {"/api//states", "/api//states", "/api/states", ""},  // collapsed
       {"//api/states", "/states", "/states", ""},           // scheme-relative: host "api"
       {"///api/states", "/states", "/states", ""},
       {"//a:80/x", "/x", "/x", ""},
@@ -77,7 +77,7 @@ TEST_CASE("normalise_target rejects targets that are not origin-form") {
   }
 }
 
-TEST_CASE("the default allow-list makes the legacy decisions (§6.5)") {
+TEST_CASE("the default allow-list makes the legacy decisions") {
   const AllowList allow(kDefaultAllowList);
   for (const char* p :
        {"/api", "/api/", "/api/states", "/api/states/light.kitchen", "/api/services/light/turn_on",
@@ -103,7 +103,7 @@ TEST_CASE("an empty allow-list denies everything, patterns use search semantics"
   CHECK_FALSE(AllowList({"^states"}).allows("/api/states"));
 }
 
-TEST_CASE("normalised paths are what the allow-list decides on (§18 vectors)") {
+TEST_CASE("normalised paths are what the allow-list decides on") {
   const AllowList allow(kDefaultAllowList);
   CHECK(allow.allows(normalise_target("/api//states")->client_path));
   CHECK_FALSE(allow.allows(normalise_target("//api/states")->client_path));

@@ -1,6 +1,7 @@
-// agent/PlatformSync: one cycle's decisions (A3.6 order, recovery, canary fallback) with the
-// platform's answers scripted at the Transport seam. Assertions are on what the cycle did to the
-// state store and the token registry, and on the requests it sent — never on the script.
+// agent/PlatformSync: one cycle's decisions (persist before acknowledging, recovery, canary
+// fallback; docs/platform-protocol.md#rotation, #errors, #origins) with the platform's answers
+// scripted at the Transport seam. Assertions are on what the cycle did to the state store and the
+// token registry, and on the requests it sent — never on the script.
 #include <catch2/catch.hpp>
 
 #include <deque>

@@ -1,5 +1,5 @@
-// agent/SyncScheduler: cadence and back-off bounds (legacy §9.5, issue #3: exponential back-off
-// with full jitter capped at the interval), and a prompt stop().
+// agent/SyncScheduler: cadence and back-off bounds (docs/compatibility.md#sync-cadence: exponential
+// back-off with full jitter capped at the interval), and a prompt stop().
 #include <catch2/catch.hpp>
 
 #include <chrono>

@@ -1,6 +1,6 @@
 #pragma once
 // Independent oracle for the platform's validation of token-state telemetry
-// (platform-contract.md A5.1, A5.2, A5.4, A5.8), written from the spec's rules, not from the
+// (docs/platform-protocol.md#telemetry-fields), written from the platform's rules, not from the
 // telemetry code. Each function returns "" when the platform would accept the value, otherwise
 // the reason it would drop it.
 #include <cmath>
@@ -41,7 +41,7 @@ inline std::string trimmed(const std::string& s) {
   return s.substr(b, s.find_last_not_of(" \t\r\n\f\v") - b + 1);
 }
 
-// A5.1
+// lanBaseUrl
 inline std::string lan_base_url(const Json& v) {
   static const std::regex re(R"(^http://(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3}):8123/?$)");
   std::smatch m;
@@ -59,7 +59,7 @@ inline std::string lan_base_url(const Json& v) {
   return "not a private IPv4";
 }
 
-// A5.2, one device row.
+// heatingUsage, one device row.
 inline std::string heating_row(const Json& r, int schema) {
   if (!r.is_object()) return "row not an object";
   if (!r.contains("label") || !r["label"].is_string()) return "label missing";
@@ -105,7 +105,7 @@ inline std::string heating_usage(const Json& v, std::size_t max_rows = 100) {
   return "";
 }
 
-// A5.8 electricUsage row.
+// electricUsage row (the newer platform's rules).
 inline std::string electric_row(const Json& r, long long now_ms_for_future_check = 0) {
   static const std::regex id_re(R"(^(light|switch)\.\S{1,200}$)", std::regex::icase);
   auto opt_str = [&](const char* k, std::size_t max) {
@@ -150,7 +150,7 @@ inline std::string electric_usage(const Json& v) {
   return "";
 }
 
-// A5.4
+// haAreas
 inline std::string ha_areas(const Json& v) {
   if (!v.is_object() || v.value("schemaVersion", Json()) != Json(1)) return "envelope";
   if (!v.contains("capturedAt") || !iso_date(v["capturedAt"])) return "capturedAt";

@@ -1,5 +1,5 @@
-// telemetry/electric: the legacy §12.4/§12.5 scenarios (§18 example 9), A5.8 row validity, the
-// 200-row cap with exact acknowledgement, and the §17 fixes.
+// telemetry/electric: the 0.4.17 scenarios, row validity on the newer platform, the 200-row cap
+// with exact acknowledgement, and the fixes of docs/compatibility.md#electric-usage.
 #include <catch2/catch.hpp>
 #include <regex>
 #include <set>
@@ -30,7 +30,7 @@ TEST_CASE("stateClass", "[electric]") {
   CHECK_FALSE(classify_electric("dim").known);
 }
 
-TEST_CASE("§12.4 scenario: an area change mid-segment closes the segment", "[electric]") {
+TEST_CASE("0.4.17 scenario: an area change mid-segment closes the segment", "[electric]") {
   ElectricTracker t({200, 600});
   REQUIRE(t.observe(lamp("kitchen"), "on", at("10:00")));
   REQUIRE(t.observe(lamp("kitchen"), "on", at("10:01")));
@@ -50,10 +50,10 @@ TEST_CASE("§12.4 scenario: an area change mid-segment closes the segment", "[el
   CHECK(p["devices"][1]["trackingEpoch"] != old_tracking);
   CHECK(p["devices"][1]["assignmentEpoch"] != p["devices"][0]["assignmentEpoch"]);
   CHECK(p["devices"][1]["assignmentStartedAt"] == "2026-01-10T10:02:00.000Z");
-  CHECK_FALSE(p["devices"][0].contains("retiredAt"));  // not sent (§12.5)
+  CHECK_FALSE(p["devices"][0].contains("retiredAt"));  // not sent, as in 0.4.17
 }
 
-TEST_CASE("§12.5 scenario: acknowledgement of exactly the uploaded rows", "[electric]") {
+TEST_CASE("0.4.17 scenario: acknowledgement of exactly the uploaded rows", "[electric]") {
   ElectricTracker t;
   t.observe({"switch.lamp", "", std::nullopt, std::nullopt}, "off", at("10:00"));
   ElectricTracker reloaded;

@@ -1,6 +1,6 @@
-// telemetry/heating: classification (§11.2), accumulation (§11.5, §18 example 8), bands (§11.6,
-// A5.2), upload rows (§11.8, validated by the A5 oracle), reset handshake (§11.9, A5.3), config
-// (A5.5) and the §17 fixes (out-of-order, in-flight changes, throttle defers).
+// telemetry/heating: classification, accumulation, bands, upload rows (validated by the platform
+// oracle), reset handshake, config and the fixes (out-of-order, in-flight changes, throttle
+// defers) of docs/compatibility.md#heating-usage.
 #include <catch2/catch.hpp>
 
 #include "common/clock.hpp"
@@ -26,7 +26,7 @@ HeatingSnapshot boiler_on() {
   return climate("heat", 18, 21);
 }
 
-// Band B from platform-contract A5.2 (the only band the spec gives).
+// Band B of the platform's table (the only band known here).
 BandTable band_b_table() {
   Json rows = Json::array();
   const int idle[] = {900, 3600, 14400, 43200, 172800, 432000, 5184000};
@@ -37,7 +37,7 @@ BandTable band_b_table() {
 }
 }  // namespace
 
-TEST_CASE("classification follows legacy §11.2 rule order", "[heating]") {
+TEST_CASE("classification follows the 0.4.17 rule order", "[heating]") {
   auto cls = [](Json st) { return classify_heating(extract_heating_snapshot(st)); };
   auto known_on = [](Classification c) { return std::make_pair(c.known, c.is_on); };
   CHECK(known_on(cls({{"state", " Unavailable "}})) == std::make_pair(false, false));
@@ -62,11 +62,12 @@ TEST_CASE("classification follows legacy §11.2 rule order", "[heating]") {
            {"attributes",
             {{"current_temperature", "n/a"}, {"current_temp", "17.5"}, {"target_temp", "18"}}}})) ==
       std::make_pair(true, true));
-  // a labelled switch in state on has no temperatures: unknown (legacy parity, §17 item 18)
+  // a labelled switch in state on has no temperatures: unknown (0.4.17 parity,
+  // docs/compatibility.md#w18)
   CHECK(known_on(cls({{"state", "on"}})) == std::make_pair(false, false));
 }
 
-TEST_CASE("§18 example 8: boiler OFF then ON accumulates with the run-start fraction",
+TEST_CASE("0.4.17 example: boiler OFF then ON accumulates with the run-start fraction",
           "[heating]") {
   HeatingTracker h;
   REQUIRE(h.observe("climate.boiler", HeatingLabel::boiler, boiler_off(), t0));
@@ -86,7 +87,7 @@ TEST_CASE("§18 example 8: boiler OFF then ON accumulates with the run-start fra
   CHECK(e->unknown_seconds == 0);
 }
 
-TEST_CASE("band fractions: A5.2 band B table, run-start window and hot maintaining", "[heating]") {
+TEST_CASE("band fractions: band B table, run-start window and hot maintaining", "[heating]") {
   auto table = band_b_table();
   CHECK(band_output_fraction(&table, 'B', 0) == Approx(0.14));
   CHECK(band_output_fraction(&table, 'B', 900) == Approx(0.14));

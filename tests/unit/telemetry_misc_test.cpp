@@ -1,4 +1,5 @@
-// telemetry: LAN base URL (§14, A5.1), HA areas (§13, A5.4) and the Zigbee rules (§5.3-5.6).
+// telemetry: LAN base URL, HA areas and the Zigbee rules (docs/compatibility.md#lan-address,
+// #ha-areas, #zigbee).
 #include <catch2/catch.hpp>
 
 #include "telemetry/areas.hpp"
@@ -25,7 +26,8 @@ Json envelope(Json interfaces) {
 }
 }  // namespace
 
-TEST_CASE("LAN URL: the primary interface's private IPv4 (ha-protocols §2.5 shape)", "[lan]") {
+TEST_CASE("LAN URL: the primary interface's private IPv4 (Supervisor /network/info shape)",
+          "[lan]") {
   auto url =
       lan_base_url_from_network_info(envelope({iface("wlan0", false, {"10.0.0.9/24"}, "10.0.0.1"),
                                                iface("eth0", true, {"192.168.1.20/24"})}));
@@ -81,7 +83,7 @@ TEST_CASE("LAN URL: legacy shapes (top-level interfaces, ip_address strings, add
   CHECK_FALSE(parse_ipv4("1..1.1"));
 }
 
-TEST_CASE("areas: §13 transform and the A5.4 shape", "[areas]") {
+TEST_CASE("areas: the 0.4.17 transform and the haAreas shape", "[areas]") {
   Json reg = Json::array({{{"area_id", "kitchen"}, {"name", " Kitchen "}},
                           {{"area_id", "kitchen_2"}, {"name", "KITCHEN"}},
                           {{"area_id", ""}, {"name", "Hall"}},
@@ -122,7 +124,7 @@ TEST_CASE("areas: refresh policy, no stale re-sends, in-flight newer snapshot ke
   CHECK(AreaSnapshots(2.9).fetch_due(0));
 }
 
-TEST_CASE("zha: §5.6 error mapping, row by row", "[zha]") {
+TEST_CASE("zha: error mapping, row by row", "[zha]") {
   struct Row {
     const char* error;
     int status;
@@ -159,7 +161,7 @@ TEST_CASE("zha: §5.6 error mapping, row by row", "[zha]") {
              {"code", "permit_failed"}});
 }
 
-TEST_CASE("zha: permit duration and body rules (§5.3, §18 example 5)", "[zha]") {
+TEST_CASE("zha: permit duration and body rules", "[zha]") {
   CHECK(permit_duration(Json{{"duration", "30"}}) == 60);
   CHECK(permit_duration(Json{{"duration", 0}}) == 1);
   CHECK(permit_duration(Json{{"duration", -5}}) == 1);
@@ -181,7 +183,7 @@ TEST_CASE("zha: permit duration and body rules (§5.3, §18 example 5)", "[zha]"
   CHECK(Json::parse(permit_ok_body(60)) == Json{{"ok", true}, {"duration", 60}});
 }
 
-TEST_CASE("zha: devices and health bodies (§5.4, §5.5)", "[zha]") {
+TEST_CASE("zha: devices and health bodies", "[zha]") {
   Json result = Json::array({{{"ieee", " 00:11 "},
                               {"name", " Plug "},
                               {"manufacturer", ""},
@@ -189,7 +191,7 @@ TEST_CASE("zha: devices and health bodies (§5.4, §5.5)", "[zha]") {
                               {"available", true}},
                              {{"ieee", ""}, {"name", "dropped"}},
                              {{"ieee", "22:33"}, {"available", "yes"}}});
-  // Byte-exact, in the legacy key order (§5.4).
+  // Byte-exact, in the 0.4.17 key order.
   CHECK(zha_devices_body(result).dump() ==
         R"({"devices":[{"ieee":"00:11","name":"Plug","manufacturer":null,"model":null,)"
         R"("available":true},{"ieee":"22:33","name":null,"manufacturer":null,"model":null,)"

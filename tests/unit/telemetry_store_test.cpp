@@ -1,5 +1,5 @@
 // telemetry/usage_store: SQLite persistence of usage state (survives kill -9 mid-write) and the
-// one-time import of the legacy JSON files (§10.2, §10.3).
+// one-time import of the 0.4.17 JSON files (docs/compatibility.md#usage-files).
 #include <sys/wait.h>
 #include <unistd.h>
 #include <catch2/catch.hpp>

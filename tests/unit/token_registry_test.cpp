@@ -1,4 +1,5 @@
-// ha_bridge/TokenRegistry: legacy §4 acceptance rules and the lock-free snapshot swap.
+// ha_bridge/TokenRegistry: the 0.4.17 acceptance rules (docs/compatibility.md#hub-tokens) and the
+// lock-free snapshot swap.
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <thread>
