@@ -31,8 +31,8 @@ namespace dinodia::agent {
 namespace {
 
 constexpr auto kShutdownGrace = std::chrono::milliseconds(4000);
-// With no stored hashes and sync enabled, pair before serving platform tokens (A3.6 item 4),
-// but never keep port 8099 closed longer than this.
+// With no stored hashes and sync enabled, pair before serving platform tokens
+// (docs/platform-protocol.md#rotation), but never keep port 8099 closed longer than this.
 constexpr auto kInitialSyncWait = std::chrono::seconds(20);
 constexpr auto kSyncStopWait = std::chrono::seconds(3);
 

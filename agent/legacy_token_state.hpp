@@ -1,10 +1,11 @@
 #pragma once
-// The legacy agent's token state file (/data/dinodia_token_state.json, legacy-agent §10.1).
+// The 0.4.17 agent's token state file (/data/dinodia_token_state.json,
+// docs/compatibility.md#token-state-file).
 //
 // Upgrade: read it on first start so the hub keeps its pairing and hashes without re-pairing.
 // Rollback: keep writing it in the legacy shape after every applied change, so the legacy agent
-// started on the same /data finds the current sync secret, hashes and version. Written
-// atomically (temp file + fsync + rename + directory fsync), mode 0600 (legacy §17 items 4, 12).
+// started on the same /data finds the current sync secret, hashes and version. Written atomically
+// (temp file + fsync + rename + directory fsync), mode 0600 (docs/compatibility.md#w4, #w12).
 #include <cstdint>
 #include <optional>
 #include <string>

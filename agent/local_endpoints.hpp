@@ -1,6 +1,6 @@
 #pragma once
-// The endpoints the agent answers itself on port 8099 (legacy §5): health, sync status and the
-// Zigbee helpers. Each is a LocalRoute handed to the bridge.
+// The endpoints the agent answers itself on port 8099 (docs/compatibility.md#endpoints): health,
+// sync status and the Zigbee helpers. Each is a LocalRoute handed to the bridge.
 #include <functional>
 #include <vector>
 

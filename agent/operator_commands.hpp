@@ -1,5 +1,5 @@
 #pragma once
-// Operator subcommands of the binary (issue #3):
+// Operator subcommands of the binary:
 //   dinodia-hub-agent status   pairing, versions, hash count, origins, recent sync history from
 //                              the state database; no network, never a secret.
 //   dinodia-hub-agent doctor   validates options, checks the Supervisor, each origin's DNS/TLS

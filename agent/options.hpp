@@ -1,7 +1,7 @@
 #pragma once
 // Add-on options (/data/options.json, env DINODIA_OPTIONS_PATH). Every legacy option keeps its
-// legacy name, schema type and config.yaml default (legacy-agent.md §2); the agent's in-code
-// defaults are the config.yaml ones, because that is what a real install runs with.
+// legacy name, schema type and config.yaml default (docs/compatibility.md#options); the agent's
+// in-code defaults are the config.yaml ones, because that is what a real install runs with.
 //
 // Unlike the legacy agent (which shallow-merged whatever it found), values are validated: a
 // wrong type or range is an OptionsError naming the option, the value and what is expected,
@@ -65,8 +65,9 @@ struct Options {
   int electric_usage_label_refresh_minutes = 5;
   int electric_usage_gap_unknown_after_seconds = 600;
 
-  // Upstream WebSocket credentials in the order ws_auth_mode prescribes (legacy §7.3), empty
-  // entries removed. Needs the Supervisor token from the environment.
+  // Upstream WebSocket credentials in the order ws_auth_mode prescribes
+  // (docs/compatibility.md#options), empty entries removed. Needs the Supervisor token from the
+  // environment.
   std::vector<std::string> upstream_ws_tokens(const std::string& supervisor_token) const;
 };
 

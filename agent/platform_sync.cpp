@@ -257,7 +257,8 @@ PlatformSync::OriginResult PlatformSync::apply(const nlohmann::json& sent,
     }
   }
   if (res.hub_token_hashes.empty()) {
-    // A lost or odd answer must never be read as "accept nothing" (A3.6 item 3).
+    // A lost or odd answer must never be read as "accept nothing"
+    // (docs/platform-protocol.md#token-state).
     log::warn("Platform token-state returned zero hashes; ignoring");
     return {};
   }

@@ -1,7 +1,7 @@
 #pragma once
-// One platform sync cycle (legacy §9.3–9.4, platform-contract A3.6, issue #3): pair when no sync
-// secret is held, POST token-state with agentSeenVersion, apply the answer transactionally, and
-// recover by itself from the platform's known failure answers. With a canary origin configured
+// One platform sync cycle (docs/platform-protocol.md#pair, #token-state, #rotation): pair when no
+// sync secret is held, POST token-state with agentSeenVersion, apply the answer transactionally,
+// and recover by itself from the platform's known failure answers. With a canary origin configured
 // the cycle goes there first and falls back, re-signed, to the primary origin.
 //
 // Blocking, on the sync thread only (one cycle at a time): each platform request waits for its

@@ -2,7 +2,7 @@
 // The agent's durable state: ONE SQLite database `<DINODIA_DATA_DIR>/dinodia-agent.db` (WAL,
 // synchronous=FULL, mode 0600 for the file and its -wal/-shm). It holds the pairing (sync
 // secret), the accepted hub-token hashes with their versions, a bounded history of sync attempts
-// and per-origin counters (platform-contract A3.6, issue #3).
+// and per-origin counters (docs/platform-protocol.md#rotation).
 //
 // Invariant the whole sync relies on: a response's hash set and the agentSeenVersion derived
 // from it are committed in ONE transaction, and agent_seen_version never decreases. So after a

@@ -110,7 +110,8 @@ nlohmann::ordered_json sync_status_json(const Options& options, const StateStore
   j["agentSeenVersion"] = seen;
   j["hashes"] = tokens.synced_count();
   j["hasSyncSecret"] = has_secret;
-  // Legacy §12.8 key order; `enabled` reflects the option (legacy always said true, §17 item 30).
+  // 0.4.17's key order; `enabled` reflects the option (0.4.17 always said true,
+  // docs/compatibility.md#w30).
   auto field = [&](const char* key, const nlohmann::json& fallback) {
     return electric_usage && electric_usage->contains(key) ? (*electric_usage)[key] : fallback;
   };
@@ -130,7 +131,7 @@ ha_bridge::LocalRoute sync_status_route(const std::string& configured_token,
   std::string token(text::trim(configured_token));
   const bool available = static_cast<bool>(status);
   // The token is checked on the head, before any body is read; a refusal looks like a missing
-  // route (legacy §5.2).
+  // route (docs/compatibility.md#sync-status).
   ha_bridge::LocalAdmission admit =
       [token = std::move(token), available](
           const ha_bridge::LocalRequest& request) -> std::optional<ha_bridge::LocalResponse> {

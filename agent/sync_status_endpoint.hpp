@@ -1,7 +1,7 @@
 #pragma once
-// GET /_dinodia/sync-status (legacy §5.2) plus the origin information issue #3 adds: 404
-// {"error":"Not found."} unless sync_status_token is set and the presented token (bearer,
-// x-dinodia-sync-status-token, or ?token=) matches in constant time.
+// GET /_dinodia/sync-status (docs/compatibility.md#sync-status): 0.4.17's fields plus per-origin
+// counters and the last attempt. 404 {"error":"Not found."} unless sync_status_token is set and the
+// presented token (bearer, x-dinodia-sync-status-token, or ?token=) matches in constant time.
 #include <functional>
 #include <string>
 #include <string_view>

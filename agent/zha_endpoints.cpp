@@ -66,8 +66,8 @@ struct Shared {
 };
 
 void permit(const std::shared_ptr<Shared>& s, const LocalRequest& req, Responder respond) {
-  // The size is checked here as well: the route limit is what §5.3 promises, whatever the
-  // transport enforced.
+  // The size is checked here as well: the route limit is 0.4.17's (docs/compatibility.md#zigbee),
+  // whatever the transport enforced.
   const bool too_large = req.body_too_large || req.body.size() > kMaxBodyBytes;
   telemetry::PermitBody body = telemetry::parse_permit_body(req.body, too_large);
   if (!body.value) {

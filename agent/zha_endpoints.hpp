@@ -1,5 +1,5 @@
 #pragma once
-// The Zigbee helper endpoints (legacy-agent.md §5.3-5.6): POST /_dinodia/zha/permit,
+// The Zigbee helper endpoints (docs/compatibility.md#zigbee): POST /_dinodia/zha/permit,
 // GET /_dinodia/zha/devices, GET /_dinodia/zha/health. Each needs a hub token; permit calls the
 // zha.permit service over REST, devices and health use one-shot WebSocket commands. The rules
 // (duration, body parsing, error mapping, output shapes) live in telemetry/zha.hpp.

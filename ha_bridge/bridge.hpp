@@ -63,7 +63,7 @@ struct BridgeConfig {
   // keep-alive idle_timeout is for those that have).
   std::chrono::seconds unauthenticated_idle_timeout{5};
 
-  // WebSocket relay (legacy §7, fixed as issue #2 asks).
+  // WebSocket relay (docs/compatibility.md#websocket, docs/lan-bridge.md).
   std::chrono::seconds ws_auth_timeout{10};  // as Core's AUTH_MESSAGE_TIMEOUT
   // Before a client has proved a hub token (docs/lan-bridge.md, "Before authentication"): an
   // `auth` message is a few hundred bytes and no app sends anything else before it, so a few

@@ -1,7 +1,8 @@
 #pragma once
-// Endpoints the agent answers itself on port 8099 instead of relaying them (legacy §5.1):
-// /_dinodia/sync-status, /_dinodia/zha/*, /_dinodia/health. They are matched on method and the
-// exact pathname (dot segments resolved, repeated slashes NOT collapsed), before the relay.
+// Endpoints the agent answers itself on port 8099 instead of relaying them
+// (docs/compatibility.md#endpoints): /_dinodia/sync-status, /_dinodia/zha/*, /_dinodia/health. They
+// are matched on method and the exact pathname (dot segments resolved, repeated slashes NOT
+// collapsed), before the relay.
 //
 // Handlers may answer later and from any thread (the Zigbee ones wait on Home Assistant); the
 // bridge hands the answer back to the connection's strand. No Asio types here on purpose.

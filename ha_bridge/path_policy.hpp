@@ -1,5 +1,5 @@
 #pragma once
-// Request-target normalisation and the path allow-list (legacy-agent.md §6.1–6.2).
+// Request-target normalisation and the path allow-list (docs/compatibility.md#paths).
 //
 // The legacy agent parses req.url with the WHATWG URL parser against http://localhost, then
 // collapses runs of '/'. We reproduce those decisions exactly (they decide what is allowed),

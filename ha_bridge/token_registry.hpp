@@ -1,5 +1,6 @@
 #pragma once
-// The set of hub tokens the bridge accepts (legacy-agent.md §4, platform-contract.md A3.6).
+// The set of hub tokens the bridge accepts (docs/compatibility.md#hub-tokens,
+// docs/platform-protocol.md#rotation).
 //
 // Accepted = SHA-256 hashes synced from the platform ∪ `hub_token_hashes` ∪ the hashes of the
 // plaintext `hub_tokens` from options. Plaintext tokens are hashed once at load, so a presented

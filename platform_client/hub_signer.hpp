@@ -1,5 +1,5 @@
 #pragma once
-// Request signing for the platform's hub-agent routes (platform-contract A2, legacy §9.1):
+// Request signing for the platform's hub-agent routes (docs/platform-protocol.md#signing):
 // sig = lowercase hex HMAC-SHA256, key = the secret's text (not hex-decoded), message =
 // "<serial>.<ts>.<nonce>". Every request gets a fresh nonce, so a signed body is never resent.
 #include <cstdint>

@@ -1,7 +1,7 @@
 #pragma once
-// The two hub-agent routes of the platform (platform-contract A1a/A1b): URL building exactly as
-// the legacy agent, request bodies in legacy key order, strict validation of 2xx bodies and a
-// classification of every failure the platform can answer.
+// The two hub-agent routes of the platform (docs/platform-protocol.md#pair, #token-state): URL
+// building exactly as the legacy agent, request bodies in legacy key order, strict validation of
+// 2xx bodies and a classification of every failure the platform can answer.
 //
 // Blocking: every call waits for its answer (the Transport bounds each request). The agent calls
 // this from its own sync thread, so nothing here shares the bridge's event loop.

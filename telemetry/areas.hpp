@@ -1,7 +1,7 @@
 #pragma once
-// HA areas snapshot (legacy-agent.md §13, platform-contract.md A5.4).
+// HA areas snapshot (docs/compatibility.md#ha-areas).
 //
-// Decisions (legacy §17 item 23): a registry that is genuinely empty is sent as an empty
+// Decisions (docs/compatibility.md#w23): a registry that is genuinely empty is sent as an empty
 // `areas` list (V2 reads it as "last area removed"; AWS ignores it, which is harmless), while a
 // non-empty registry whose rows are all invalid yields nothing (V2 would misread an empty list).
 // A snapshot is offered until a sync that carried it commits, and never again after that: no
@@ -13,7 +13,7 @@
 
 namespace dinodia::telemetry {
 
-// The §13 transform of a config/area_registry/list result: first 500 rows, blank names skipped,
+// 0.4.17's transform of a config/area_registry/list result: first 500 rows, blank names skipped,
 // case-insensitive de-duplication by name (first wins), areaId only when non-empty. nullopt
 // when `result` is not an array, or is non-empty but yields no valid area.
 std::optional<nlohmann::json> transform_area_registry(const nlohmann::json& result);

@@ -12,7 +12,7 @@ namespace {
 
 using Json = nlohmann::json;
 
-// Cuts to at most `max` code points (A5.8 length limits) without splitting a UTF-8 sequence.
+// Cuts to at most `max` code points (the platform's limits) without splitting a UTF-8 sequence.
 std::string cut(std::string_view s, std::size_t max) {
   std::size_t cps = 0;
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -130,7 +130,7 @@ std::string uuid_v4() {
 ElectricTracker::ElectricTracker(ElectricSettings settings, EpochSource epochs)
     : settings_(settings), epochs_(std::move(epochs)) {
   if (settings_.max_tracked_entities < 1) settings_.max_tracked_entities = 1;
-  if (settings_.unknown_gap_seconds <= 0) settings_.unknown_gap_seconds = 600;  // legacy §12.1
+  if (settings_.unknown_gap_seconds <= 0) settings_.unknown_gap_seconds = 600;  // as 0.4.17
 }
 
 ElectricEntry* ElectricTracker::find_mut(std::string_view id) {
@@ -225,7 +225,7 @@ bool ElectricTracker::retire(std::string_view id, std::int64_t t) {
 }
 
 Json ElectricTracker::row(const ElectricEntry& e) const {
-  // Key order as legacy §12.5 (nlohmann sorts keys anyway; the platform does not care).
+  // Key order as 0.4.17 (nlohmann sorts keys anyway; the platform does not care).
   return Json{{"label", "Light"},
               {"entityId", e.entity_id},
               {"entityName", cut(e.entity_name.empty() ? e.entity_id : e.entity_name, 200)},

@@ -1,14 +1,14 @@
 #pragma once
-// Electric usage tracker (legacy-agent.md §12, platform-contract.md A5.8): ON/OFF/UNKNOWN
-// runtime of `Light`-labelled light.* / switch.* entities per (tracking epoch, assignment
-// epoch); an HA area change closes the segment into `pending` and opens a new one.
+// Electric usage tracker (docs/compatibility.md#electric-usage): ON/OFF/UNKNOWN runtime of
+// `Light`-labelled light.* / switch.* entities per (tracking epoch, assignment epoch); an HA area
+// change closes the segment into `pending` and opens a new one.
 //
-// Fixes over legacy (§17): out-of-order observations are ignored (item 16; seeding with HA's
-// last_updated after a restart no longer inflates unknownSeconds); uploads are capped at 200
-// rows, the platform's own cap, and only rows still identical to what was sent are
-// acknowledged (items 15, 22); `pending` is bounded: at the cap an area change updates the
-// open segment's area instead of opening a new one, so no time is ever dropped; string fields
-// are cut to the platform's length limits so a long name cannot get a row dropped.
+// Fixes over 0.4.17 (numbered as in docs/compatibility.md#weaknesses): out-of-order observations
+// are ignored (W16; seeding with HA's last_updated after a restart no longer inflates
+// unknownSeconds); uploads are capped at 200 rows, the platform's own cap, and only rows still
+// identical to what was sent are acknowledged (W15, W22); `pending` is bounded: at the cap an area
+// change updates the open segment's area instead of opening a new one, so no time is ever dropped;
+// string fields are cut to the platform's length limits so a long name cannot get a row dropped.
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -27,14 +27,14 @@ struct ElectricDescriptor {
   std::optional<std::string> area_name;
 };
 
-// §12.3 stateClass: "on"/"off" known, everything else unknown.
+// 0.4.17's stateClass: "on"/"off" known, everything else unknown.
 struct ElectricClass {
   bool known = false;
   bool is_on = false;
 };
 ElectricClass classify_electric(std::string_view state);
 
-// `^(light|switch)\.` case-insensitively (the eligibility rule of §12.2).
+// `^(light|switch)\.` case-insensitively (0.4.17's eligibility rule).
 bool is_electric_entity_id(std::string_view entity_id);
 
 struct ElectricEntry {
@@ -74,7 +74,7 @@ class ElectricTracker {
   explicit ElectricTracker(ElectricSettings settings = {}, EpochSource epochs = uuid_v4);
 
   bool observe(const ElectricDescriptor& d, std::string_view state, std::int64_t t_ms);
-  // The entity left the selection (§12.2). Accrues up to max(t, lastSeenAt).
+  // The entity left the selection. Accrues up to max(t, lastSeenAt).
   bool retire(std::string_view entity_id, std::int64_t t_ms);
 
   // {"schemaVersion":1,"capturedAt":...,"devices":[<=200 rows]} or null.
@@ -82,7 +82,9 @@ class ElectricTracker {
   // Acknowledge exactly the sent rows that are still unchanged.
   void acknowledge(const nlohmann::json& sent_electric_usage);
 
-  // §12.7. `reset_at` is normalised to ISO; invalid or equal to the stored one: no-op.
+  // The platform's usage reset (heatingUsageResetAt resets electric usage too,
+  // docs/compatibility.md#heating-usage). `reset_at` is normalised to ISO; invalid or equal to the
+  // stored one: no-op.
   bool apply_reset(std::string_view reset_at);
   std::optional<std::string> reset_acknowledgement() const { return reset_ack_pending_at_; }
   void acknowledge_reset(std::string_view ack);
@@ -98,7 +100,8 @@ class ElectricTracker {
   std::uint64_t state_changes() const { return state_changes_; }
 
   nlohmann::json row(const ElectricEntry& e) const;
-  // Persistence in the legacy schema-1 file shape (§10.3); entries are validated on load.
+  // Persistence in the legacy schema-1 file shape (docs/compatibility.md#usage-files); entries are
+  // validated on load.
   nlohmann::json to_json() const;
   std::size_t load_json(const nlohmann::json& state);
 

@@ -192,7 +192,7 @@ bool apply_heating_usage_config(HeatingConfig& config, const Json& value) {
       if (!key.empty() && b) bands[key] = *b;
     }
   }
-  config.bands_by_entity_id = std::move(bands);  // replaces the whole map (legacy §9.4)
+  config.bands_by_entity_id = std::move(bands);  // replaces the whole map
   return true;
 }
 
@@ -453,7 +453,8 @@ Json HeatingTracker::to_json() const {
 }
 
 std::size_t HeatingTracker::load_json(const Json& state) {
-  // Legacy §10.2: not an object, schemaVersion != 2, or entities not an object -> ignored.
+  // As 0.4.17 (docs/compatibility.md#usage-files): not an object, schemaVersion != 2, or entities
+  // not an object -> ignored.
   if (!state.is_object() || state.value("schemaVersion", Json()) != Json(2)) return 0;
   auto ents = state.find("entities");
   if (ents == state.end() || !ents->is_object()) return 0;
@@ -498,7 +499,7 @@ std::size_t HeatingTracker::load_json(const Json& state) {
     e.last_was_on = j.value("lastWasOn", Json()) == Json(true);
     if (auto it = j.find("lastWasKnown"); it != j.end() && it->is_boolean())
       e.last_was_known = it->get<bool>();
-    // A legacy entry with unknown previous state is "healed" by seeding (§11.3).
+    // A legacy entry with unknown previous state is "healed" by seeding.
     if (auto it = j.find("unknownSeconds"); it == j.end() || it->is_null())
       e.last_was_known.reset();
     e.dirty = j.value("dirty", Json(true)) != Json(false);

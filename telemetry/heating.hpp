@@ -1,15 +1,15 @@
 #pragma once
-// Heating usage (legacy-agent.md §11, platform-contract.md A5.2-A5.5): classification of HA
-// climate states, per-entity on/off/unknown accumulation with the legacy constants, boiler
-// efficiency bands, schema-2 upload rows and the reset handshake. Pure and single-threaded:
-// the caller serialises access and persists through UsageStore.
+// Heating usage (docs/compatibility.md#heating-usage, docs/platform-protocol.md#telemetry-fields):
+// classification of HA climate states, per-entity on/off/unknown accumulation with the legacy
+// constants, boiler efficiency bands, schema-2 upload rows and the reset handshake. Pure and
+// single-threaded: the caller serialises access and persists through UsageStore.
 //
-// Fixes over legacy (§17): observations older than the stored lastSeenAt are ignored, so
-// lastSeenAt never moves backwards (item 16); an upload is acknowledged only for rows whose
-// current content still equals what was sent (item 15); dirty rows are offered least recently
-// acknowledged first, so more than 100 dirty entities cannot starve the tail; the event
-// throttle defers every event instead of dropping (EventThrottle, item 17); persisted entries are
-// validated field by field on load (item 32).
+// Fixes over 0.4.17 (numbered as in docs/compatibility.md#weaknesses): observations older than the
+// stored lastSeenAt are ignored, so lastSeenAt never moves backwards (W16); an upload is
+// acknowledged only for rows whose current content still equals what was sent (W15); dirty rows are
+// offered least recently acknowledged first, so more than 100 dirty entities cannot starve the
+// tail; the event throttle defers every event instead of dropping (EventThrottle, W17); persisted
+// entries are validated field by field on load (W32).
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -21,7 +21,7 @@
 
 namespace dinodia::telemetry {
 
-// --- Classification (§11.2) -------------------------------------------------------------
+// --- Classification ----------------------------------------------------------------------
 
 struct HeatingSnapshot {
   std::string state;
@@ -40,7 +40,7 @@ struct Classification {
 HeatingSnapshot extract_heating_snapshot(const nlohmann::json& state_object);
 Classification classify_heating(const HeatingSnapshot& snapshot);
 
-// --- Boiler efficiency bands (§11.6) ---------------------------------------------------
+// --- Boiler efficiency bands -------------------------------------------------------------
 
 struct BandRow {
   double max_idle_seconds = 0;
@@ -62,7 +62,7 @@ double band_output_fraction(const BandTable* table, char band, double idle_secon
 // The first row's fraction ("hot maintaining"); 1 without rows.
 double hot_maintaining_fraction(const BandTable* table, char band);
 
-// --- Config from the platform (§9.4 step 1, A5.5) ----------------------------------------
+// --- Config from the platform (docs/platform-protocol.md#telemetry-fields) ---------------
 
 struct HeatingConfig {
   std::int64_t efficiency_bands_version = 1;
@@ -119,10 +119,10 @@ class HeatingTracker {
 
   // One observation of a selected entity at `t_ms`. Returns true if the state changed.
   // Ignored (false): an observation older than the entry's lastSeenAt; from `event`, a snapshot
-  // equal to the last processed one (legacy §11.4 dedupe).
+  // equal to the last processed one (0.4.17's dedupe).
   bool observe(const std::string& entity_id, HeatingLabel label, const HeatingSnapshot& snapshot,
                std::int64_t t_ms, ObservationSource source = ObservationSource::event);
-  // Seeding rule (§11.3): no entry, or an imported entry with unknown previous state.
+  // Seeding rule: no entry, or an imported entry with unknown previous state.
   bool needs_seed(const std::string& entity_id) const;
 
   // {"schemaVersion":2,"capturedAt":...,"devices":[<=100 rows]} or null when nothing is dirty.
@@ -130,14 +130,15 @@ class HeatingTracker {
   // Clears `dirty` for each sent row whose entry still produces exactly that row.
   void acknowledge(const nlohmann::json& sent_heating_usage, std::int64_t now_ms);
 
-  // §9.4 step 2: true if `reset_at` (a response's heatingUsageResetAt) must be applied.
+  // True if `reset_at` (a response's heatingUsageResetAt) must be applied
+  // (docs/platform-protocol.md#telemetry-fields).
   bool reset_due(const nlohmann::json& reset_at) const;
   // Clears every entity, keeps the config, remembers `reset_at` (trimmed, as received).
   void apply_reset(std::string_view reset_at);
   // The value to send as heatingUsageResetAckAt, if any.
   std::optional<std::string> reset_ack() const;
   // The platform answered a request that carried `ack` with heatingUsageResetAt null: it has
-  // completed the reset, so the ack need not be sent forever (legacy §17 item 33).
+  // completed the reset, so the ack need not be sent forever (docs/compatibility.md#w33).
   void reset_ack_confirmed(std::string_view ack);
 
   bool apply_config(const nlohmann::json& heating_usage_config);
@@ -153,12 +154,13 @@ class HeatingTracker {
   // else is elapsed time that the next observation recomputes from the stored state.
   std::uint64_t state_changes() const { return state_changes_; }
 
-  // Persistence in the legacy schema-2 file shape (§10.2) plus our own fields; from_json
-  // validates each entry and drops the ones that are not usable. Returns dropped entry count.
+  // Persistence in the legacy schema-2 file shape (docs/compatibility.md#usage-files) plus our own
+  // fields; from_json validates each entry and drops the ones that are not usable. Returns dropped
+  // entry count.
   nlohmann::json to_json() const;
   std::size_t load_json(const nlohmann::json& state);
 
-  // The row for one entry (A5.2 schema 2), as uploaded.
+  // The row for one entry (schema 2, docs/platform-protocol.md#telemetry-fields), as uploaded.
   nlohmann::json row(const HeatingEntry& entry) const;
 
  private:
@@ -174,8 +176,8 @@ class HeatingTracker {
   std::uint64_t state_changes_ = 0;
 };
 
-// Per-entity event throttle (heating_usage_min_process_interval_ms) that defers instead of
-// dropping (legacy §17 item 17): events inside the interval are held in arrival order and all
+// Per-entity event throttle (heating_usage_min_process_interval_ms) that defers instead of dropping
+// (docs/compatibility.md#w17): events inside the interval are held in arrival order and all
 // released, in that order, once the interval has passed. Each keeps its own time_fired, so the
 // accumulation is weighted by HA's timestamps, not by when the throttle lets an event through.
 class EventThrottle {

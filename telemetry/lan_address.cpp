@@ -27,7 +27,7 @@ std::string strip_prefix(std::string_view s) {
   return std::string(text::trim(s.substr(0, slash)));
 }
 
-// Legacy §14 step 4: strings, arrays, and the address-like keys of objects, recursively.
+// 0.4.17's candidate search: strings, arrays, and the address-like keys of objects, recursively.
 void gather(const Json& v, std::vector<std::string>& out, int depth) {
   if (depth > 6) return;
   if (v.is_string()) {

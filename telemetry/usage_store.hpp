@@ -1,9 +1,9 @@
 #pragma once
-// Durable heating/electric usage state (legacy §10, fixing §17 items 12, 13, 32): its own tables
-// in the agent's SQLite file (<DINODIA_DATA_DIR>/dinodia-agent.db) on its own connection, WAL,
-// synchronous=NORMAL, one transaction per save, so a kill -9 at any point leaves either the
-// previous or the new state. Saving is cheap enough to do for every observed state change
-// (write-through), after every batch of same-state observations and after every
+// Durable heating/electric usage state (docs/compatibility.md#usage-files, fixing #w12, #w13,
+// #w32): its own tables in the agent's SQLite file (<DINODIA_DATA_DIR>/dinodia-agent.db) on its own
+// connection, WAL, synchronous=NORMAL, one transaction per save, so a kill -9 at any point leaves
+// either the previous or the new state. Saving is cheap enough to do for every observed state
+// change (write-through), after every batch of same-state observations and after every
 // acknowledgement; the caller also saves on SIGTERM.
 //
 // On the first start the legacy JSON files (heating_usage_state.json schema 2,

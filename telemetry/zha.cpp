@@ -7,7 +7,7 @@
 namespace dinodia::telemetry {
 
 using Json = nlohmann::json;
-// Reply bodies keep the legacy key order (legacy §5.3-5.6 are byte-level parity targets);
+// Reply bodies keep 0.4.17's key order (they match it byte for byte, docs/compatibility.md#zigbee);
 // nlohmann::json would sort the keys.
 using Ordered = nlohmann::ordered_json;
 

@@ -1,6 +1,6 @@
 #pragma once
-// Zigbee helper endpoint rules (legacy-agent.md §5.3-5.6) as pure functions; the routes that use
-// them live with the HA client wiring.
+// Zigbee helper endpoint rules (docs/compatibility.md#zigbee) as pure functions; the routes that
+// use them live with the HA client wiring.
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,25 +17,26 @@ struct ZhaError {
   std::string body() const;
 };
 
-// §5.6, checked in order on the lowercased internal error string.
+// 0.4.17's error mapping, checked in order on the lowercased internal error string.
 ZhaError classify_zha_error(std::string_view error);
 
-// §5.3 duration rule: a finite JSON number is floored and clamped to 1..254; anything else 60.
+// The duration rule: a finite JSON number is floored and clamped to 1..254; anything else 60.
 int permit_duration(const nlohmann::json& body);
 
-// §5.3 body parsing. An empty body counts as {}. Returns the parsed value or the 400 reply body.
+// Permit body parsing. An empty body counts as {}. Returns the parsed value or the 400 reply body.
 struct PermitBody {
   std::optional<nlohmann::json> value;
   std::string error_body;  // set when value is empty
 };
 PermitBody parse_permit_body(std::string_view body, bool too_large);
 
-// The canned bodies (§5.3-5.5), in the legacy key order.
+// The canned bodies, in the legacy key order.
 std::string unauthorized_body();  // {"error":"Unauthorized.","code":"unauthorized"}
 std::string permit_ok_body(int duration);
 
-// §5.4: rows without a non-empty ieee dropped; strings trimmed, empty -> null; `available` kept
-// only if boolean. `result` is the zha/devices result; a non-array gives an empty list.
+// The devices list: rows without a non-empty ieee dropped; strings trimmed, empty -> null;
+// `available` kept only if boolean. `result` is the zha/devices result; a non-array gives an empty
+// list.
 nlohmann::ordered_json zha_devices_body(const nlohmann::json& result);
 
 struct ZhaHealth {
@@ -45,7 +46,7 @@ struct ZhaHealth {
   bool zha_devices_readable = false;
   std::optional<std::string> zha_error_code;
 };
-// §5.5 step 1 outcome from the device-registry result (or an error string).
+// The health check's first step: its outcome from the device-registry result (or an error string).
 void set_registry_outcome(ZhaHealth& h, const nlohmann::json* result, std::string_view error);
 void set_zha_outcome(ZhaHealth& h, bool ok, std::string_view error);
 std::string zha_health_body(const ZhaHealth& h);

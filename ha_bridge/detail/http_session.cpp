@@ -157,8 +157,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       } else if (!target) {
         end = co_await reply_json(client_, *ctx_, 400, kBadRequestBody, false, head.version);
       } else if (is_websocket_upgrade(head)) {
-        // Legacy §7.1: only exactly /api/websocket is upgraded; anything else loses the socket
-        // without a response. No auth or allow-list here: the relay authenticates in-band.
+        // As in 0.4.17, only exactly /api/websocket is upgraded; anything else loses the socket
+        // without a response (docs/compatibility.md#websocket). No auth or allow-list here: the
+        // relay authenticates in-band.
         if (target->client_path == "/api/websocket") hand_over_to_ws_relay(head);
       } else {
         end = co_await relay_http(client_, *ctx_, head, *target);

@@ -103,8 +103,8 @@ ClientFrameVerdict inspect_client_text(std::string_view frame, bool allow_hassio
   }
 
   if (parsed.is_array()) {
-    // Core handles every element of a batch as its own command (ha-protocols.md §1.3), so each
-    // element is checked; only a batch that actually loses elements is re-serialised.
+    // Core handles every element of a batch as its own command, so each element is checked; only a
+    // batch that actually loses elements is re-serialised.
     json kept = json::array();
     for (auto& element : parsed) {
       if (is_denied_command(element, allow_hassio_domain)) {

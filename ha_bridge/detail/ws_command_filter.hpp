@@ -1,6 +1,7 @@
 #pragma once
-// Inspection of client→Home Assistant WebSocket text frames (legacy-agent.md §7.5 and §17 item 2;
-// ha-protocols.md §2.4). Pure functions, no Asio, so they are unit-testable on their own.
+// Inspection of client→Home Assistant WebSocket text frames (docs/lan-bridge.md,
+// "The command filter"; docs/compatibility.md#w2). Pure functions, no Asio, so they are
+// unit-testable on their own.
 //
 // Frames are relayed byte-exact; a frame is parsed only when a cheap scan says it could be a
 // client `auth` message or a denied command. Without a backslash a JSON string is spelled
@@ -14,8 +15,7 @@
 
 namespace dinodia::ha_bridge::detail {
 
-// True for command types the bridge refuses locally, like the Supervisor's
-// DENIED_WS_TYPE_PREFIXES (ha-protocols.md §2.4).
+// True for command types the bridge refuses locally, like the Supervisor's DENIED_WS_TYPE_PREFIXES.
 bool is_denied_ws_type(std::string_view type);
 
 // True for a service domain Home Assistant reads as `hassio`: Core lower-cases the domain of a

@@ -237,8 +237,9 @@ class Relay : public std::enable_shared_from_this<Relay> {
       return;
     }
     if (!authed_) {
-      // Legacy buffers until Core's auth_ok (§18 vector 10); the bounds are the fix (§17 item
-      // 7): small until the hub token is proved, and a budget for all such clients together.
+      // 0.4.17 buffers until Core's auth_ok, without bounds; the bounds are the fix
+      // (docs/compatibility.md#w7): small until the hub token is proved, and a budget for all such
+      // clients together.
       const auto& cfg = ctx_->config;
       const std::size_t max_messages =
           hub_token_ok_ ? cfg.ws_pending_max_messages : cfg.ws_preauth_max_messages;
@@ -285,7 +286,8 @@ class Relay : public std::enable_shared_from_this<Relay> {
   }
 
   void on_client_auth(const std::string& access_token) {
-    // Every auth message is checked, even a late one on an authenticated session (legacy §7.5).
+    // Every auth message is checked, even a late one on an authenticated session, as 0.4.17 did
+    // (docs/compatibility.md#websocket).
     if (!hub_token_accepted(ctx_->tokens.get(), access_token)) {
       // Counted per address, summarised in the log once a minute, and answered late once the
       // address has failed a few times (docs/hostile-clients.md).
