@@ -26,7 +26,9 @@ fi
 start_bridge_stack "$BUILD_DIR" abuse 1024
 KIOSK="agent=127.0.0.1:$AGENT_PORT::/api/websocket:$HUB_TOKEN"
 
-rss_kib() { awk '$1=="VmRSS:" {print $2}' "/proc/$AGENT_PID/status"; }
+# VmRSS, or another /proc status field given as $1 (RssAnon: the private part, heap and stacks;
+# the rest is code and data pages mapped from the binary, shared with the page cache).
+rss_kib() { awk -v f="${1:-VmRSS}:" '$1==f {print $2}' "/proc/$AGENT_PID/status"; }
 fds() { find "/proc/$AGENT_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 fake_stats() { curl -s "http://127.0.0.1:$FAKE_PORT/_fake/stats"; }
 # Peak RSS and descriptors every 200 ms until the file $1.stop exists.
@@ -45,8 +47,9 @@ sample() {
 "$BUILD_DIR/bench/bench_kiosk_profile" 1 5 "$KIOSK" >/dev/null
 sleep 3
 IDLE_RSS=$(rss_kib)
+IDLE_ANON=$(rss_kib RssAnon)
 IDLE_FDS=$(fds)
-echo "agent idle: RSS $IDLE_RSS KiB, $IDLE_FDS descriptors"
+echo "agent idle: RSS $IDLE_RSS KiB (private $IDLE_ANON KiB), $IDLE_FDS descriptors"
 
 ATTACK=0
 ROWS="$WORK/rows"
@@ -57,7 +60,7 @@ attack() {
   shift 2
   ATTACK=$((ATTACK + 1))
   local client_file="$WORK/client-$ATTACK.json"
-  local before after_rss start burst
+  local before after_rss after_anon start burst
   before=$(fake_stats)
   rm -f "$WORK/peak.stop"
   sample "$WORK/peak" &
@@ -79,13 +82,14 @@ attack() {
   burst=$(python3 -c "import time; print(round(time.time() - $start, 1))")
   sleep "$AFTER"
   after_rss=$(rss_kib)
+  after_anon=$(rss_kib RssAnon)
   touch "$WORK/peak.stop"
   wait "$sampler" || true
   wait "$kiosk" || true
-  python3 - "$name" "$burst" "$IDLE_RSS" "$after_rss" "$WORK/peak" "$WORK/kiosk.json" \
+  python3 - "$name" "$burst" "$IDLE_RSS" "$after_rss" "$IDLE_ANON" "$after_anon" "$WORK/peak" "$WORK/kiosk.json" \
     "$before" "$(fake_stats)" "$client_file" >>"$ROWS" <<'PY'
 import json, sys
-name, burst, idle, after, peak_file, kiosk_file, before, now, client_file = sys.argv[1:]
+name, burst, idle, after, idle_anon, after_anon, peak_file, kiosk_file, before, now, client_file = sys.argv[1:]
 peak_rss, peak_fds = (int(x) for x in open(peak_file).read().split())
 try:
     k = json.loads(open(kiosk_file).read().strip().splitlines()[-1])["targets"]["agent"]
@@ -102,7 +106,7 @@ for c in clients:
 ok = 100.0 * (cycles - errors) / cycles if cycles else 0.0
 mib = lambda kib: kib / 1024
 print(f"| {name} | {burst} | {mib(peak_rss):.1f} | {mib(int(after)):.1f} ({mib(int(after) - int(idle)):+.1f}) "
-      f"| {peak_fds} | {ok:.1f} % of {cycles} | {p99:.1f} | {rest} / {ws} | {json.dumps(clients)} |")
+      f"| {mib(int(after_anon)):.1f} ({mib(int(after_anon) - int(idle_anon)):+.1f}) | {peak_fds} | {ok:.1f} % of {cycles} | {p99:.1f} | {rest} / {ws} | {json.dumps(clients)} |")
 PY
   tail -n 1 "$ROWS"
 }
@@ -120,10 +124,10 @@ attack "2,000 wrong tokens on one connection (30 s at most)" 30 \
 
 cat <<EOF2
 
-Agent idle: RSS $(python3 -c "print(round($IDLE_RSS/1024, 1))") MiB, $IDLE_FDS descriptors; after-burst RSS taken ${AFTER} s after each burst.
+Agent idle: RSS $(python3 -c "print(round($IDLE_RSS/1024, 1))") MiB (private $(python3 -c "print(round($IDLE_ANON/1024, 1))") MiB), $IDLE_FDS descriptors; after-burst RSS taken ${AFTER} s after each burst.
 
-| attack | burst (s) | peak RSS (MiB) | RSS after (MiB, vs idle) | peak descriptors | kiosk cycles OK | kiosk worst p99 (ms) | reached the Supervisor beyond the kiosk: REST / WS | attacker's view |
-|---|---|---|---|---|---|---|---|---|
+| attack | burst (s) | peak RSS (MiB) | RSS after (MiB, vs idle) | of it private after (MiB, vs idle) | peak descriptors | kiosk cycles OK | kiosk worst p99 (ms) | reached the Supervisor beyond the kiosk: REST / WS | attacker's view |
+|---|---|---|---|---|---|---|---|---|---|
 EOF2
 cat "$ROWS"
 echo
