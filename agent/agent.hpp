@@ -1,6 +1,8 @@
 #pragma once
 // Lifecycle: load options, restore durable state, open port 8099, run the platform sync, and
 // on SIGTERM/SIGINT stop accepting, finish in-flight work within a few seconds, exit 0.
+// Style: blocking threads (main: start-up, sigwait, shutdown; sync: sync_scheduler.hpp) and
+// callbacks on the bridge's worker-0 loop (usage_tracker.hpp, zha_endpoints.hpp).
 #include "agent/environment.hpp"
 
 namespace dinodia::agent {
