@@ -57,7 +57,10 @@ struct BridgeConfig {
   // Hostile devices on the LAN (docs/hostile-clients.md). The total is lowered at start to fit
   // the descriptor limit, leaving room for each client's upstream connection and the agent's
   // own files; at the limit the oldest connection that never proved a hub token is closed.
-  std::size_t max_connections = 4096;
+  // 1024 is far above what a home's kiosks and phones hold, and it bounds what a burst leaves
+  // behind: Asio keeps each closed socket's reactor state for the next socket, so the most
+  // connections ever open stay resident (about 1.4 MiB at 1024, 5 MiB at 4096: bench/README.md).
+  std::size_t max_connections = 1024;
   std::size_t max_connections_per_address = 64;  // a kiosk holds a handful
   // A connection that has not proved a hub token waits this long for its next request (the
   // keep-alive idle_timeout is for those that have).
