@@ -139,12 +139,14 @@ int run_agent(const Environment& env) {
 
   try {
     auto routes = local_routes(options, *tokens, sync_status);
-    auto zha = zha_routes(tokens, ha_client_config(options, env),
+    // Built once: the Zigbee routes and the telemetry service reach HA the same way.
+    const ha_client::HaClientConfig ha = ha_client_config(options, env);
+    auto zha = zha_routes(tokens, ha,
                           [&bridge]() -> boost::asio::io_context& { return bridge->io_context(); });
     routes.insert(routes.end(), zha.begin(), zha.end());
     bridge = std::make_unique<ha_bridge::LanBridge>(bridge_config(options, env), tokens,
                                                     std::move(routes));
-    telemetry = make_telemetry_service(options, env, bridge->io_context());
+    telemetry = make_telemetry_service(options, env, ha, bridge->io_context());
   } catch (const std::invalid_argument& e) {
     log::error(std::string("Invalid configuration: ") + e.what());
     return 2;

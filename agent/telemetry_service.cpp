@@ -92,9 +92,8 @@ ha_client::HaClientConfig ha_client_config(const Options& options, const Environ
 
 std::shared_ptr<TelemetryService> make_telemetry_service(const Options& options,
                                                          const Environment& env,
+                                                         const ha_client::HaClientConfig& ha,
                                                          boost::asio::io_context& io) {
-  // Before anything is opened: a bad supervisor URL is a configuration error.
-  const ha_client::HaClientConfig ha = ha_client_config(options, env);
   return std::make_shared<Service>(options, env, ha, io);
 }
 

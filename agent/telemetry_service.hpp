@@ -58,6 +58,7 @@ ha_client::HaClientConfig ha_client_config(const Options& options, const Environ
 // once. A store that cannot be opened is logged and the service runs without persistence.
 std::shared_ptr<TelemetryService> make_telemetry_service(const Options& options,
                                                          const Environment& env,
+                                                         const ha_client::HaClientConfig& ha,
                                                          boost::asio::io_context& io);
 
 }  // namespace dinodia::agent
