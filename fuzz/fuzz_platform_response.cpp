@@ -165,7 +165,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   nlohmann::json extra = {{"lanBaseUrl", "http://192.168.1.20:8123"}};
   pc::TokenStateResult state_called =
-      api.token_state("https://app.example/api/hub-agent/token-state", fields, 3, extra);
+      api.token_state("https://app.example/api/hub-agent/token-state",
+                      pc::PlatformApi::token_state_request(fields, 3, extra));
   FUZZ_CHECK(is_2xx ? state_called.failure == state.failure : state_called.failure == failure,
              "token_state() failure matches");
   check_hashes(state_called.hub_token_hashes);
