@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/text.hpp"
+#include "platform_client/url.hpp"
 
 namespace dinodia::agent {
 namespace {
@@ -158,8 +159,8 @@ bool digits_exceed_limit(std::string_view s, std::size_t pos) {
 // libstdc++'s regex compiler reads a number into a long without an overflow check (undefined
 // behaviour, found by fuzzing) in repetition counts such as a{22222222222222222222} and in
 // back-references such as \44444444444444444444; patterns are operator-supplied, but a typo
-// must still give a clear error rather than a crash. Returns a reason, or nullptr when the
-// pattern is fine.
+// must still be reported and skipped rather than crash the agent. Returns a reason, or nullptr
+// when the pattern is fine.
 const char* unsafe_regex(std::string_view pattern) {
   if (pattern.size() > kMaxPatternLength) return "longer than 1024 characters";
   bool escaped = false;
@@ -183,6 +184,81 @@ const char* unsafe_regex(std::string_view pattern) {
     }
   }
   return nullptr;
+}
+
+// Why this agent cannot use an allowed_path_regex entry, or "" when it can.
+std::string pattern_problem(const std::string& pattern) {
+  if (const char* problem = unsafe_regex(pattern)) return problem;
+  try {
+    std::regex compiled(pattern, std::regex::ECMAScript);
+    (void)compiled;
+  } catch (const std::regex_error& e) {
+    std::string reason = e.what();
+    // std::regex implements the ECMAScript grammar of 1999; lookbehind and named groups came to
+    // JavaScript later, so a pattern 0.4.17 (Node) compiled can still fail here.
+    if (pattern.find("(?<") != std::string::npos) {
+      reason += "; lookbehind (?<= (?<! and named groups (?<name> are not supported";
+    }
+    return reason;
+  }
+  return "";
+}
+
+// The allowed_path_regex entries the bridge can compile. 0.4.17 dropped an entry JavaScript could
+// not compile without a word; this agent drops an entry std::regex cannot compile (which
+// includes some valid JavaScript) with one warning each, and keeps going: dropping a pattern
+// only narrows what hub-token holders may call, and a home that started on 0.4.17 must start
+// here (docs/compatibility.md#options).
+std::vector<std::string> usable_patterns(const std::vector<std::string>& patterns,
+                                         std::vector<std::string>& warnings) {
+  std::vector<std::string> usable;
+  for (std::size_t i = 0; i < patterns.size(); ++i) {
+    const std::string problem = pattern_problem(patterns[i]);
+    if (problem.empty()) {
+      usable.push_back(patterns[i]);
+      continue;
+    }
+    warnings.push_back("option 'allowed_path_regex': entry " + std::to_string(i + 1) + " of " +
+                       std::to_string(patterns.size()) + ", " +
+                       shown("allowed_path_regex", json(patterns[i])) + ", is skipped (" + problem +
+                       "); the other entries still apply");
+  }
+  if (usable.empty() && !patterns.empty()) {
+    warnings.push_back(
+        "option 'allowed_path_regex': no entry is usable, so every Home Assistant API path "
+        "gets 403 Path not allowed");
+  }
+  return usable;
+}
+
+// Whether `endpoint`, resolved against `base_url` as the sync resolves it, leaves the base's
+// origin: an absolute or network-path reference names a host of its own. False when the base is
+// not an http(s) URL or the two do not form one; the sync reports those itself.
+bool endpoint_leaves_origin(const std::string& base_url, const std::string& endpoint) {
+  if (endpoint.empty()) return false;  // the default path
+  const auto base = platform_client::parse_url(base_url);
+  if (!base) return false;
+  const auto resolved = platform_client::resolve_url(*base, endpoint);
+  return resolved && resolved->origin() != base->origin();
+}
+
+// 0.4.17 had no canary, so an absolute token-state endpoint always went with the one base URL.
+// With a canary the same absolute endpoint would send the canary's token-state calls to the
+// endpoint's host (usually the primary) while pairing went to the canary, and nothing would say
+// so. Refused at start instead; no home that ran 0.4.17 has a canary to break
+// (docs/compatibility.md#options).
+void check_endpoint_with_canary(const Options& o) {
+  if (o.platform_canary_base_url.empty()) return;
+  if (!endpoint_leaves_origin(o.platform_base_url, o.platform_token_state_endpoint) &&
+      !endpoint_leaves_origin(o.platform_canary_base_url, o.platform_token_state_endpoint)) {
+    return;
+  }
+  throw OptionsError(
+      "option 'platform_token_state_endpoint': value " +
+      shown("platform_token_state_endpoint", json(o.platform_token_state_endpoint)) +
+      " is invalid while option 'platform_canary_base_url' is set, expected a path such as "
+      "/api/hub-agent/token-state (an address with its own host would send the token-state "
+      "calls of both origins to that host)");
 }
 
 std::vector<std::string> strings(const json& v) {
@@ -252,22 +328,7 @@ LoadedOptions parse_options(std::string_view json_text) {
   o.hub_token_hashes = strings(values["hub_token_hashes"]);
   o.ws_auth_mode = values["ws_auth_mode"].get<std::string>();
   o.ha_access_token = trimmed(values["ha_access_token"]);
-  o.allowed_path_regex = strings(values["allowed_path_regex"]);
-  for (const auto& pattern : o.allowed_path_regex) {
-    if (const char* problem = unsafe_regex(pattern)) {
-      throw OptionsError("option 'allowed_path_regex': value " + json(pattern).dump() +
-                         " is invalid, expected an ECMAScript regular expression (" + problem +
-                         ")");
-    }
-    try {
-      std::regex compiled(pattern, std::regex::ECMAScript);
-      (void)compiled;
-    } catch (const std::regex_error& e) {
-      throw OptionsError("option 'allowed_path_regex': value " + json(pattern).dump() +
-                         " is invalid, expected an ECMAScript regular expression (" + e.what() +
-                         ")");
-    }
-  }
+  o.allowed_path_regex = usable_patterns(strings(values["allowed_path_regex"]), out.warnings);
   o.log_level = values["log_level"].get<std::string>();
   o.max_request_body_mb = values["max_request_body_mb"].get<int>();
   o.allow_hassio_domain = values["allow_hassio_domain"].get<bool>();
@@ -313,6 +374,7 @@ LoadedOptions parse_options(std::string_view json_text) {
       values["electric_usage_label_refresh_minutes"].get<int>();
   o.electric_usage_gap_unknown_after_seconds =
       values["electric_usage_gap_unknown_after_seconds"].get<int>();
+  check_endpoint_with_canary(o);
   return out;
 }
 

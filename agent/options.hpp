@@ -5,7 +5,9 @@
 //
 // Unlike the legacy agent (which shallow-merged whatever it found), values are validated: a
 // wrong type or range is an OptionsError naming the option, the value and what is expected,
-// and start-up stops. Unknown keys are warnings.
+// and start-up stops. Unknown keys are warnings, and so are allowed_path_regex entries the
+// agent cannot compile: those are skipped, as 0.4.17 skipped the ones it could not compile
+// (docs/compatibility.md#options).
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <stdexcept>
@@ -33,7 +35,7 @@ struct Options {
   std::vector<std::string> hub_token_hashes;
   std::string ws_auth_mode = "supervisor";  // supervisor | ha | auto
   std::string ha_access_token;
-  std::vector<std::string> allowed_path_regex;
+  std::vector<std::string> allowed_path_regex;  // only the entries that compile
   std::string log_level = "info";
   int max_request_body_mb = 16;
   bool allow_hassio_domain = false;  // hub-token holders may call `hassio` services

@@ -1,5 +1,6 @@
 #include "ha_bridge/path_policy.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <unordered_map>
 
@@ -259,6 +260,8 @@ bool names_hassio_service(std::string_view client_path) {
 }
 
 AllowList::AllowList(const std::vector<std::string>& patterns) {
+  static std::atomic<std::uint64_t> next_id{1};
+  id_ = next_id.fetch_add(1, std::memory_order_relaxed);
   patterns_.reserve(patterns.size());
   for (const auto& p : patterns) patterns_.emplace_back(p, std::regex::ECMAScript);
 }
@@ -278,12 +281,12 @@ bool AllowList::allows_remembered(const std::string& client_path) const {
   constexpr std::size_t kRemembered = 256;
   constexpr std::size_t kLongestRemembered = 256;
   struct Decisions {
-    const AllowList* list = nullptr;
+    std::uint64_t list = 0;  // AllowList::id_; 0 is never one
     std::unordered_map<std::string, bool> by_path;
   };
   thread_local Decisions decisions;
-  if (decisions.list != this) {
-    decisions.list = this;
+  if (decisions.list != id_) {
+    decisions.list = id_;
     decisions.by_path.clear();
   }
   if (auto it = decisions.by_path.find(client_path); it != decisions.by_path.end()) {

@@ -6,6 +6,7 @@
 // including the quirk that a target starting with "//" is a scheme-relative URL whose first
 // segment becomes the host. The normalised path is both what is checked and what is forwarded.
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <regex>
 #include <string>
@@ -35,7 +36,7 @@ bool names_hassio_service(std::string_view client_path);
 
 // ECMAScript regexes, matched with search semantics (JavaScript RegExp.test) against
 // client_path only (no query). Construction throws std::regex_error on an invalid pattern; the
-// options loader reports that before we get here.
+// options loader skips such patterns, with a warning, before we get here.
 // Paths longer than this are never allowed (see AllowList::allows).
 inline constexpr std::size_t kMaxAllowListPathLength = 4096;
 
@@ -50,6 +51,9 @@ class AllowList {
 
  private:
   std::vector<std::regex> patterns_;
+  // What a thread's remembered decisions belong to. Not the address: a list built where an
+  // earlier one was destroyed would otherwise inherit that list's decisions.
+  std::uint64_t id_ = 0;
 };
 
 }  // namespace dinodia::ha_bridge

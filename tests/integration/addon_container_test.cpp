@@ -197,17 +197,47 @@ TEST_CASE("malformed options stop start-up with one line naming the option and v
     CHECK(line.find("value 1 ") != std::string::npos);
     CHECK(line.find("2 to 1440") != std::string::npos);
   }
-  SECTION("invalid regular expression") {
+  SECTION("absolute token-state endpoint together with a canary") {
+    // 0.4.17 had no canary; with one, an endpoint naming its own host would take the canary's
+    // token-state calls elsewhere (docs/compatibility.md#options).
     Json options = supervisor_options();
-    options["allowed_path_regex"] = {"^/api/states$", "^/api/(unclosed"};
+    options["platform_canary_base_url"] = "https://api-origin.dinodiasmartliving.com";
+    options["platform_token_state_endpoint"] =
+        "https://app.dinodiasmartliving.com/api/hub-agent/token-state";
     std::string line = refused_line(options.dump());
-    CHECK(line.find("'allowed_path_regex'") != std::string::npos);
-    CHECK(line.find("^/api/(unclosed") != std::string::npos);
+    CHECK(line.find("ERROR Invalid options: option 'platform_token_state_endpoint'") !=
+          std::string::npos);
+    CHECK(line.find("'platform_canary_base_url'") != std::string::npos);
   }
   SECTION("not an object") {
     std::string line = refused_line("[]");
     CHECK(line.find("JSON object") != std::string::npos);
   }
+}
+
+TEST_CASE("an allowed_path_regex entry that does not compile is skipped, not fatal",
+          "[addon][container]") {
+  // 0.4.17 dropped a pattern it could not compile and went on; so does the agent, with a
+  // warning (docs/compatibility.md#options).
+  Json options = supervisor_options();
+  options["allowed_path_regex"] = {"^/api/states$", "^/api/(unclosed"};
+  Container c;
+  c.start(options.dump());
+  int port = c.wait_listening();
+  const std::string log = c.agent.process().log();
+  INFO(log);
+  const auto warnings = lines_with(log, "WARN option 'allowed_path_regex': entry 2 of 2");
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].find("^/api/(unclosed") != std::string::npos);
+  CHECK(lines_with(log, "ERROR").empty());
+  auto res = get(port, "/_dinodia/health");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  c.agent.process().signal(SIGTERM);
+  auto code = c.agent.process().wait(5s);
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  check_no_secrets(c.agent.process().log());
 }
 
 TEST_CASE("a refused secret option is named but its value is not logged",

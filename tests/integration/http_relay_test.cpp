@@ -742,6 +742,49 @@ TEST_CASE("the hassio service domain is refused like a path off the list, unless
   }
 }
 
+TEST_CASE("allowed_path_regex entries 0.4.17 accepted but std::regex cannot: skipped, logged") {
+  // Saved options of a 0.4.17 home: a lookbehind and a named group (valid JavaScript), "("
+  // (invalid there too; 0.4.17 dropped it silently) and one pattern both engines compile. The
+  // agent starts (Stack REQUIREs "Listening"), names each skipped entry once, and serves with
+  // the valid one (docs/compatibility.md#options).
+  Stack s(json{
+      {"allowed_path_regex", {"(?<=/api/)config$", "^/api/(?<which>states)$", "(", "^/api/$"}}});
+  const std::string log = s.agent().log();
+  INFO(log);
+  CHECK(s.agent().count_log("is skipped") == 3);
+  CHECK(s.agent().count_log(
+            "WARN option 'allowed_path_regex': entry 1 of 4, \"(?<=/api/)config$\", is skipped") ==
+        1);
+  CHECK(s.agent().count_log(
+            "WARN option 'allowed_path_regex': entry 2 of 4, \"^/api/(?<which>states)$\", is "
+            "skipped") == 1);
+  CHECK(s.agent().count_log("WARN option 'allowed_path_regex': entry 3 of 4, \"(\", is skipped") ==
+        1);
+  CHECK(s.agent().count_log("entry 4 of 4") == 0);
+  CHECK(s.agent().count_log("ERROR") == 0);
+
+  auto c = s.client();
+  for (int round = 0; round < 2; ++round) {  // again: now from remembered decisions
+    auto ok = c.Get("/api/", auth_headers());
+    REQUIRE(ok);
+    CHECK(ok->status == 200);
+    // Each of these would match only a skipped pattern.
+    for (const char* path : {"/api/config", "/api/states"}) {
+      INFO(path);
+      auto refused = c.Get(path, auth_headers());
+      REQUIRE(refused);
+      CHECK(refused->status == 403);
+      CHECK(refused->body ==
+            std::string(R"({"error":"Path not allowed.","path":")") + path + "\"}");
+    }
+  }
+  std::size_t relayed = 0;
+  for (const auto& r : s.recorded("/core/api/")) relayed += r["target"] == "/core/api/" ? 1 : 0;
+  CHECK(relayed == 2);
+  CHECK(s.recorded("/core/api/config").empty());
+  CHECK(s.recorded("/core/api/states").empty());
+}
+
 TEST_CASE("SIGTERM with a request in flight: exit 0 within a few seconds") {
   Stack s;
   auto slow = std::async(std::launch::async, [&] {

@@ -460,6 +460,29 @@ TEST_CASE("canary failing with 500: same cycle re-signed to the primary - record
   check_no_secrets(agent, platform);
 }
 
+TEST_CASE("an absolute token-state endpoint without a canary still overrides the host", "[sync]") {
+  // 0.4.17 resolved platform_token_state_endpoint against the base URL, so an absolute address
+  // sent token-state there while pairing stayed on the base; a home configured so keeps
+  // syncing (docs/compatibility.md#options). Listener 2 (aws) stands for the other host.
+  TempDir dir;
+  FakePlatformProcess platform(dir, kSerial, kBootstrap, two_listeners());
+  AgentProcess agent = make_agent(dir, 9);
+  Json options = agent_options(platform.url(1));
+  options["platform_token_state_endpoint"] = platform.url(2) + "/api/hub-agent/token-state";
+  agent.start(options);
+  REQUIRE(agent.wait_count("Platform sync updated tokens", 2, 20s));
+  CHECK(agent.process().count_log("backend: 'aws'") >= 2);  // only token-state went there
+  CHECK(agent.process().count_log("Platform sync failed") == 0);
+  agent.stop();
+  Json counts = platform.state()["requestCounts"];
+  CHECK(counts.value("pair@1", 0) == 1);
+  CHECK(counts.value("pair@2", 0) == 0);
+  CHECK(counts.value("token-state@1", 0) == 0);
+  CHECK(counts.value("token-state@2", 0) >= 2);
+  platform.check_no_duplicate_nonces();
+  check_no_secrets(agent, platform);
+}
+
 TEST_CASE("origin switch and rollback in options keep pairing - hashes and versions", "[sync]") {
   TempDir dir;
   FakePlatformProcess platform(dir, kSerial, kBootstrap,

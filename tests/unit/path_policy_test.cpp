@@ -6,7 +6,9 @@
 #include "agent/options.hpp"
 
 #include <catch2/catch.hpp>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 using dinodia::ha_bridge::AllowList;
@@ -117,6 +119,32 @@ TEST_CASE("a very long path is not allowed and does not exhaust the stack (fuzzi
   const std::string long_path = "/api/states/" + std::string(31000, 'a');
   CHECK_FALSE(list.allows(long_path));
   CHECK(list.allows("/api/states/" + std::string(1000, 'a')));
+}
+
+TEST_CASE("an allow-list from options with skipped patterns decides, and remembers, on the rest") {
+  // Lookbehind, a named group and "(" are skipped by the options loader (valid JavaScript for the
+  // first two; docs/compatibility.md#options); the bridge builds its list from what is left.
+  const auto loaded = dinodia::agent::parse_options(
+      R"({"allowed_path_regex": ["(?<=/api/)config$", "^/api/(?<n>states)$", "(", "^/api/$"]})");
+  REQUIRE(loaded.options.allowed_path_regex == std::vector<std::string>{"^/api/$"});
+  const AllowList list(loaded.options.allowed_path_regex);
+  for (int round = 0; round < 2; ++round) {  // the second round answers from the cache
+    CHECK(list.allows_remembered("/api/"));
+    CHECK_FALSE(list.allows_remembered("/api/config"));
+    CHECK_FALSE(list.allows_remembered("/api/states"));
+  }
+}
+
+TEST_CASE("remembered decisions belong to their list, even one built at another's address") {
+  // Lists built one after another in the same storage: the second must not answer with the
+  // first one's remembered decisions.
+  for (const auto& [pattern, allowed] : std::vector<std::pair<std::string, bool>>{
+           {"^/api/states$", true}, {"^/api/$", false}, {"^/api/states$", true}}) {
+    std::optional<AllowList> list;
+    list.emplace(std::vector<std::string>{pattern});
+    CHECK(list->allows_remembered("/api/states") == allowed);
+    CHECK(list->allows_remembered("/api/states") == allowed);
+  }
 }
 
 TEST_CASE("plain targets take a shortcut that normalises exactly as the whole parser does") {
