@@ -170,7 +170,11 @@ int run_agent(const Environment& env) {
         *sync,
         schedule_settings(options.platform_sync_interval_minutes, env.sync_interval_seconds));
     if (tokens->synced_count() == 0) {
-      // State lost or first install: pair (idempotent, returns the current hashes) first.
+      // State lost or first install: pair (idempotent, returns the current hashes) first. The
+      // telemetry service has not started, yet this cycle's token-state already carries the LAN
+      // address and the areas (agent/ha_sync_fetches.hpp): it publishes the apps' first token,
+      // and without the address the platform would hand them the one the installer typed, which
+      // they cache (docs/compatibility.md#first-cycle).
       scheduler->start(std::chrono::milliseconds(0));
       scheduler_running = true;
       if (!scheduler->wait_first_cycle(kInitialSyncWait)) {

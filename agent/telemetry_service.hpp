@@ -52,8 +52,10 @@ class TelemetryService {
 // ws_auth_mode). Throws std::invalid_argument for a bad supervisor URL.
 ha_client::HaClientConfig ha_client_config(const Options& options, const Environment& env);
 
-// Until start() the service makes no network calls (a sync cycle before the bridge's loop runs
-// only carries the stored usage rows).
+// Until start() the service opens no tracker connection. A sync cycle before it (the first one of
+// a hub with no stored hashes, run before port 8099 opens) carries the stored usage rows and
+// reads the LAN address and the areas on a loop the sync thread runs itself
+// (agent/ha_sync_fetches.hpp, docs/compatibility.md#first-cycle).
 // Opens the usage store (<data_dir>/dinodia-agent.db) and imports the legacy JSON state files
 // once. A store that cannot be opened is logged and the service runs without persistence.
 std::shared_ptr<TelemetryService> make_telemetry_service(const Options& options,

@@ -43,6 +43,11 @@ struct FakeHaState {
   nlohmann::json device_registry;  // config/device_registry/list result
   nlohmann::json entity_registry;  // config/entity_registry/list result
   nlohmann::json network_info;     // /network/info "data"
+  // POST /_fake/set {"network_info_delay": {"ms": M, "count": N}}: the next N /network/info
+  // requests (-1: every one, until set again) are answered after M ms, as a busy Supervisor;
+  // an agent that gives up first is counted as "cancelled" in /_fake/stats.
+  long network_info_delay_ms = 0;
+  int network_info_delays = 0;
   // Zigbee behaviour (POST /_fake/set {"zha": {...}}): "devices" (zha/devices result; absent:
   // HA answers unknown_command as without ZHA), "devices_error" {code, message},
   // "devices_delay_ms", "permit_status" + "permit_body" (services/zha/permit answer).

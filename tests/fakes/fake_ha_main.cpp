@@ -16,7 +16,8 @@
 //                                         deterministic; camera.broken dies mid-body;
 //                                         ?pause_after_header_ms=M sends the header alone first;
 //                                         ?pause_inside_header_ms=M pauses inside a field line
-//   GET  /network/info                    Supervisor envelope {result, data}
+//   GET  /network/info                    Supervisor envelope {result, data}; delayed on request
+//                                         (network_info_delay in fake_ha.hpp)
 //   anything else under /core/api         404 "404: Not Found"
 // Control (no auth): GET /_fake/requests, GET /_fake/stats, POST /_fake/reset,
 //   POST /_fake/core?running=0|1,
@@ -194,10 +195,16 @@ class Handler {
     }
     if (path == "/network/info") {
       json info;
+      long delay = 0;
       {
         std::lock_guard<std::mutex> lock(state_->mutex);
         info = state_->network_info;
+        if (state_->network_info_delays != 0) {
+          delay = state_->network_info_delay_ms;
+          if (state_->network_info_delays > 0) --state_->network_info_delays;
+        }
       }
+      if (delay > 0 && !wait_unless_client_leaves(std::chrono::milliseconds(delay))) return false;
       return send(req, 200, "application/json", json({{"result", "ok"}, {"data", info}}).dump());
     }
     if (path.rfind("/core/api", 0) != 0) return send(req, 404, "text/plain", "404: Not Found");
@@ -265,6 +272,7 @@ class Handler {
         std::lock_guard<std::mutex> lock(state_->mutex);
         state_->requests.clear();
         state_->ws_received.clear();
+        state_->network_info_delays = 0;
       }
       g_counters.cancelled = 0;
       g_counters.completed_delayed = 0;
@@ -294,7 +302,7 @@ class Handler {
     }
     if (path == "/_fake/set") {
       // {"label_registry"|"entity_registry"|"device_registry"|"area_registry"|"network_info"|
-      //  "zha": value, "states": [state objects upserted by entity_id]}
+      //  "zha"|"network_info_delay": value, "states": [state objects upserted by entity_id]}
       json body = json::parse(req.body(), nullptr, false);
       if (!body.is_object()) return send(req, 400, "text/plain", "expected a JSON object");
       {
@@ -304,6 +312,11 @@ class Handler {
         if (body.contains("device_registry")) state_->device_registry = body["device_registry"];
         if (body.contains("area_registry")) state_->area_registry = body["area_registry"];
         if (body.contains("network_info")) state_->network_info = body["network_info"];
+        if (body.contains("network_info_delay")) {
+          const json& d = body["network_info_delay"];
+          state_->network_info_delay_ms = d.value("ms", 0L);
+          state_->network_info_delays = d.value("count", 1);
+        }
         if (body.contains("zha")) state_->zha = body["zha"];
         for (const auto& st : body.value("states", json::array())) upsert_state(st);
       }
