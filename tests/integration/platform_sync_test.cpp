@@ -637,7 +637,8 @@ TEST_CASE("not paired and pairing fails: the legacy file forgets the secret with
           "[sync]") {
   TempDir dir;
   FakePlatformProcess platform(dir, kSerial, kBootstrap, two_listeners());
-  AgentProcess agent = make_agent(dir, 9);
+  FakeHaProcess ha(dir, kSupervisorToken);
+  AgentProcess agent = make_agent(dir, ha.port());
   agent.start(agent_options(platform.url()));
   REQUIRE(agent.wait_log("Platform sync updated tokens"));
   const std::string old_secret = platform.hub()["syncSecret"];
