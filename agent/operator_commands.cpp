@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,26 @@ std::string when(std::int64_t ms) {
 
 std::string opt(const std::optional<std::int64_t>& v) {
   return v ? std::to_string(*v) : std::string("none");
+}
+
+// "<class> (HTTP n, backend b, n ms)[: error]": the same shape for the history and the
+// per-origin lines.
+std::string attempt_outcome(const SyncAttempt& a) {
+  std::string out = a.status;
+  out.append(" (HTTP ").append(std::to_string(a.http_status)).append(", backend ");
+  out.append(a.backend.empty() ? std::string("-") : a.backend).append(", ");
+  out.append(std::to_string(a.latency_ms)).append(" ms)");
+  if (!a.error.empty()) out.append(": ").append(a.error);
+  return out;
+}
+
+void print_attempt(const char* label, const std::optional<SyncAttempt>& a) {
+  if (!a) {
+    std::printf("  %s: none in the last %zu attempts\n", label, StateStore::kHistoryLimit);
+    return;
+  }
+  std::printf("  %s: %s %s -> %s\n", label, when(a->at_ms).c_str(), a->operation.c_str(),
+              attempt_outcome(*a).c_str());
 }
 
 }  // namespace
@@ -56,12 +77,12 @@ int run_status_command(const Environment& env) {
                 opt(state.published_version).c_str());
     std::printf("Accepted hashes: %zu  last sync: %s\n", state.hashes.size(),
                 state.last_sync_at.empty() ? "never" : state.last_sync_at.c_str());
+    std::optional<Options> options;
     try {
-      LoadedOptions loaded = load_options_file(env.options_path);
-      std::printf("Primary origin: %s\n", origin_of(loaded.options.platform_base_url).c_str());
-      if (!loaded.options.platform_canary_base_url.empty()) {
-        std::printf("Canary origin: %s\n",
-                    origin_of(loaded.options.platform_canary_base_url).c_str());
+      options = load_options_file(env.options_path).options;
+      std::printf("Primary origin: %s\n", origin_of(options->platform_base_url).c_str());
+      if (!options->platform_canary_base_url.empty()) {
+        std::printf("Canary origin: %s\n", origin_of(options->platform_canary_base_url).c_str());
       }
     } catch (const std::exception& e) {
       std::printf("Options: invalid (%s)\n", e.what());
@@ -74,13 +95,20 @@ int run_status_command(const Environment& env) {
           c.last_backend.empty() ? "-" : c.last_backend.c_str(), when(c.last_success_ms).c_str(),
           when(c.last_failure_ms).c_str(),
           c.last_error.empty() ? "" : ", last error: ", c.last_error.c_str());
+      // Where the origin's requests went and how the last one ended, with or without a Worker's
+      // x-dinodia-api-backend (docs/platform-protocol.md#origins).
+      std::printf("  role %s, host %s\n",
+                  options ? origin_role(c.origin, options->platform_base_url,
+                                        options->platform_canary_base_url)
+                          : "unknown",
+                  host_of(c.origin).c_str());
+      print_attempt("last attempt", c.last_attempt);
+      print_attempt("last failure", c.last_failed_attempt);
     }
     std::printf("Recent sync attempts (newest first):\n");
     for (const auto& a : store.recent_attempts(10)) {
-      std::printf("  %s %s %s -> %s (HTTP %d, backend %s, %lld ms)%s%s\n", when(a.at_ms).c_str(),
-                  a.operation.c_str(), a.origin.c_str(), a.status.c_str(), a.http_status,
-                  a.backend.empty() ? "-" : a.backend.c_str(), static_cast<long long>(a.latency_ms),
-                  a.error.empty() ? "" : ": ", a.error.c_str());
+      std::printf("  %s %s %s -> %s\n", when(a.at_ms).c_str(), a.operation.c_str(),
+                  a.origin.c_str(), attempt_outcome(a).c_str());
     }
     return 0;
   } catch (const std::exception& e) {

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <exception>
+#include <string_view>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -70,25 +71,59 @@ CycleResult PlatformSync::run_cycle() {
     return {CycleOutcome::config, kMissingConfig};
   }
   OriginResult last;
+  std::string canary_failure;  // the canary's failure class when this cycle fell back
   for (const PlatformOrigin& origin : origins_) {
-    last = run_against(origin);
-    if (last.outcome == CycleOutcome::ok) return {CycleOutcome::ok, {}};
-    if (last.outcome == CycleOutcome::config || last.outcome == CycleOutcome::local_error) break;
+    last_request_ = {};
+    OriginResult result = run_against(origin);
+    if (!result.attempted) continue;
+    last = std::move(result);
+    if (last.outcome == CycleOutcome::ok || last.outcome == CycleOutcome::local_error) {
+      if (last_request_.made) log_cycle(origin, last_request_, last, canary_failure);
+      break;
+    }
     if (origin.canary) {
-      // Same cycle, re-signed (fresh nonce and ts), to the primary origin.
+      // Whatever the canary answered (even a 401 or a broken canary URL), the same cycle goes,
+      // re-signed with a fresh nonce and ts, to the primary origin.
+      canary_failure = last.failure == pc::Failure::none ? std::string("config")
+                                                         : std::string(pc::to_string(last.failure));
       log::warn("Platform canary origin failed; falling back to the primary origin",
                 log::Fields()
                     .add("origin", origin.origin)
-                    .add("failure", std::string(pc::to_string(last.failure)))
+                    .add("failure", canary_failure)
                     .add("error", last.message));
+      continue;
     }
+    if (last_request_.made) log_cycle(origin, last_request_, last, canary_failure);
   }
+  if (last.outcome == CycleOutcome::ok) return {CycleOutcome::ok, {}};
   if (last.outcome == CycleOutcome::unknown_hub) {
     log::warn("Platform does not know this hub; keeping the last accepted hashes",
               log::Fields().add("serial", settings_.serial).add("hashes", tokens_.synced_count()));
   }
   log::warn("Platform sync failed", log::Fields().add("error", last.message));
   return {last.outcome, last.message};
+}
+
+void PlatformSync::log_cycle(const PlatformOrigin& origin, const LastRequest& request,
+                             const OriginResult& result, const std::string& canary_failure) {
+  std::string outcome = "ok";
+  if (result.failure != pc::Failure::none) {
+    outcome = std::string(pc::to_string(result.failure));
+  } else if (result.outcome == CycleOutcome::local_error) {
+    outcome = "local_error";
+  } else if (result.outcome != CycleOutcome::ok) {
+    outcome = "retry";
+  }
+  log::Fields fields;
+  fields.add("role", origin.role())
+      .add("host", request.host)
+      .add("outcome", outcome)
+      .add("httpStatus", request.http_status)
+      .add("latencyMs", request.latency_ms);
+  // Only a Worker in front of the origin adds the header; straight to an origin there is none.
+  if (!request.backend.empty()) fields.add("backend", request.backend);
+  if (!canary_failure.empty()) fields.add("canaryFailure", canary_failure);
+  log::info("Platform sync cycle", fields);
 }
 
 nlohmann::json PlatformSync::contributions() {
@@ -112,10 +147,15 @@ PlatformSync::OriginResult PlatformSync::run_against(const PlatformOrigin& base)
   }
   if (pairing && !pairing->serial.empty() && pairing->serial != settings_.serial) {
     // hub_agent_id changed: the stored secret belongs to another serial.
+    if (base.canary) return {pc::Failure::none, CycleOutcome::retry, {}, false};
     log::warn("Stored pairing is for another serial; pairing again",
               log::Fields().add("serial", settings_.serial));
     pairing.reset();
   }
+  // Pairing happens against the primary only: a canary origin that is misconfigured (another
+  // database, another bootstrap secret) must never decide the hub's sync secret. Without one the
+  // canary is passed over until the primary has paired (docs/platform-protocol.md#origins).
+  if (!pairing && base.canary) return {pc::Failure::none, CycleOutcome::retry, {}, false};
   // Pairs with `base` and reloads what was stored: nullopt once the hub is paired, otherwise
   // the result that ends this cycle.
   auto pair_and_reload = [&]() -> std::optional<OriginResult> {
@@ -160,6 +200,10 @@ PlatformSync::OriginResult PlatformSync::run_against(const PlatformOrigin& base)
         consecutive_bad_signatures_ = 0;
         return apply(request.sent, res);
       case pc::Failure::bad_signature:
+        // From the canary: no clock offset learnt, no count towards re-pairing, no re-pair. The
+        // primary, tried next in this cycle, is the one to tell a wrong clock or secret from a
+        // misconfigured canary.
+        if (base.canary) return {res.failure, CycleOutcome::auth, res.message};
         if (!skew_retried && learn_clock_offset(res.http)) {
           skew_retried = true;
           continue;
@@ -175,12 +219,16 @@ PlatformSync::OriginResult PlatformSync::run_against(const PlatformOrigin& base)
         }
         return {res.failure, CycleOutcome::auth, res.message};
       case pc::Failure::not_paired:
+        // From the canary this says nothing about the shared database: both origins should hold
+        // the same pairing. The secret is kept and the primary tried next.
+        if (base.canary) return {res.failure, CycleOutcome::auth, res.message};
         if (!repaired && !settings_.bootstrap_secret.empty()) {
           // The hub was re-provisioned: the platform holds no sync secret any more.
           log::warn("Platform says the hub is not paired; pairing again");
           repaired = true;
           try {
-            store_.clear_sync_secret();
+            // Database and the 0.4.17 file alike: a rollback must not sign with the dead secret.
+            token_stores_.forget_sync_secret();
           } catch (const StateStoreError& e) {
             log::warn("Could not clear the sync secret", log::Fields().add("error", e.what()));
           }
@@ -308,6 +356,12 @@ void PlatformSync::record(const PlatformOrigin& base, const char* operation,
   a.http_status = http.status;
   a.latency_ms = http.latency.count();
   a.error = message;
+  last_request_.made = true;
+  last_request_.host =
+      std::string_view(operation) == "pair" ? base.pair_host : base.token_state_host;
+  last_request_.http_status = http.status;
+  last_request_.latency_ms = a.latency_ms;
+  last_request_.backend = http.backend;
   try {
     store_.record_attempt(a);
   } catch (const StateStoreError& e) {

@@ -2,7 +2,9 @@
 // One platform sync cycle (docs/platform-protocol.md#pair, #token-state, #rotation): pair when no
 // sync secret is held, POST token-state with agentSeenVersion, apply the answer transactionally,
 // and recover by itself from the platform's known failure answers. With a canary origin configured
-// the cycle goes there first and falls back, re-signed, to the primary origin.
+// the cycle goes there first and falls back, re-signed, to the primary origin. The canary is only
+// ever trusted with a success: pairing, and every recovery that changes the sync secret or the
+// clock offset, happen against the primary alone (docs/platform-protocol.md#origins).
 //
 // Blocking, on the sync thread only (one cycle at a time): each platform request waits for its
 // answer. Status readers use the StateStore.
@@ -63,6 +65,16 @@ class PlatformSync {
     platform_client::Failure failure = platform_client::Failure::none;
     CycleOutcome outcome = CycleOutcome::ok;
     std::string message;
+    // false: the canary was passed over, as no sync secret is stored (pairing is the primary's).
+    bool attempted = true;
+  };
+  // The last request of the origin being tried, for the cycle's log line.
+  struct LastRequest {
+    bool made = false;
+    std::string host;  // host[:port] the request went to
+    int http_status = 0;
+    std::int64_t latency_ms = 0;
+    std::string backend;  // x-dinodia-api-backend, "" when absent
   };
   OriginResult run_against(const PlatformOrigin& origin);
   // Pairs with the bootstrap secret; stores the pairing and any hashes in one transaction.
@@ -77,6 +89,9 @@ class PlatformSync {
               const platform_client::HttpResult& http, platform_client::Failure failure,
               const std::string& message);
   static CycleOutcome outcome_for(platform_client::Failure failure);
+  // The one line per cycle saying where the sync went (docs/platform-protocol.md#origins).
+  static void log_cycle(const PlatformOrigin& origin, const LastRequest& request,
+                        const OriginResult& result, const std::string& canary_failure);
 
   SyncSettings settings_;
   // Canary first (when set and on another origin), then the primary; parsed once.
@@ -89,6 +104,7 @@ class PlatformSync {
   std::atomic<std::int64_t> clock_offset_s_{0};
   int consecutive_bad_signatures_ = 0;
   int repairs_after_bad_signature_ = 0;
+  LastRequest last_request_;  // of the origin run_against() is trying
 };
 
 }  // namespace dinodia::agent

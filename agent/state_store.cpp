@@ -148,6 +148,21 @@ class Transaction {
   bool done_ = false;
 };
 
+// One sync_history row selected as at_ms, origin, operation, backend, status, http_status,
+// latency_ms, error.
+SyncAttempt attempt_from_row(const Statement& s) {
+  SyncAttempt a;
+  a.at_ms = s.integer(0);
+  a.origin = s.text(1);
+  a.operation = s.text(2);
+  a.backend = s.text(3);
+  a.status = s.text(4);
+  a.http_status = static_cast<int>(s.integer(5));
+  a.latency_ms = s.integer(6);
+  a.error = s.text(7);
+  return a;
+}
+
 // The sync secret is the one secret in this file: keep the file private even if it was created
 // by hand or restored with a looser mode.
 void restrict_mode(const std::string& path) {
@@ -448,18 +463,20 @@ std::vector<SyncAttempt> StateStore::recent_attempts(std::size_t limit) const {
               "SELECT at_ms, origin, operation, backend, status, http_status, latency_ms, error "
               "FROM sync_history ORDER BY id DESC LIMIT ?");
   s.bind(1, static_cast<std::int64_t>(limit));
-  while (s.step()) {
-    SyncAttempt a;
-    a.at_ms = s.integer(0);
-    a.origin = s.text(1);
-    a.operation = s.text(2);
-    a.backend = s.text(3);
-    a.status = s.text(4);
-    a.http_status = static_cast<int>(s.integer(5));
-    a.latency_ms = s.integer(6);
-    a.error = s.text(7);
-    out.push_back(std::move(a));
-  }
+  while (s.step()) out.push_back(attempt_from_row(s));
+  return out;
+}
+
+std::vector<SyncAttempt> StateStore::newest_attempt_per_origin(bool failures_only) const {
+  std::vector<SyncAttempt> out;
+  Statement s(db_, failures_only
+                       ? "SELECT at_ms, origin, operation, backend, status, http_status, "
+                         "latency_ms, error FROM sync_history WHERE id IN (SELECT max(id) FROM "
+                         "sync_history WHERE status <> 'ok' GROUP BY origin)"
+                       : "SELECT at_ms, origin, operation, backend, status, http_status, "
+                         "latency_ms, error FROM sync_history WHERE id IN (SELECT max(id) FROM "
+                         "sync_history GROUP BY origin)");
+  while (s.step()) out.push_back(attempt_from_row(s));
   return out;
 }
 
@@ -470,8 +487,24 @@ std::vector<OriginCounters> StateStore::origin_counters() const {
               "SELECT origin, successes, failures, last_error, last_backend, last_success_ms, "
               "last_failure_ms FROM origin_counters ORDER BY origin");
   while (s.step()) {
-    out.push_back(
-        {s.text(0), s.integer(1), s.integer(2), s.text(3), s.text(4), s.integer(5), s.integer(6)});
+    OriginCounters c;
+    c.origin = s.text(0);
+    c.successes = s.integer(1);
+    c.failures = s.integer(2);
+    c.last_error = s.text(3);
+    c.last_backend = s.text(4);
+    c.last_success_ms = s.integer(5);
+    c.last_failure_ms = s.integer(6);
+    out.push_back(std::move(c));
+  }
+  for (const bool failures_only : {false, true}) {
+    for (SyncAttempt& a : newest_attempt_per_origin(failures_only)) {
+      for (OriginCounters& c : out) {
+        if (c.origin != a.origin) continue;
+        (failures_only ? c.last_failed_attempt : c.last_attempt) = std::move(a);
+        break;
+      }
+    }
   }
   return out;
 }

@@ -63,6 +63,11 @@ struct OriginCounters {
   std::string last_backend;
   std::int64_t last_success_ms = 0;  // 0 = never
   std::int64_t last_failure_ms = 0;
+  // The origin's newest attempt and newest failed attempt still in the bounded history (class,
+  // HTTP status, latency, backend header): what operations look at to see where the sync went
+  // and why an origin failed (docs/platform-protocol.md#origins). nullopt once scrolled out.
+  std::optional<SyncAttempt> last_attempt;
+  std::optional<SyncAttempt> last_failed_attempt;
 };
 
 class StateStore {
@@ -108,6 +113,7 @@ class StateStore {
   // Appends to the bounded history and updates the origin's counters, in one transaction.
   void record_attempt(const SyncAttempt& attempt);
   std::vector<SyncAttempt> recent_attempts(std::size_t limit) const;  // newest first
+  // Per origin, ordered by origin; with each origin's newest (failed) attempt from the history.
   std::vector<OriginCounters> origin_counters() const;
 
   // Small key/value settings (e.g. the digest of the last legacy file written).
@@ -118,6 +124,8 @@ class StateStore {
   void exec(const char* sql) const;
   void migrate();
   TokenState read_token_state() const;  // caller holds mutex_
+  // The newest history row per origin, of failures only if `failures_only`; caller holds mutex_.
+  std::vector<SyncAttempt> newest_attempt_per_origin(bool failures_only) const;
   void write_hashes(const std::vector<std::string>& hashes);
 
   std::string path_;

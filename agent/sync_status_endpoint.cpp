@@ -49,6 +49,23 @@ nlohmann::ordered_json iso_or_null(std::int64_t ms) {
                 : nlohmann::ordered_json(nullptr);
 }
 
+// One attempt of an origin's history: `status` is "ok" or the failure class; `backend` is null
+// when the answer carried no x-dinodia-api-backend (a request straight to an origin).
+nlohmann::ordered_json attempt_json(const std::optional<SyncAttempt>& a) {
+  if (!a) return nullptr;
+  nlohmann::ordered_json j;
+  j["at"] = clock::iso8601_from_millis(a->at_ms);
+  j["operation"] = a->operation;
+  j["status"] = a->status;
+  j["httpStatus"] = a->http_status;
+  j["latencyMs"] = a->latency_ms;
+  j["backend"] =
+      a->backend.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(a->backend);
+  j["error"] =
+      a->error.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(a->error);
+  return j;
+}
+
 }  // namespace
 
 std::string presented_sync_status_token(const ha_bridge::LocalRequest& request) {
@@ -74,14 +91,11 @@ nlohmann::ordered_json sync_status_json(const Options& options, const StateStore
     try {
       seen = store->token_state().agent_seen_version;
       has_secret = store->pairing().has_value();
-      const std::string primary = origin_of(options.platform_base_url);
-      const std::string canary = options.platform_canary_base_url.empty()
-                                     ? std::string()
-                                     : origin_of(options.platform_canary_base_url);
       for (const auto& c : store->origin_counters()) {
         nlohmann::ordered_json o;
         o["origin"] = c.origin;
-        o["role"] = c.origin == canary ? "canary" : c.origin == primary ? "primary" : "previous";
+        o["role"] =
+            origin_role(c.origin, options.platform_base_url, options.platform_canary_base_url);
         o["successes"] = c.successes;
         o["failures"] = c.failures;
         o["lastError"] = c.last_error.empty() ? nlohmann::ordered_json(nullptr)
@@ -90,6 +104,13 @@ nlohmann::ordered_json sync_status_json(const Options& options, const StateStore
                                                   : nlohmann::ordered_json(c.last_backend);
         o["lastSuccessAt"] = iso_or_null(c.last_success_ms);
         o["lastFailureAt"] = iso_or_null(c.last_failure_ms);
+        // Added after the fields above, which stay as they were
+        // (docs/compatibility.md#sync-status): where this origin's requests went and how its last
+        // attempt and last failure ended, whether or not a Worker added x-dinodia-api-backend
+        // (docs/platform-protocol.md#origins).
+        o["host"] = host_of(c.origin);
+        o["lastAttempt"] = attempt_json(c.last_attempt);
+        o["lastFailure"] = attempt_json(c.last_failed_attempt);
         origins.push_back(std::move(o));
       }
       auto recent = store->recent_attempts(1);

@@ -24,6 +24,12 @@ TokenState TokenStores::accept_pairing(const Pairing& pairing,
   return state;
 }
 
+void TokenStores::forget_sync_secret() {
+  store_.clear_sync_secret();
+  // The hash set did not change: the registry keeps serving it.
+  if (legacy_file_) legacy_file_->export_current();
+}
+
 StoredTokens TokenStores::serve_stored(bool legacy_file_imported) {
   StoredTokens stored{store_.token_state(), store_.pairing().has_value()};
   const bool serve = !stored.state.hashes.empty();

@@ -39,6 +39,11 @@ class TokenStores {
   TokenState accept_pairing(const Pairing& pairing, const std::vector<std::string>& hashes,
                             std::optional<std::int64_t> latest_version,
                             std::optional<std::int64_t> published_version);
+  // The platform said `Hub not paired yet.` (docs/platform-protocol.md#errors): forgets the sync
+  // secret in the database, then rewrites the legacy file without it, so that a rollback to the
+  // legacy agent pairs again instead of signing with a secret the platform no longer holds. The
+  // hashes stay in force everywhere. Throws StateStoreError as accept().
+  void forget_sync_secret();
   // At start-up, before the port opens: serves the stored set (if any) and rewrites the legacy
   // file when there is anything a rollback would need (a stored set or sync secret, or a legacy
   // file just imported). Throws StateStoreError.

@@ -72,6 +72,12 @@ class Platform {
   nlohmann::json state(const std::string& serial);
   Response remove_hub(const std::string& serial);
   Response clear_sync_secret(const std::string& serial);
+  // As if this platform's database had paired the hub with another secret (a canary origin on a
+  // database of its own): token-state signed with any other secret is `Invalid hub signature.`
+  Response set_sync_secret(const std::string& serial, const std::string& sync_secret);
+  // Every request that reached a hub-agent route, answered by the routes or by an injected
+  // failure (requestCounts only counts the former); state() reports them as "arrivals".
+  void note_arrival(const std::string& route, int listener);
   Response configure(const nlohmann::json& request);
   Response request_heating_reset(const std::string& serial);
 
@@ -107,6 +113,7 @@ class Platform {
   std::int64_t replays_rejected_ = 0;
   std::int64_t seq_ = 0;
   std::map<std::string, std::int64_t> request_counts_;  // "route@listener" -> count
+  std::map<std::string, std::int64_t> arrivals_;        // the same, injected failures included
   std::vector<nlohmann::json> recent_requests_;         // last 50
   std::map<std::string, std::string> last_body_by_route_;
   nlohmann::json telemetry_ = nlohmann::json::object();  // per-serial validator results

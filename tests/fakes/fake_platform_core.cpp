@@ -664,6 +664,7 @@ json Platform::state(const std::string& serial) {
   json out;
   out["nowMs"] = now_ms();
   out["requestCounts"] = request_counts_;
+  out["arrivals"] = arrivals_;
   out["recentRequests"] = recent_requests_;
   out["lastBodies"] = last_body_by_route_;
   out["nonces"] = all_nonces_;
@@ -718,6 +719,21 @@ Response Platform::clear_sync_secret(const std::string& serial) {
   if (it == hubs_.end()) return envelope(404, "Unknown hub serial.");
   it->second.sync_secret.reset();
   return ok_json(ordered_json{{"ok", true}});
+}
+
+Response Platform::set_sync_secret(const std::string& serial, const std::string& sync_secret) {
+  std::lock_guard lock(mutex_);
+  auto it = hubs_.find(serial);
+  if (it == hubs_.end()) return envelope(404, "Unknown hub serial.");
+  if (sync_secret.empty()) return envelope(400, "syncSecret is required.");
+  it->second.sync_secret = sync_secret;
+  return ok_json(ordered_json{{"ok", true}});
+}
+
+void Platform::note_arrival(const std::string& route, int listener) {
+  std::lock_guard lock(mutex_);
+  ++arrivals_[route + "@" + std::to_string(listener)];
+  ++arrivals_[route];
 }
 
 Response Platform::request_heating_reset(const std::string& serial) {

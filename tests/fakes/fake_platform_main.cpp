@@ -26,10 +26,12 @@ using json = nlohmann::json;
 namespace {
 
 struct FailureMode {
-  std::string mode = "none";  // none | 500 | hang | 401 | 404 | malformed | reset
-  int seconds = 0;            // hang duration
-  int remaining = -1;         // requests left to affect; -1 = until changed
-  std::string message;        // 401 text override
+  // none | 500 | framework500 | hang | 401 | 404 | malformed | reset
+  std::string mode = "none";
+  int seconds = 0;      // hang duration
+  int remaining = -1;   // requests left to affect; -1 = until changed
+  std::string message;  // 401 text override
+  std::string route;    // "pair" | "token-state" | "health": only that route; "" = every route
 };
 
 struct Listener {
@@ -77,11 +79,13 @@ void reset_connection(const httplib::Request& req) {
 }
 
 // Applies the listener's injected failure, if any. Returns true when the request was answered.
-bool inject_failure(Listener& l, const httplib::Request& req, httplib::Response& res) {
+bool inject_failure(Listener& l, const std::string& route, const httplib::Request& req,
+                    httplib::Response& res) {
   FailureMode mode;
   {
     std::lock_guard lock(l.mutex);
     if (l.failure.mode == "none" || l.failure.remaining == 0) return false;
+    if (!l.failure.route.empty() && l.failure.route != route) return false;
     if (l.failure.remaining > 0) --l.failure.remaining;
     mode = l.failure;
   }
@@ -92,6 +96,9 @@ bool inject_failure(Listener& l, const httplib::Request& req, httplib::Response&
   }
   if (mode.mode == "500") {
     send(res, fp::envelope(500, "Injected failure"));
+  } else if (mode.mode == "framework500") {
+    // An unhandled exception in the route: the framework's 500, without the error envelope.
+    send(res, fp::Response{500, "Internal Server Error", true});
   } else if (mode.mode == "401") {
     send(res, fp::envelope(401, mode.message.empty() ? "Invalid hub signature." : mode.message));
   } else if (mode.mode == "404") {
@@ -120,16 +127,18 @@ void install_routes(Listener& l, fp::Platform& platform, std::vector<Listener*>&
     if (!l.backend.empty()) res.set_header("x-dinodia-api-backend", l.backend);
   });
   s.Post("/api/hub-agent/pair", [&](const httplib::Request& req, httplib::Response& res) {
-    if (inject_failure(l, req, res)) return;
+    platform.note_arrival("pair", l.index);
+    if (inject_failure(l, "pair", req, res)) return;
     send(res, platform.pair(req.body, l.index));
   });
   s.Post("/api/hub-agent/token-state", [&](const httplib::Request& req, httplib::Response& res) {
-    if (inject_failure(l, req, res)) return;
+    platform.note_arrival("token-state", l.index);
+    if (inject_failure(l, "token-state", req, res)) return;
     send(res, platform.token_state(req.body, l.index));
   });
   if (l.backend == "aws") {
     s.Get("/api/health", [&](const httplib::Request& req, httplib::Response& res) {
-      if (inject_failure(l, req, res)) return;
+      if (inject_failure(l, "health", req, res)) return;
       json out{{"ok", true}, {"service", "dinodia-platform-aws"}, {"ts", platform.now_ms()}};
       res.set_content(out.dump(), "application/json");
     });
@@ -149,14 +158,19 @@ void install_routes(Listener& l, fp::Platform& platform, std::vector<Listener*>&
   s.Post("/_fake/clear-sync-secret", [&](const httplib::Request& req, httplib::Response& res) {
     send(res, platform.clear_sync_secret(body_json(req).value("serial", "")));
   });
+  s.Post("/_fake/set-sync-secret", [&](const httplib::Request& req, httplib::Response& res) {
+    const json b = body_json(req);
+    send(res, platform.set_sync_secret(b.value("serial", ""), b.value("syncSecret", "")));
+  });
   s.Post("/_fake/heating-reset", [&](const httplib::Request& req, httplib::Response& res) {
     send(res, platform.request_heating_reset(body_json(req).value("serial", "")));
   });
   s.Post("/_fake/config", [&](const httplib::Request& req, httplib::Response& res) {
     send(res, platform.configure(body_json(req)));
   });
-  // {"mode":"500|hang|401|404|malformed|reset|none","seconds":N,"count":N,"listener":1|2,
-  //  "message":"..."}; without "listener" the mode applies to every listener.
+  // {"mode":"500|framework500|hang|401|404|malformed|reset|none","seconds":N,"count":N,
+  //  "listener":1|2,"message":"...","route":"pair|token-state|health"}; without "listener" the
+  //  mode applies to every listener, without "route" to every route.
   s.Post("/_fake/failure", [&all](const httplib::Request& req, httplib::Response& res) {
     json b = body_json(req);
     FailureMode mode;
@@ -164,6 +178,7 @@ void install_routes(Listener& l, fp::Platform& platform, std::vector<Listener*>&
     mode.seconds = b.value("seconds", 30);
     mode.remaining = b.value("count", -1);
     mode.message = b.value("message", "");
+    mode.route = b.value("route", "");
     int which = b.value("listener", 0);
     for (Listener* target : all) {
       if (which != 0 && target->index != which) continue;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -150,7 +151,8 @@ TEST_CASE("sync-status endpoint: 404 unless the configured token is presented", 
   FakePlatformProcess platform(dir, kSerial, kBootstrap, two_listeners());
   AgentProcess agent = make_agent(dir, 9);
   agent.start(agent_options(platform.url(), platform.url(2)));
-  REQUIRE(agent.wait_log("Platform sync updated tokens"));
+  // The first cycle pairs with the primary; the canary answers from the second on.
+  REQUIRE(agent.wait_count("Platform sync updated tokens", 2, 15s));
   auto no_token = http_get(agent.port(), "/_dinodia/sync-status");
   REQUIRE(no_token);
   CHECK(no_token->status == 404);
@@ -481,6 +483,214 @@ TEST_CASE("an absolute token-state endpoint without a canary still overrides the
   CHECK(counts.value("token-state@2", 0) >= 2);
   platform.check_no_duplicate_nonces();
   check_no_secrets(agent, platform);
+}
+
+namespace {
+
+// Two platforms with a database each, as a misconfigured AWS origin would be: the primary (Vercel
+// behind the Worker, backend header "vercel") and the canary (straight to an origin, no header).
+struct CanaryRig {
+  TempDir dir;
+  TempDir canary_dir;
+  FakePlatformProcess primary{dir, kSerial, kBootstrap, {"vercel", false, {}}};
+  FakePlatformProcess canary{canary_dir, kSerial, kBootstrap, {"", false, {}}};
+  AgentProcess agent = make_agent(dir, 9);
+  Json options = agent_options(primary.url(), canary.url());
+};
+
+// Whatever the canary answers, each cycle falls back to the primary in the same cycle, signed
+// afresh; the stored sync secret is kept (the database and the legacy file), no request ever
+// pairs with the canary, and status, sync-status and the log say where each sync went.
+void check_canary_failure_falls_back(CanaryRig& rig, const std::string& failure_class,
+                                     std::size_t cycles, std::chrono::seconds per_cycle) {
+  auto& agent = rig.agent;
+  agent.start(rig.options);
+  // The first cycle pairs with the primary: the canary is passed over without a sync secret.
+  REQUIRE(agent.wait_count("Platform sync updated tokens", 1, 15s));
+  const std::string secret = rig.primary.hub()["syncSecret"];
+  REQUIRE(agent.wait_count("Platform canary origin failed; falling back to the primary origin",
+                           cycles, per_cycle * static_cast<int>(cycles) + 10s));
+  // Each of those cycles ended on the primary, with the same secret.
+  REQUIRE(agent.wait_count("Platform sync updated tokens", cycles + 1, per_cycle + 10s));
+  const Json st = agent.sync_status(kStatusToken);
+  agent.stop();
+  const std::string log = agent.all_logs();
+  INFO(log);
+
+  CHECK(agent.process().count_log("Platform sync failed") == 0);
+  CHECK(agent.process().count_log("pairing again") == 0);
+  CHECK(agent.process().count_log("Paired with platform") == 1);
+  // Nothing was ever sent to the canary's pair route; the primary paired once.
+  const Json canary_state = rig.canary.state();
+  CHECK(canary_state["arrivals"].value("pair", 0) == 0);
+  CHECK(canary_state["arrivals"].value("token-state", 0) >= static_cast<int>(cycles));
+  const Json primary_state = rig.primary.state();
+  CHECK(primary_state["requestCounts"].value("pair", 0) == 1);
+  CHECK(primary_state["hub"]["syncSecret"] == secret);
+  // The state kept the secret: the database (sync-status) and the 0.4.17 file alike.
+  CHECK(st["hasSyncSecret"] == true);
+  const Json legacy =
+      Json::parse(dinodia::testing::read_file(rig.dir.file("dinodia_token_state.json")));
+  CHECK(legacy["syncSecret"] == secret);
+
+  // sync-status: per origin, where the requests went and how they ended.
+  const std::string canary_host = "127.0.0.1:" + std::to_string(rig.canary.port());
+  const std::string primary_host = "127.0.0.1:" + std::to_string(rig.primary.port());
+  bool canary_seen = false, primary_seen = false;
+  for (const auto& o : st["origins"]) {
+    if (o["role"] == "canary") {
+      canary_seen = true;
+      CHECK(o["host"] == canary_host);
+      CHECK(o["successes"] == 0);
+      CHECK(o["failures"].get<std::size_t>() >= cycles);
+      CHECK(o["lastFailure"]["status"] == failure_class);
+      CHECK(o["lastFailure"]["operation"] == "token-state");
+      CHECK(o["lastFailure"]["latencyMs"].is_number());
+      CHECK(o["lastAttempt"]["status"] == failure_class);
+      CHECK(o["lastAttempt"]["backend"].is_null());
+    }
+    if (o["role"] == "primary") {
+      primary_seen = true;
+      CHECK(o["host"] == primary_host);
+      CHECK(o["lastAttempt"]["status"] == "ok");
+      CHECK(o["lastAttempt"]["backend"] == "vercel");
+      CHECK(o["successes"].get<std::size_t>() >= cycles + 1);
+    }
+  }
+  CHECK(canary_seen);
+  CHECK(primary_seen);
+  // One line per cycle says where it went.
+  auto line = agent.process().wait_for_log("canaryFailure: '" + failure_class + "'", 1s);
+  REQUIRE(line);
+  CHECK(line->find("Platform sync cycle") != std::string::npos);
+  CHECK(line->find("role: 'primary'") != std::string::npos);
+  CHECK(line->find("host: '" + primary_host + "'") != std::string::npos);
+  CHECK(line->find("outcome: 'ok'") != std::string::npos);
+  CHECK(line->find("backend: 'vercel'") != std::string::npos);
+  CHECK(line->find("latencyMs: ") != std::string::npos);
+
+  // `status` shows the same per origin.
+  auto [code, out] = run_cli(rig.dir, "status", rig.options, "http://127.0.0.1:9", "status.log");
+  INFO(out);
+  CHECK(code == 0);
+  CHECK(out.find("role canary, host " + canary_host) != std::string::npos);
+  CHECK(out.find("role primary, host " + primary_host) != std::string::npos);
+  CHECK(out.find("token-state -> " + failure_class) != std::string::npos);
+  CHECK(out.find(secret) == std::string::npos);
+
+  // No nonce twice, on either platform or across them.
+  rig.primary.check_no_duplicate_nonces();
+  rig.canary.check_no_duplicate_nonces();
+  std::set<std::string> nonces;
+  std::size_t total = 0;
+  for (const Json* s : {&primary_state, &canary_state}) {
+    for (const auto& n : (*s)["nonces"]) {
+      nonces.insert(n.get<std::string>());
+      ++total;
+    }
+  }
+  CHECK(nonces.size() == total);
+  std::vector<std::string> secrets{secret};
+  if (canary_state["hub"].is_object() && canary_state["hub"]["syncSecret"].is_string()) {
+    secrets.push_back(canary_state["hub"]["syncSecret"]);
+  }
+  check_no_secrets(agent, rig.primary, secrets);
+}
+
+}  // namespace
+
+TEST_CASE("canary 5xx: fallback to the primary in the same cycle - secret kept", "[sync][canary]") {
+  CanaryRig rig;
+  rig.canary.failure("500");
+  check_canary_failure_falls_back(rig, "server_error", 2, 5s);
+}
+
+TEST_CASE("canary framework 500 without envelope: fallback - secret kept", "[sync][canary]") {
+  CanaryRig rig;
+  rig.canary.control("/_fake/failure", {{"mode", "framework500"}});
+  check_canary_failure_falls_back(rig, "server_error", 2, 5s);
+}
+
+TEST_CASE("canary timeout: fallback to the primary in the same cycle - secret kept",
+          "[sync][canary][slow]") {
+  CanaryRig rig;
+  rig.canary.failure("hang", 0, 25);  // past the agent's 15 s per request
+  check_canary_failure_falls_back(rig, "timeout", 2, 25s);
+}
+
+TEST_CASE("canary connection reset: fallback - secret kept", "[sync][canary]") {
+  CanaryRig rig;
+  rig.canary.failure("reset");
+  check_canary_failure_falls_back(rig, "transport", 2, 5s);
+}
+
+TEST_CASE("canary 401 not paired: secret kept - no re-pair with the canary - primary accepts",
+          "[sync][canary]") {
+  // The canary's own database never saw this hub paired: its token-state answers
+  // `Hub not paired yet.` Re-pairing there would replace the secret the primary holds.
+  CanaryRig rig;
+  check_canary_failure_falls_back(rig, "not_paired", 3, 5s);
+  CHECK(rig.canary.hub()["paired"] == false);
+}
+
+TEST_CASE("canary 401 bad signature: no re-pair on repeated failures - secret kept",
+          "[sync][canary]") {
+  // The canary's database paired the hub with another secret. Four cycles: past the 2nd and 4th
+  // consecutive bad signature, where the primary's would trigger a re-pair.
+  CanaryRig rig;
+  rig.canary.control("/_fake/set-sync-secret",
+                     {{"serial", kSerial}, {"syncSecret", std::string(48, 'e')}});
+  check_canary_failure_falls_back(rig, "bad_signature", 4, 5s);
+  CHECK(rig.canary.hub()["syncSecret"] == std::string(48, 'e'));
+}
+
+TEST_CASE("canary 404 unknown serial: fallback - secret kept", "[sync][canary]") {
+  CanaryRig rig;
+  rig.canary.control("/_fake/remove", {{"serial", kSerial}});
+  check_canary_failure_falls_back(rig, "unknown_serial", 2, 5s);
+}
+
+TEST_CASE("canary malformed body: fallback - secret kept", "[sync][canary]") {
+  CanaryRig rig;
+  rig.canary.failure("malformed");
+  check_canary_failure_falls_back(rig, "malformed_response", 2, 5s);
+}
+
+TEST_CASE("not paired and pairing fails: the legacy file forgets the secret with the database",
+          "[sync]") {
+  TempDir dir;
+  FakePlatformProcess platform(dir, kSerial, kBootstrap, two_listeners());
+  FakeHaProcess ha(dir, kSupervisorToken);
+  AgentProcess agent = make_agent(dir, ha.port());
+  agent.start(agent_options(platform.url()));
+  REQUIRE(agent.wait_log("Platform sync updated tokens"));
+  const std::string old_secret = platform.hub()["syncSecret"];
+  const std::string legacy_path = dir.file("dinodia_token_state.json");
+  REQUIRE(Json::parse(dinodia::testing::read_file(legacy_path))["syncSecret"] == old_secret);
+  auto token = platform.published_token();
+  REQUIRE(token);
+
+  // Re-provisioned on the platform, and pairing is failing for now.
+  platform.control("/_fake/failure", {{"mode", "500"}, {"route", "pair"}});
+  platform.control("/_fake/clear-sync-secret", {{"serial", kSerial}});
+  REQUIRE(agent.wait_log("Platform says the hub is not paired; pairing again", 15s));
+  REQUIRE(agent.wait_log("Platform sync failed", 15s));
+  const Json legacy = Json::parse(dinodia::testing::read_file(legacy_path));
+  CHECK_FALSE(legacy.contains("syncSecret"));  // a rollback to 0.4.17 pairs again
+  CHECK(legacy["hubTokenHashes"].size() >= 1);
+  CHECK(agent.sync_status(kStatusToken)["hasSyncSecret"] == false);
+  CHECK(agent.api_status(*token) == 200);  // the hashes stay in force
+
+  // Pairing works again: the new secret reaches the file.
+  platform.failure("none");
+  REQUIRE(agent.wait_count("Paired with platform", 2, 20s));
+  REQUIRE(agent.wait_count("Platform sync updated tokens", 2, 15s));
+  const std::string new_secret = platform.hub()["syncSecret"];
+  CHECK(new_secret != old_secret);
+  CHECK(Json::parse(dinodia::testing::read_file(legacy_path))["syncSecret"] == new_secret);
+  agent.stop();
+  platform.check_no_duplicate_nonces();
+  check_no_secrets(agent, platform, {old_secret});
 }
 
 TEST_CASE("origin switch and rollback in options keep pairing - hashes and versions", "[sync]") {

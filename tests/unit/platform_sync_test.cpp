@@ -213,6 +213,98 @@ TEST_CASE("canary failure falls back to the primary in the same cycle - re-signe
   CHECK(f.tokens.synced_count() == 2);
 }
 
+TEST_CASE("canary failure of every class: primary in the same cycle - secret kept - no re-pair",
+          "[sync]") {
+  // A misconfigured canary (docs/platform-protocol.md#origins) must never cost the hub its
+  // pairing: whatever it answers, the stored secret stays, nothing is paired, no clock offset is
+  // learnt from it, and the primary - tried next, freshly signed - accepts the same secret.
+  HttpResult framework_500;
+  framework_500.status = 500;
+  framework_500.body = "Internal Server Error";
+  HttpResult not_json = answer(200, Json());
+  not_json.body = "<html>definitely not json";
+  const std::int64_t far_off = dinodia::clock::unix_seconds() + 900;
+  struct Case {
+    const char* name;
+    HttpResult canary_answer;
+    const char* failure_class;
+  };
+  const std::vector<Case> cases{
+      {"5xx envelope", error(503, "Service unavailable"), "server_error"},
+      {"framework 500", framework_500, "server_error"},
+      {"timeout", HttpResult{0, "", false, "", std::nullopt, "timeout", {}}, "timeout"},
+      {"connection reset", HttpResult{0, "", false, "", std::nullopt, "read", {}}, "transport"},
+      {"401 not paired", error(401, "Hub not paired yet."), "not_paired"},
+      {"401 bad signature, skewed Date", error(401, "Invalid hub signature.", far_off),
+       "bad_signature"},
+      {"404 unknown serial", error(404, "Unknown hub serial."), "unknown_serial"},
+      {"malformed body", not_json, "malformed_response"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    Fixture f;
+    f.settings.canary_base_url = kCanary;
+    f.paired({kH1}, 1);
+    auto sync = f.make();
+    // Four cycles: past the 2nd and 4th consecutive failure, where a primary's bad signature
+    // would re-pair.
+    for (int cycle = 0; cycle < 4; ++cycle) {
+      f.transport.answers = {c.canary_answer, answer(200, state_body({kH1, kH2}, 2, 1), "vercel")};
+      CHECK(sync.run_cycle().outcome == CycleOutcome::ok);
+    }
+    REQUIRE(f.transport.sent.size() == 8);
+    for (std::size_t i = 0; i < f.transport.sent.size(); ++i) {
+      const Sent& sent = f.transport.sent[i];
+      CHECK(sent.url.find("/api/hub-agent/pair") == std::string::npos);
+      CHECK(sent.url.rfind(i % 2 == 0 ? kCanary : kPrimary, 0) == 0);
+      // Every request, canary and primary alike, is signed with the one stored secret.
+      CHECK(sent.body["sig"] ==
+            dinodia::platform_client::HubSigner::signature(
+                "HUB-1", sent.body["ts"], sent.body["nonce"].get<std::string>(), "old-secret"));
+      if (i % 2 == 1) CHECK(sent.body["nonce"] != f.transport.sent[i - 1].body["nonce"]);
+    }
+    REQUIRE(f.store.pairing().has_value());
+    CHECK(f.store.pairing()->sync_secret == "old-secret");
+    CHECK(sync.clock_offset_s() == 0);
+    CHECK(f.tokens.synced_count() == 2);
+    bool canary_seen = false;
+    for (const auto& o : f.store.origin_counters()) {
+      if (o.origin != kCanary) continue;
+      canary_seen = true;
+      CHECK(o.failures == 4);
+      REQUIRE(o.last_failed_attempt.has_value());
+      CHECK(o.last_failed_attempt->status == c.failure_class);
+      CHECK(o.last_failed_attempt->operation == "token-state");
+    }
+    CHECK(canary_seen);
+  }
+}
+
+TEST_CASE("no pairing stored: the canary waits - the primary pairs - then the canary is used",
+          "[sync]") {
+  Fixture f;
+  f.settings.canary_base_url = kCanary;
+  f.transport.answers = {answer(200, pair_body({kH1}, 1)), answer(200, state_body({kH1}, 1, 0)),
+                         answer(200, state_body({kH1}, 1, 1), "aws")};
+  auto sync = f.make();
+  CHECK(sync.run_cycle().outcome == CycleOutcome::ok);
+  REQUIRE(f.transport.sent.size() == 2);
+  CHECK(f.transport.sent[0].url == std::string(kPrimary) + "/api/hub-agent/pair");
+  CHECK(f.transport.sent[1].url.rfind(kPrimary, 0) == 0);
+  CHECK(f.store.pairing()->origin == kPrimary);
+  CHECK(sync.run_cycle().outcome == CycleOutcome::ok);
+  REQUIRE(f.transport.sent.size() == 3);
+  CHECK(f.transport.sent[2].url.rfind(kCanary, 0) == 0);
+  // Both fail: the primary's not-paired answer still recovers (against the primary).
+  f.transport.answers = {error(401, "Hub not paired yet."), error(401, "Hub not paired yet."),
+                         answer(200, pair_body({kH1}, 1)), answer(200, state_body({kH1}, 1, 1))};
+  CHECK(sync.run_cycle().outcome == CycleOutcome::ok);
+  REQUIRE(f.transport.sent.size() == 7);
+  CHECK(f.transport.sent[3].url.rfind(kCanary, 0) == 0);
+  CHECK(f.transport.sent[4].url.rfind(kPrimary, 0) == 0);
+  CHECK(f.transport.sent[5].url == std::string(kPrimary) + "/api/hub-agent/pair");
+}
+
 TEST_CASE("missing bootstrap secret without a sync secret: the legacy message", "[sync]") {
   Fixture f;
   f.settings.bootstrap_secret = "";

@@ -9,6 +9,7 @@
 #include "agent/state_store.hpp"
 #include "tests/support/process.hpp"
 
+using dinodia::agent::OriginCounters;
 using dinodia::agent::Pairing;
 using dinodia::agent::StateStore;
 using dinodia::agent::StateStoreError;
@@ -145,6 +146,59 @@ TEST_CASE("history is bounded and counters are per origin", "[state]") {
     }
   }
   CHECK(total == 250);
+}
+
+TEST_CASE("per origin: newest attempt and newest failure from the history - persisted", "[state]") {
+  TempDir dir;
+  auto attempt = [](std::int64_t at, const std::string& origin, const std::string& status,
+                    const std::string& backend) {
+    SyncAttempt a;
+    a.at_ms = at;
+    a.origin = origin;
+    a.operation = "token-state";
+    a.backend = backend;
+    a.status = status;
+    a.http_status = status == "ok" ? 200 : status == "timeout" ? 0 : 401;
+    a.latency_ms = at % 1000;
+    a.error = status == "ok" ? "" : status;
+    return a;
+  };
+  {
+    StateStore store(StateStore::default_path(dir.path()));
+    store.record_attempt(attempt(1001, "https://aws", "not_paired", ""));
+    store.record_attempt(attempt(1002, "https://vercel", "ok", "vercel"));
+    store.record_attempt(attempt(1003, "https://aws", "timeout", ""));
+    store.record_attempt(attempt(1004, "https://vercel", "ok", "vercel"));
+    store.record_attempt(attempt(1005, "https://aws", "ok", ""));
+  }
+  StateStore store(StateStore::default_path(dir.path()));  // a restart keeps them
+  auto counters = store.origin_counters();
+  REQUIRE(counters.size() == 2);
+  const OriginCounters& aws = counters[0];
+  const OriginCounters& vercel = counters[1];
+  REQUIRE(aws.origin == "https://aws");
+  REQUIRE(aws.last_attempt.has_value());
+  CHECK(aws.last_attempt->at_ms == 1005);
+  CHECK(aws.last_attempt->status == "ok");
+  CHECK(aws.last_attempt->backend.empty());  // straight to the origin: no Worker header
+  REQUIRE(aws.last_failed_attempt.has_value());
+  CHECK(aws.last_failed_attempt->at_ms == 1003);
+  CHECK(aws.last_failed_attempt->status == "timeout");
+  CHECK(aws.last_failed_attempt->latency_ms == 3);
+  REQUIRE(vercel.last_attempt.has_value());
+  CHECK(vercel.last_attempt->at_ms == 1004);
+  CHECK(vercel.last_attempt->backend == "vercel");
+  CHECK_FALSE(vercel.last_failed_attempt.has_value());
+
+  // A failure older than the bounded history is no longer detailed; the counters keep its time.
+  for (std::size_t i = 0; i < StateStore::kHistoryLimit; ++i) {
+    store.record_attempt(attempt(2000 + static_cast<std::int64_t>(i), "https://vercel", "ok", ""));
+  }
+  counters = store.origin_counters();
+  REQUIRE(counters.size() == 2);
+  CHECK_FALSE(counters[0].last_attempt.has_value());
+  CHECK_FALSE(counters[0].last_failed_attempt.has_value());
+  CHECK(counters[0].last_failure_ms == 1003);
 }
 
 TEST_CASE("read-only database: clear error - previous state intact", "[state]") {
