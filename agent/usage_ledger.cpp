@@ -27,21 +27,24 @@ UsageLedger::UsageLedger(const Options& options, const Environment& env)
   try {
     store_ = std::make_unique<telemetry::UsageStore>(db);
     std::lock_guard lock(mutex_);
-    store_->load(heating_);
-    store_->load(electric_);
-    const auto r = store_->import_legacy_once(
-        env.heating_usage_state_path.value_or(options.heating_usage_persist_path),
-        env.electric_usage_state_path.value_or(options.electric_usage_persist_path), heating_,
-        electric_);
+    const bool heating_stored = store_->load(heating_);
+    const bool electric_stored = store_->load(electric_);
+    legacy_ = std::make_unique<LegacyUsageFiles>(legacy_heating_usage_path(options, env),
+                                                 legacy_electric_usage_path(options, env), *store_);
+    const auto r = legacy_->import_changed(heating_, heating_stored, electric_, electric_stored);
     if (r.heating_imported || r.electric_imported) {
       log::info("Imported legacy usage state", log::Fields()
                                                    .add("heatingEntities", r.heating_entities)
                                                    .add("electricRows", r.electric_rows)
-                                                   .add("dropped", r.dropped_entries));
+                                                   .add("dropped", r.dropped_entries)
+                                                   .add("afterRollback", r.after_rollback));
     }
+    // Current from the start: 0.4.17 rolled back to right after this start finds these totals.
+    legacy_->export_changed(heating_, electric_);
   } catch (const std::exception& e) {
     log::error("Could not open the usage store; usage is kept in memory only",
                log::Fields().add("path", db).add("error", e.what()));
+    legacy_.reset();
     store_.reset();
   }
 }
@@ -60,11 +63,13 @@ bool UsageLedger::save_locked() {
   if (!store_) return false;
   try {
     store_->save(heating_, electric_);
-    return true;
   } catch (const std::exception& e) {
     log::error("Could not save usage state", log::Fields().add("error", e.what()));
     return false;
   }
+  // Only after the commit: the file never holds more than the next start keeps.
+  legacy_->export_changed(heating_, electric_);
+  return true;
 }
 
 std::uint64_t UsageLedger::state_changes_locked() const {

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "agent/environment.hpp"
+#include "agent/legacy_usage_files.hpp"
 #include "agent/options.hpp"
 #include "telemetry/electric.hpp"
 #include "telemetry/heating.hpp"
@@ -23,9 +24,10 @@ namespace dinodia::agent {
 
 class UsageLedger {
  public:
-  // Opens the usage store (<data_dir>/dinodia-agent.db), loads both trackers and imports the
-  // legacy JSON state files once. A store that cannot be opened is logged and the ledger runs
-  // without persistence.
+  // Opens the usage store (<data_dir>/dinodia-agent.db), loads both trackers, imports the 0.4.17
+  // usage files if 0.4.17 wrote them since this agent last did (or this database never saw
+  // them) and brings the files up to date (agent/legacy_usage_files.hpp). A store that cannot
+  // be opened is logged and the ledger runs without persistence.
   UsageLedger(const Options& options, const Environment& env);
 
   // Runs f(heating, electric) under the lock and returns what it returns.
@@ -51,7 +53,8 @@ class UsageLedger {
     return write_through_locked(before, entity_id) && changed;
   }
 
-  // Saves what changed since the last save (one transaction). Logs and returns false on failure.
+  // Saves what changed since the last save (one transaction), then rewrites the 0.4.17 file of
+  // each tracker that changed. Logs and returns false on failure.
   bool save();
   // save(), then a debug line naming why (a batch, the end of a poll, shutdown, ...).
   void save_now(const char* why);
@@ -65,6 +68,7 @@ class UsageLedger {
   telemetry::HeatingTracker heating_;
   telemetry::ElectricTracker electric_;
   std::unique_ptr<telemetry::UsageStore> store_;
+  std::unique_ptr<LegacyUsageFiles> legacy_;  // null without a store
 };
 
 }  // namespace dinodia::agent

@@ -2,13 +2,7 @@
 
 #include <sqlite3.h>
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
-
 #include "common/clock.hpp"
-#include "common/log.hpp"
 
 namespace dinodia::telemetry {
 namespace {
@@ -20,43 +14,6 @@ struct Stmt {
   sqlite3_stmt* s = nullptr;
   ~Stmt() { sqlite3_finalize(s); }
 };
-
-enum class FileRead { missing, ok, error };
-
-FileRead read_file(const std::string& path, std::string& out) {
-  if (path.empty()) return FileRead::missing;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return errno == ENOENT ? FileRead::missing : FileRead::error;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return FileRead::error;
-  out = ss.str();
-  return FileRead::ok;
-}
-
-// Reads one legacy usage file and hands it to `apply` when it is a JSON object of the expected
-// schema; anything else is logged and skipped. Returns false only when the file exists but could
-// not be read, so the import is retried at the next start.
-template <class Apply>
-bool import_legacy_file(const std::string& path, int schema, const char* ignored_message,
-                        Apply apply) {
-  std::string text;
-  switch (read_file(path, text)) {
-    case FileRead::missing:
-      return true;
-    case FileRead::error:
-      return false;
-    case FileRead::ok:
-      break;
-  }
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_discarded() && j.is_object() && j.value("schemaVersion", nlohmann::json()) == schema) {
-    apply(j);
-  } else {
-    log::warn(ignored_message, log::Fields().add("path", path));
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -184,65 +141,32 @@ void UsageStore::save(const HeatingTracker& heating, const ElectricTracker& elec
   electric_saved_rev_ = electric.revision();
 }
 
-LegacyImportResult UsageStore::import_legacy_once(const std::string& heating_path,
-                                                  const std::string& electric_path,
-                                                  HeatingTracker& heating,
-                                                  ElectricTracker& electric) {
-  LegacyImportResult result;
-  {
-    Stmt st;
-    sqlite3_prepare_v2(db_, "SELECT 1 FROM telemetry_meta WHERE key = 'legacy_import_done'", -1,
-                       &st.s, nullptr);
-    if (st.s == nullptr) throw StoreError(std::string("usage database: ") + sqlite3_errmsg(db_));
-    if (sqlite3_step(st.s) == SQLITE_ROW) {
-      result.already_done = true;
-      return result;
-    }
+std::optional<std::string> UsageStore::meta(const std::string& key) {
+  Stmt st;
+  if (sqlite3_prepare_v2(db_, "SELECT value FROM telemetry_meta WHERE key = ?1", -1, &st.s,
+                         nullptr) != SQLITE_OK) {
+    throw StoreError(std::string("usage database: ") + sqlite3_errmsg(db_));
   }
-  exec("BEGIN IMMEDIATE");
-  try {
-    if (!read_state(kHeating) &&
-        !import_legacy_file(heating_path, 2,
-                            "Legacy heating usage state ignored (not a schema-2 state)",
-                            [&](const nlohmann::json& j) {
-                              HeatingTracker imported = heating;
-                              result.dropped_entries += imported.load_json(j);
-                              result.heating_entities = imported.entries().size();
-                              heating = std::move(imported);
-                              write_state(kHeating, heating.to_json().dump());
-                              heating_saved_rev_ = heating.revision();
-                              result.heating_imported = true;
-                            })) {
-      result.retry_next_start = true;
-    }
-    if (!read_state(kElectric) &&
-        !import_legacy_file(
-            electric_path, 1, "Legacy electric usage state ignored (not a schema-1 state)",
-            [&](const nlohmann::json& j) {
-              result.dropped_entries += electric.load_json(j);
-              result.electric_rows = electric.entities().size() + electric.pending().size();
-              write_state(kElectric, electric.to_json().dump());
-              electric_saved_rev_ = electric.revision();
-              result.electric_imported = true;
-            })) {
-      result.retry_next_start = true;
-    }
-    if (!result.retry_next_start) {
-      exec(
-          "INSERT INTO telemetry_meta (key, value) VALUES ('legacy_import_done', datetime('now'))");
-    }
-    exec("COMMIT");
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
+  sqlite3_bind_text(st.s, 1, key.c_str(), -1, SQLITE_TRANSIENT);
+  int rc = sqlite3_step(st.s);
+  if (rc == SQLITE_DONE) return std::nullopt;
+  if (rc != SQLITE_ROW) throw StoreError(std::string("usage database: ") + sqlite3_errmsg(db_));
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st.s, 0));
+  return std::string(text ? text : "");
+}
+
+void UsageStore::set_meta(const std::string& key, const std::string& value) {
+  Stmt st;
+  if (sqlite3_prepare_v2(db_,
+                         "INSERT INTO telemetry_meta (key, value) VALUES (?1, ?2)"
+                         " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                         -1, &st.s, nullptr) != SQLITE_OK) {
+    throw StoreError(std::string("usage database: ") + sqlite3_errmsg(db_));
   }
-  if (result.heating_imported || result.electric_imported) {
-    log::info("Imported legacy usage state", log::Fields()
-                                                 .add("heatingEntities", result.heating_entities)
-                                                 .add("electricRows", result.electric_rows)
-                                                 .add("dropped", result.dropped_entries));
-  }
-  return result;
+  sqlite3_bind_text(st.s, 1, key.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st.s, 2, value.c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(st.s) != SQLITE_DONE)
+    throw StoreError(std::string("usage database: ") + sqlite3_errmsg(db_));
 }
 
 }  // namespace dinodia::telemetry

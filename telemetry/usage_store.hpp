@@ -6,9 +6,11 @@
 // change (write-through), after every batch of same-state observations and after every
 // acknowledgement; the caller also saves on SIGTERM.
 //
-// On the first start the legacy JSON files (heating_usage_state.json schema 2,
-// electric_usage_state.json schema 1) are imported once, so an upgrade keeps its totals. The
-// files are left in place (the old add-on version can still be rolled back to).
+// The 0.4.17 JSON files (heating_usage_state.json schema 2, electric_usage_state.json schema 1)
+// are the exchange format with 0.4.17 across an upgrade, a rollback and a re-upgrade: the agent
+// layer imports them when 0.4.17 wrote them last and rewrites them after every save
+// (agent/legacy_usage_files.hpp, docs/compatibility.md#usage-files). This store only keeps the
+// bookkeeping for that in its meta table.
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -24,16 +26,6 @@ namespace dinodia::telemetry {
 class StoreError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
-};
-
-struct LegacyImportResult {
-  bool already_done = false;
-  bool heating_imported = false;
-  bool electric_imported = false;
-  std::size_t heating_entities = 0;
-  std::size_t electric_rows = 0;
-  std::size_t dropped_entries = 0;  // legacy entries that could not produce a valid row
-  bool retry_next_start = false;    // a file existed but could not be read
 };
 
 class UsageStore {
@@ -53,11 +45,10 @@ class UsageStore {
   // Both trackers in one transaction (an observation can change both).
   void save(const HeatingTracker& heating, const ElectricTracker& electric);
 
-  // Imports the legacy files into trackers that have no stored state yet, once per database.
-  // Paths may be empty (nothing to import). Throws StoreError on database errors only.
-  LegacyImportResult import_legacy_once(const std::string& heating_path,
-                                        const std::string& electric_path, HeatingTracker& heating,
-                                        ElectricTracker& electric);
+  // Small key/value bookkeeping next to the state (e.g. the digest of the last legacy file
+  // written). Throws StoreError.
+  std::optional<std::string> meta(const std::string& key);
+  void set_meta(const std::string& key, const std::string& value);
 
  private:
   std::optional<std::string> read_state(const char* name);

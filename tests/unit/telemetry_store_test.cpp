@@ -1,5 +1,5 @@
-// telemetry/usage_store: SQLite persistence of usage state (survives kill -9 mid-write) and the
-// one-time import of the 0.4.17 JSON files (docs/compatibility.md#usage-files).
+// telemetry/usage_store: SQLite persistence of usage state (survives kill -9 mid-write). The 0.4.17
+// JSON files are covered by legacy_usage_files_test.cpp (docs/compatibility.md#usage-files).
 #include <sys/wait.h>
 #include <unistd.h>
 #include <catch2/catch.hpp>
@@ -107,71 +107,6 @@ TEST_CASE("both trackers are saved in one transaction, only when changed", "[sto
   REQUIRE(e2.entities().size() == 1);
   CHECK(e2.entities()[0].off_seconds == 5);
   CHECK(e2.entities()[0].last_was_on);
-}
-
-TEST_CASE("legacy files are imported once, validated, and left in place", "[store][legacy]") {
-  Dir d;
-  const std::string heating = d.file("heating_usage_state.json", R"({
-    "schemaVersion": 2, "updatedAt": "2026-01-01T00:00:00.000Z", "lastResetAt": "2025-12-01T00:00:00.000Z",
-    "config": {"efficiencyBandsVersion": 1, "defaultBoilerEfficiencyBand": "B", "boilerBandsByEntityId": {"climate.boiler": "C"}},
-    "entities": {
-      "climate.boiler": {"label": "Boiler", "onSeconds": 3600, "offSeconds": 7200, "unknownSeconds": 5,
-        "efficiencyWeightedOnSeconds": 3600.5, "efficiencyOnSeconds": 3600, "efficiencyBand": "C", "efficiencyBandVersion": 1,
-        "lastHeatEndAt": null, "heatRunStartedAt": null, "heatRunStartOutputFraction": null,
-        "lastSeenAt": "2026-01-01T00:00:00.000Z", "lastWasOn": false, "lastWasKnown": true, "dirty": true,
-        "lastProcessed": {"state": "off", "hvac_mode": "off", "current": 19.5, "target": 21},
-        "lastProcessedAt": "2026-01-01T00:00:00.000Z"},
-      "climate.broken": {"label": "Boiler", "onSeconds": "lots", "offSeconds": 0, "lastSeenAt": "2026-01-01T00:00:00.000Z"}
-    }})");
-  const std::string electric = d.file("electric_usage_state.json", R"({
-    "schemaVersion": 1, "updatedAt": null, "lastResetAt": null, "resetAckPendingAt": null,
-    "entities": {"light.a": {"entityId": "light.a", "entityName": "A", "trackingStartedAt": "2026-01-01T00:00:00.000Z",
-      "trackingEpoch": "e1", "assignmentStartedAt": "2026-01-01T00:00:00.000Z", "assignmentEpoch": "a1",
-      "areaId": null, "areaName": null, "onSeconds": 10, "offSeconds": 20, "unknownSeconds": 30,
-      "lastSeenAt": "2026-01-01T00:01:00.000Z", "lastWasOn": true, "lastWasKnown": true, "retired": false, "dirty": true}},
-    "pending": []})");
-  {
-    UsageStore s(d.db());
-    HeatingTracker h;
-    ElectricTracker e;
-    auto r = s.import_legacy_once(heating, electric, h, e);
-    CHECK(r.heating_imported);
-    CHECK(r.electric_imported);
-    CHECK(r.dropped_entries == 1);
-    CHECK(h.find("climate.boiler")->on_seconds == 3600);
-    CHECK(h.config().bands_by_entity_id.at("climate.boiler") == 'C');
-    CHECK(h.reset_ack() == "2025-12-01T00:00:00.000Z");
-    CHECK(e.payload(0)["devices"][0]["unknownSeconds"] == 30);
-  }
-  CHECK(fs::exists(heating));
-  // Second start: the database is the source of truth, the legacy files are not re-read.
-  std::ofstream(heating) << R"({"schemaVersion": 2, "entities": {}})";
-  UsageStore s(d.db());
-  HeatingTracker h;
-  ElectricTracker e;
-  CHECK(s.import_legacy_once(heating, electric, h, e).already_done);
-  REQUIRE(s.load(h));
-  CHECK(h.find("climate.boiler")->efficiency_weighted_on_seconds == Approx(3600.5));
-}
-
-TEST_CASE("legacy import: missing or wrong-schema files import nothing, unreadable ones retry",
-          "[store][legacy]") {
-  Dir d;
-  const std::string v1 = d.file("heating.json", R"({"schemaVersion": 1, "entities": {}})");
-  UsageStore s(d.db());
-  HeatingTracker h;
-  ElectricTracker e;
-  if (geteuid() != 0) {
-    const std::string locked = d.file("electric.json", "{}");
-    fs::permissions(locked, fs::perms::none);
-    auto r = s.import_legacy_once(v1, locked, h, e);
-    CHECK(r.retry_next_start);
-    CHECK_FALSE(s.import_legacy_once(v1, locked, h, e).already_done);
-  }
-  auto r = s.import_legacy_once(v1, (d.path / "absent.json").string(), h, e);
-  CHECK_FALSE(r.heating_imported);
-  CHECK_FALSE(r.electric_imported);
-  CHECK(s.import_legacy_once(v1, "", h, e).already_done);
 }
 
 TEST_CASE("an unusable database path is a clear error", "[store]") {
