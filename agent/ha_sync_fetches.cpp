@@ -19,14 +19,23 @@ HaSyncFetches::HaSyncFetches(boost::asio::io_context& io, ha_client::HaClientCon
     : io_(io), ha_(std::move(ha)) {}
 
 std::optional<std::string> HaSyncFetches::lan_base_url() {
-  auto p = std::make_shared<std::promise<std::optional<std::string>>>();
+  return lan_address().url;
+}
+
+HaSyncFetches::LanLookup HaSyncFetches::lan_address() {
+  auto p = std::make_shared<std::promise<LanLookup>>();
   auto f = p->get_future();
   ha_client::get_network_info(io_, ha_, [p](const std::string& e, const nlohmann::json& v) {
-    if (!e.empty()) return p->set_value(std::nullopt);
-    p->set_value(telemetry::lan_base_url_from_network_info(v));
+    if (!e.empty()) return p->set_value(LanLookup{e, std::nullopt});
+    p->set_value(LanLookup{"", telemetry::lan_base_url_from_network_info(v)});
   });
-  if (f.wait_for(kLanWait) != std::future_status::ready) return std::nullopt;
-  return f.get();
+  if (f.wait_for(kLanWait) != std::future_status::ready) return LanLookup{"timeout", std::nullopt};
+  try {
+    return f.get();
+  } catch (const std::future_error&) {
+    // The loop went away with the request (shutdown): no answer.
+    return LanLookup{"stopped", std::nullopt};
+  }
 }
 
 std::pair<std::string, nlohmann::json> HaSyncFetches::area_registry() {
