@@ -3,13 +3,18 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <memory>
 #include <string>
+#include <utility>
 
+#include "agent/doctor.hpp"
+#include "agent/doctor_endpoint.hpp"
+#include "agent/doctor_reporter.hpp"
 #include "agent/legacy_token_state.hpp"
 #include "agent/local_endpoints.hpp"
 #include "agent/options.hpp"
@@ -35,6 +40,13 @@ constexpr auto kShutdownGrace = std::chrono::milliseconds(4000);
 // (docs/platform-protocol.md#rotation), but never keep port 8099 closed longer than this.
 constexpr auto kInitialSyncWait = std::chrono::seconds(20);
 constexpr auto kSyncStopWait = std::chrono::seconds(3);
+// The least time between two doctor reports logged after failed sync cycles. A failing hub
+// fails a cycle every 2 minutes or more often (back-off, docs/platform-protocol.md#errors) and
+// logs `Platform sync failed` each time; a report (about ten lines) every 30 minutes keeps one
+// within the last half hour of the log, that is among the last screenful the Log tab shows,
+// while a day-long outage adds at most 48 reports instead of hundreds.
+constexpr auto kDoctorFailureReportInterval = std::chrono::minutes(30);
+constexpr auto kDoctorStopWait = std::chrono::milliseconds(200);
 
 ha_bridge::BridgeConfig bridge_config(const Options& o, const Environment& env) {
   ha_bridge::BridgeConfig c;
@@ -132,6 +144,27 @@ int run_agent(const Environment& env) {
   // order using freed memory at shutdown.
   std::unique_ptr<ha_bridge::LanBridge> bridge;
   std::shared_ptr<TelemetryService> telemetry;  // built with the bridge, whose loop it uses
+  std::atomic<bool> bridge_listening{false};
+  // The doctor runs on its own thread with the bridge's loop for its Home Assistant calls; it is
+  // stopped before the bridge (addon/DOCS.md#installer-diagnostics).
+  DoctorReporter doctor(
+      [&options, &env, store = store.get(), &bridge, &bridge_listening]() {
+        DoctorContext context;
+        context.options = options;
+        context.env = env;
+        context.store = store;
+        context.io = &bridge->io_context();
+        context.port_held_here = [&bridge_listening] { return bridge_listening.load(); };
+        return run_doctor(context);
+      },
+      env.doctor_report_seconds
+          ? std::chrono::milliseconds(std::int64_t{*env.doctor_report_seconds} * 1000)
+          : std::chrono::milliseconds(kDoctorFailureReportInterval));
+  auto doctor_json = [&doctor](std::function<void(nlohmann::ordered_json)> reply) {
+    doctor.request([reply = std::move(reply)](const DoctorReport& report) {
+      reply(doctor_report_json(report));
+    });
+  };
   auto sync_status = [&options, store = store.get(), tokens, &telemetry]() {
     const nlohmann::json electric = telemetry ? telemetry->status_json() : nlohmann::json();
     return sync_status_json(options, store, *tokens, telemetry ? &electric : nullptr);
@@ -139,6 +172,7 @@ int run_agent(const Environment& env) {
 
   try {
     auto routes = local_routes(options, *tokens, sync_status);
+    routes.push_back(doctor_route(options.sync_status_token, doctor_json));
     // Built once: the Zigbee routes and the telemetry service reach HA the same way.
     const ha_client::HaClientConfig ha = ha_client_config(options, env);
     auto zha = zha_routes(tokens, ha,
@@ -169,6 +203,10 @@ int run_agent(const Environment& env) {
     scheduler = std::make_unique<SyncScheduler>(
         *sync,
         schedule_settings(options.platform_sync_interval_minutes, env.sync_interval_seconds));
+    scheduler->set_cycle_observer([&doctor, first = true](const CycleResult& result) mutable {
+      if (std::exchange(first, false)) doctor.first_sync_finished();
+      if (result.outcome != CycleOutcome::ok) doctor.sync_failed();
+    });
     if (tokens->synced_count() == 0) {
       // State lost or first install: pair (idempotent, returns the current hashes) first. The
       // telemetry service has not started, yet this cycle's token-state already carries the LAN
@@ -193,6 +231,10 @@ int run_agent(const Environment& env) {
   }
   telemetry->start();
   log::info("Listening", log::Fields().add("port", static_cast<int>(bridge->bound_port())));
+  bridge_listening = true;
+  doctor.start();
+  doctor.bridge_listening();
+  if (!scheduler) doctor.first_sync_finished();  // no sync to wait for
   if (scheduler && !scheduler_running) {
     scheduler->start();
   }
@@ -201,8 +243,11 @@ int run_agent(const Environment& env) {
   sigwait(&stop_signals, &received);
   log::info("Stopping", log::Fields().add("signal", received == SIGTERM ? "SIGTERM" : "SIGINT"));
   const bool sync_stopped = !scheduler || scheduler->stop(kSyncStopWait);
+  // The doctor writes nothing, so a report in progress (up to kDoctorTotalTimeout) is not waited
+  // for: the process exits below without it.
+  const bool doctor_stopped = doctor.stop(kDoctorStopWait);
   telemetry->stop();  // flushes usage state
-  if (!sync_stopped) {
+  if (!sync_stopped || !doctor_stopped) {
     // A platform request is still in flight (bounded by its own timeout). Every state change is
     // a committed SQLite transaction, so leaving now loses nothing.
     bridge->stop(kShutdownGrace);

@@ -41,6 +41,9 @@ struct Environment {
   // DINODIA_TELEMETRY_POLL_SECONDS (1..86400, tests only): replaces both usage poll intervals so a
   // test can watch the poll loop; a home keeps the options' 60..3600 s.
   std::optional<int> telemetry_poll_seconds;
+  // DINODIA_DOCTOR_REPORT_SECONDS (1..86400, tests only): the least time between two doctor
+  // reports logged after failed sync cycles; a home keeps 30 minutes (agent/doctor_reporter.hpp).
+  std::optional<int> doctor_report_seconds;
   // The legacy agent's files, when they are not at the default places under data_dir:
   std::optional<std::string> token_state_path;           // DINODIA_TOKEN_STATE_PATH
   std::optional<std::string> heating_usage_state_path;   // DINODIA_HEATING_USAGE_STATE_PATH

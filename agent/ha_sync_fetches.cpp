@@ -69,19 +69,23 @@ boost::asio::io_context* HaSyncFetches::own_loop() {
 }
 
 std::optional<std::string> HaSyncFetches::lan_base_url() {
-  if (!may_fetch()) return std::nullopt;
-  using Lan = std::optional<std::string>;
-  auto lan = ask<Lan>(
+  return lan_address().url;
+}
+
+HaSyncFetches::LanLookup HaSyncFetches::lan_address() {
+  if (!may_fetch()) return LanLookup{"stopped", std::nullopt};
+  auto lan = ask<LanLookup>(
       io_, own_loop(),
       [this](asio::io_context& loop, auto deliver) {
         ha_client::get_network_info(
             loop, ha_, [deliver](const std::string& e, const nlohmann::json& v) {
-              deliver(e.empty() ? telemetry::lan_base_url_from_network_info(v) : Lan());
+              if (!e.empty()) return deliver(LanLookup{e, std::nullopt});
+              deliver(LanLookup{"", telemetry::lan_base_url_from_network_info(v)});
             });
       },
       kLanWait);
-  if (!lan) return std::nullopt;  // not answered in time
-  return *lan;
+  if (!lan) return LanLookup{"timeout", std::nullopt};  // not answered in time
+  return std::move(*lan);
 }
 
 std::pair<std::string, nlohmann::json> HaSyncFetches::area_registry() {

@@ -43,6 +43,14 @@ class HaSyncFetches {
   // GET /network/info and the LAN base URL it gives; nullopt on any failure (2.5 s, the
   // request's own timeout; 4 s at most).
   std::optional<std::string> lan_base_url();
+  // The same lookup with the reason it gave nothing, for the doctor (agent/doctor.hpp): `error`
+  // is the Supervisor call's failure ("timeout" after 4 s), empty when the Supervisor answered;
+  // `url` is empty when no interface has an address the platform accepts.
+  struct LanLookup {
+    std::string error;
+    std::optional<std::string> url;
+  };
+  LanLookup lan_address();
   // config/area_registry/list over a one-off WebSocket: {error, result}, error "" on success
   // ("timeout" after 16 s; before the service started, after 6 s: the first token waits on it).
   std::pair<std::string, nlohmann::json> area_registry();

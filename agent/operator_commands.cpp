@@ -2,25 +2,19 @@
 
 #include <sys/stat.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 
+#include "agent/doctor.hpp"
 #include "agent/options.hpp"
 #include "agent/platform_origin.hpp"
 #include "agent/state_store.hpp"
 #include "common/clock.hpp"
-#include "common/text.hpp"
-#include "platform_client/hub_signer.hpp"
-#include "platform_client/platform_api.hpp"
-#include "platform_client/transport.hpp"
-#include "platform_client/url.hpp"
 
 namespace dinodia::agent {
-namespace pc = platform_client;
 namespace {
 
 std::string when(std::int64_t ms) {
@@ -118,111 +112,35 @@ int run_status_command(const Environment& env) {
 }
 
 int run_doctor_command(const Environment& env) {
-  int problems = 0;
-  auto problem = [&problems](const std::string& line) {
-    ++problems;
-    std::printf("PROBLEM: %s\n", line.c_str());
-  };
-  auto ok = [](const std::string& line) { std::printf("ok: %s\n", line.c_str()); };
-
-  Options options;
+  DoctorContext context;
+  context.env = env;
+  context.probe_pairing = true;
   try {
     LoadedOptions loaded = load_options_file(env.options_path);
-    options = loaded.options;
+    context.options = loaded.options;
     for (const auto& w : loaded.warnings) std::printf("note: %s\n", w.c_str());
-    ok("options are valid (" + env.options_path + ")");
+    std::printf("ok Options: valid (%s)\n", env.options_path.c_str());
   } catch (const std::exception& e) {
-    problem(std::string("options: ") + e.what());
+    std::printf("FAIL Options: %s. Action: correct that option on the Configuration tab.\n",
+                e.what());
     return 1;
   }
-
-  auto transport = pc::make_http_transport(pc::TransportOptions{});
-  // Supervisor: GET <supervisor>/core/api/ with the token.
-  if (env.supervisor_token.empty()) {
-    problem("SUPERVISOR_TOKEN is not set: the bridge cannot reach Home Assistant");
-  } else {
-    pc::TransportOptions supervisor_options;
-    supervisor_options.connect_timeout = std::chrono::seconds(5);
-    supervisor_options.total_timeout = std::chrono::seconds(10);
-    std::string base = env.supervisor_url;
-    while (!base.empty() && base.back() == '/') base.pop_back();
-    pc::HttpResult r =
-        pc::get_with_bearer_token(base + "/core/api/", env.supervisor_token, supervisor_options);
-    if (r.status == 0) {
-      problem("Supervisor unreachable at " + env.supervisor_url + " (" + r.error + ")");
-    } else if (r.status == 401 || r.status == 403) {
-      problem("Supervisor rejects SUPERVISOR_TOKEN (HTTP " + std::to_string(r.status) +
-              "): check homeassistant_api in the add-on config");
-    } else if (r.status >= 200 && r.status < 300) {
-      ok("Supervisor and Home Assistant Core answer at " + env.supervisor_url);
-    } else {
-      problem("Supervisor answered HTTP " + std::to_string(r.status) + " for /core/api/");
+  // The running agent's database, read-only as `status` reads it; none if it never ran here.
+  const std::string path = StateStore::default_path(env.data_dir);
+  std::unique_ptr<StateStore> store;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    try {
+      store = std::make_unique<StateStore>(path, /*read_only=*/true);
+    } catch (const std::exception& e) {
+      std::printf("note: cannot read the state database: %s\n", e.what());
     }
   }
-
-  const std::string serial(text::trim(options.hub_agent_id));
-  const std::string bootstrap(text::trim(options.hub_agent_secret));
-  if (!options.platform_sync_enabled) std::printf("note: platform_sync_enabled is false\n");
-  if (serial.empty()) problem("hub_agent_id (the hub serial) is empty: set it in the options");
-  if (bootstrap.empty()) {
-    problem("hub_agent_secret (bootstrap secret) is empty: pairing is impossible");
-  }
-
-  std::vector<std::pair<std::string, std::string>> origins{{"primary", options.platform_base_url}};
-  if (!options.platform_canary_base_url.empty()) {
-    origins.emplace_back("canary", options.platform_canary_base_url);
-  }
-  // One report line per origin (at most two), printed once for an operator: `+` reads best.
-  // NOLINTBEGIN(performance-inefficient-string-concatenation)
-  for (const auto& [role, base] : origins) {
-    const std::string origin = origin_of(base);
-    if (!pc::parse_url(base)) {
-      problem(role + " origin '" + base + "' is not an http(s) URL");
-      continue;
-    }
-    pc::HttpResult health = transport->get(origin + "/api/health");
-    if (health.status == 0) {
-      problem(role + " origin " + origin + " unreachable (" + health.error +
-              "): check DNS, network and TLS certificates");
-      continue;
-    }
-    ok(role + " origin " + origin + " reachable (GET /api/health: HTTP " +
-       std::to_string(health.status) +
-       (health.backend.empty() ? "" : ", backend " + health.backend) + ")");
-    std::int64_t offset = 0;
-    if (health.date_unix) {
-      offset = *health.date_unix - clock::unix_seconds();
-      if (std::llabs(offset) > 240) {
-        problem("hub clock is off by " + std::to_string(std::llabs(offset)) + " s (" +
-                (offset > 0 ? "behind " : "ahead of ") + origin +
-                "): fix NTP; the platform rejects signatures more than 300 s off");
-      } else {
-        ok("clock offset to " + origin + ": " + std::to_string(offset) + " s");
-      }
-    }
-    if (serial.empty() || bootstrap.empty()) continue;
-    pc::PlatformApi api(*transport);
-    pc::PairResult pr = api.pair(pc::pair_url(base), pc::HubSigner::sign_now(serial, bootstrap));
-    switch (pr.failure) {
-      case pc::Failure::none:
-        ok("pairing with " + origin + " works");
-        break;
-      case pc::Failure::unknown_serial:
-        problem("wrong serial: " + origin + " does not know hub_agent_id '" + serial + "'");
-        break;
-      case pc::Failure::bad_signature:
-        problem(std::llabs(offset) > 240
-                    ? "pairing rejected by " + origin + ": fix the hub clock first"
-                    : "wrong bootstrap secret: " + origin +
-                          " rejects hub_agent_secret (clock is fine)");
-        break;
-      default:
-        problem("pairing with " + origin + " failed: " + pr.message);
-    }
-  }
-  // NOLINTEND(performance-inefficient-string-concatenation)
-  std::printf(problems == 0 ? "All checks passed.\n" : "%d problem(s) found.\n", problems);
-  return problems == 0 ? 0 : 1;
+  context.store = store.get();
+  const DoctorReport report = run_doctor(context);
+  for (const auto& line : doctor_report_lines(report)) std::printf("%s\n", line.c_str());
+  std::printf("%s\n", doctor_summary(report).c_str());
+  return report.count(Verdict::fail) == 0 ? 0 : 1;
 }
 
 }  // namespace dinodia::agent

@@ -2,9 +2,9 @@
 // Operator subcommands of the binary:
 //   dinodia-hub-agent status   pairing, versions, hash count, origins, recent sync history from
 //                              the state database; no network, never a secret.
-//   dinodia-hub-agent doctor   validates options, checks the Supervisor, each origin's DNS/TLS
-//                              and /api/health, the clock offset, and tries a pairing; one
-//                              actionable line per problem. Exit 0 only if all is well.
+//   dinodia-hub-agent doctor   validates the options, then the doctor's checks (agent/doctor.hpp)
+//                              plus a real pairing attempt: one line per check with its verdict
+//                              (ok / WARN / FAIL) and the action. Exit 0 unless a check failed.
 #include "agent/environment.hpp"
 
 namespace dinodia::agent {

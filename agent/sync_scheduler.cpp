@@ -88,6 +88,7 @@ void SyncScheduler::run(milliseconds first_delay) {
       ++cycles_done_;
     }
     cv_.notify_all();
+    if (observer_) observer_(result);
   }
   {
     std::lock_guard lock(mutex_);

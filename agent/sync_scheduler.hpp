@@ -6,9 +6,11 @@
 // run after 0.2–1 s, then every N s without jitter.
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "agent/platform_sync.hpp"
 
@@ -33,6 +35,13 @@ class SyncScheduler {
   SyncScheduler(const SyncScheduler&) = delete;
   SyncScheduler& operator=(const SyncScheduler&) = delete;
 
+  // Called on the sync thread after every cycle, once wait_first_cycle() has been released, with
+  // the cycle's result (the doctor reports after the first cycle and after failures,
+  // agent/doctor_reporter.hpp). Must not block. Set it before start().
+  void set_cycle_observer(std::function<void(const CycleResult&)> observer) {
+    observer_ = std::move(observer);
+  }
+
   // Starts the thread; the first cycle runs after `first_delay`, or a random delay in
   // [first_min, first_max] when not given.
   void start(std::optional<std::chrono::milliseconds> first_delay = std::nullopt);
@@ -52,6 +61,7 @@ class SyncScheduler {
 
   PlatformSync& sync_;
   ScheduleSettings settings_;
+  std::function<void(const CycleResult&)> observer_;
   std::mt19937_64 rng_;
   std::thread thread_;
   std::mutex mutex_;

@@ -26,7 +26,7 @@ using json = nlohmann::json;
 namespace {
 
 struct FailureMode {
-  // none | 500 | framework500 | hang | 401 | 404 | malformed | reset
+  // none | 500 | framework500 | 503 | hang | 401 | 404 | malformed | reset
   std::string mode = "none";
   int seconds = 0;      // hang duration
   int remaining = -1;   // requests left to affect; -1 = until changed
@@ -99,6 +99,8 @@ bool inject_failure(Listener& l, const std::string& route, const httplib::Reques
   } else if (mode.mode == "framework500") {
     // An unhandled exception in the route: the framework's 500, without the error envelope.
     send(res, fp::Response{500, "Internal Server Error", true});
+  } else if (mode.mode == "503") {
+    send(res, fp::envelope(503, "Service unavailable"));
   } else if (mode.mode == "401") {
     send(res, fp::envelope(401, mode.message.empty() ? "Invalid hub signature." : mode.message));
   } else if (mode.mode == "404") {
@@ -142,6 +144,13 @@ void install_routes(Listener& l, fp::Platform& platform, std::vector<Listener*>&
       json out{{"ok", true}, {"service", "dinodia-platform-aws"}, {"ts", platform.now_ms()}};
       res.set_content(out.dump(), "application/json");
     });
+  } else {
+    // The Vercel origin has no such route: its framework's 404 page (with the Worker's headers).
+    s.Get("/api/health", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 404;
+      res.set_content("<!DOCTYPE html><title>404: This page could not be found.</title>",
+                      "text/html");
+    });
   }
   s.Post("/_fake/provision", [&](const httplib::Request& req, httplib::Response& res) {
     send(res, platform.provision(body_json(req)));
@@ -168,7 +177,7 @@ void install_routes(Listener& l, fp::Platform& platform, std::vector<Listener*>&
   s.Post("/_fake/config", [&](const httplib::Request& req, httplib::Response& res) {
     send(res, platform.configure(body_json(req)));
   });
-  // {"mode":"500|framework500|hang|401|404|malformed|reset|none","seconds":N,"count":N,
+  // {"mode":"500|framework500|503|hang|401|404|malformed|reset|none","seconds":N,"count":N,
   //  "listener":1|2,"message":"...","route":"pair|token-state|health"}; without "listener" the
   //  mode applies to every listener, without "route" to every route.
   s.Post("/_fake/failure", [&all](const httplib::Request& req, httplib::Response& res) {
