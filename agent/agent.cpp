@@ -48,13 +48,16 @@ constexpr auto kSyncStopWait = std::chrono::seconds(3);
 constexpr auto kDoctorFailureReportInterval = std::chrono::minutes(30);
 constexpr auto kDoctorStopWait = std::chrono::milliseconds(200);
 
-ha_bridge::BridgeConfig bridge_config(const Options& o, const Environment& env) {
+// The Supervisor address and credentials come from `ha`, built once for every part that calls
+// Home Assistant.
+ha_bridge::BridgeConfig bridge_config(const Options& o, const Environment& env,
+                                      const ha_client::HaClientConfig& ha) {
   ha_bridge::BridgeConfig c;
   c.port = static_cast<std::uint16_t>(o.port);
   if (env.bind_address) c.bind_address = *env.bind_address;
-  c.upstream = ha_bridge::parse_upstream_url(env.supervisor_url);
-  c.supervisor_token = env.supervisor_token;
-  c.upstream_ws_tokens = o.upstream_ws_tokens(env.supervisor_token);
+  c.upstream = ha.upstream;
+  c.supervisor_token = ha.supervisor_token;
+  c.upstream_ws_tokens = ha.ws_tokens;
   c.allowed_path_regex = o.allowed_path_regex;
   c.max_body_bytes = static_cast<std::size_t>(o.max_request_body_mb) * 1024 * 1024;
   c.allow_hassio_domain = o.allow_hassio_domain;
@@ -171,14 +174,14 @@ int run_agent(const Environment& env) {
   };
 
   try {
-    auto routes = local_routes(options, *tokens, sync_status);
+    auto routes = local_routes(options, sync_status);
     routes.push_back(doctor_route(options.sync_status_token, doctor_json));
     // Built once: the Zigbee routes and the telemetry service reach HA the same way.
     const ha_client::HaClientConfig ha = ha_client_config(options, env);
     auto zha = zha_routes(tokens, ha,
                           [&bridge]() -> boost::asio::io_context& { return bridge->io_context(); });
     routes.insert(routes.end(), zha.begin(), zha.end());
-    bridge = std::make_unique<ha_bridge::LanBridge>(bridge_config(options, env), tokens,
+    bridge = std::make_unique<ha_bridge::LanBridge>(bridge_config(options, env, ha), tokens,
                                                     std::move(routes));
     telemetry = make_telemetry_service(options, env, ha, bridge->io_context());
   } catch (const std::invalid_argument& e) {
@@ -225,6 +228,10 @@ int run_agent(const Environment& env) {
 
   try {
     bridge->start();
+  } catch (const std::invalid_argument& e) {
+    // DINODIA_BIND_ADDRESS that is not an IP: a configuration error, as a bad option is.
+    log::error(std::string("Invalid configuration: ") + e.what());
+    return 2;
   } catch (const std::exception& e) {
     log::error(std::string("Could not start the LAN bridge: ") + e.what());
     return 1;

@@ -7,8 +7,7 @@
 namespace dinodia::agent {
 
 std::vector<ha_bridge::LocalRoute> local_routes(
-    const Options& options, const ha_bridge::TokenRegistry& /*tokens*/,
-    std::function<nlohmann::ordered_json()> sync_status) {
+    const Options& options, std::function<nlohmann::ordered_json()> sync_status) {
   std::vector<ha_bridge::LocalRoute> routes;
   routes.push_back(sync_status_route(options.sync_status_token, std::move(sync_status)));
   // Container HEALTHCHECK: needs no token and reveals nothing but "the process answers".

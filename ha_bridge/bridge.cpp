@@ -23,8 +23,10 @@ using tcp = asio::ip::tcp;
 
 // One worker per thread, each with its own single-threaded io_context and its own pool of
 // upstream connections (the nginx worker model). A connection lives on one worker for its whole
-// life, so the hot path takes no locks, wakes no other thread and never re-registers a socket
-// with another event loop; a pooled upstream connection is reused on the loop it belongs to.
+// life, so the hot path takes no lock another thread contends for (the pool's own mutex is only
+// ever taken by its worker while the bridge runs), wakes no other thread and never re-registers a
+// socket with another event loop; a pooled upstream connection is reused on the loop it belongs
+// to.
 struct Worker {
   explicit Worker(const BridgeConfig& config)
       : ioc(1), pool(config.upstream_pool_size, std::chrono::seconds(20)) {

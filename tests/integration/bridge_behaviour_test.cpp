@@ -118,6 +118,21 @@ TEST_CASE("DINODIA_BRIDGE_TIMEOUTS: a bad key or value stops start-up with an er
   }
 }
 
+TEST_CASE("DINODIA_BIND_ADDRESS that is not an IP stops start-up with exit code 2") {
+  // A configuration error like a bad option (docs/compatibility.md#environment), not a start-up
+  // failure such as a taken port (exit 1).
+  TempDir dir;
+  AgentProcess fixture(agent_setup(dir, "http://127.0.0.1:1", ""));
+  fixture.launch(agent_options().dump(), {{"DINODIA_BIND_ADDRESS", "hub.local"}});
+  Process& agent = fixture.process();
+  auto code = agent.wait(std::chrono::seconds(10));
+  INFO(agent.log());
+  REQUIRE(code);
+  CHECK(*code == 2);
+  CHECK(agent.count_log("Invalid configuration: bind address 'hub.local' is not an IP") == 1);
+  CHECK(agent.count_log("Listening") == 0);
+}
+
 TEST_CASE("DINODIA_BRIDGE_TIMEOUTS: every key at once, spaces around items, is accepted") {
   TempDir dir;
   AgentProcess fixture(
