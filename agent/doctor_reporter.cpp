@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "common/log.hpp"
+#include "common/stop_thread.hpp"
 
 namespace dinodia::agent {
 
@@ -98,20 +99,7 @@ void DoctorReporter::log_report(const DoctorReport& report, const std::string& r
 }
 
 bool DoctorReporter::stop(std::chrono::milliseconds timeout) {
-  if (!thread_.joinable()) return true;
-  bool done;
-  {
-    std::unique_lock lock(mutex_);
-    stopping_ = true;
-    cv_.notify_all();
-    done = cv_.wait_for(lock, timeout, [this] { return finished_; });
-  }
-  if (done) {
-    thread_.join();
-  } else {
-    thread_.detach();
-  }
-  return done;
+  return threads::stop_thread(thread_, mutex_, cv_, stopping_, finished_, timeout);
 }
 
 }  // namespace dinodia::agent

@@ -119,6 +119,8 @@ Environment read_environment() {
   if (auto v = get("DINODIA_BIND_ADDRESS")) env.bind_address = *v;
   if (auto v = get("DINODIA_BRIDGE_TIMEOUTS")) env.bridge_timeouts = parse_bridge_timeouts(*v);
   if (auto v = get("DINODIA_BRIDGE_LIMITS")) env.bridge_limits = parse_bridge_limits(*v);
+  env.glibc_tunables = get("GLIBC_TUNABLES");
+  env.preloaded = get("LD_PRELOAD").has_value();
   return env;
 }
 

@@ -51,6 +51,9 @@ struct Environment {
   std::optional<std::string> bind_address;               // DINODIA_BIND_ADDRESS (tests, benchmarks)
   BridgeTimeoutOverrides bridge_timeouts;                // DINODIA_BRIDGE_TIMEOUTS (tests only)
   BridgeLimitOverrides bridge_limits;                    // DINODIA_BRIDGE_LIMITS (tests only)
+  // Read for the allocator set-up at start (common/process_limits.hpp, allocator_tunables):
+  std::optional<std::string> glibc_tunables;  // GLIBC_TUNABLES
+  bool preloaded = false;                     // LD_PRELOAD is set (valgrind, heaptrack)
 };
 
 // Reads the variables above. Throws std::invalid_argument naming the variable on a bad value.

@@ -12,6 +12,7 @@
 #include "agent/environment.hpp"
 #include "agent/operator_commands.hpp"
 #include "common/log.hpp"
+#include "common/process_limits.hpp"
 
 int main(int argc, char** argv) {
   if (argc > 1 &&
@@ -34,7 +35,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    return dinodia::agent::run_agent(dinodia::agent::read_environment());
+    const auto env = dinodia::agent::read_environment();
+    // First of all: restart once without glibc's per-thread caches
+    // (docs/hostile-clients.md#memory-after-a-burst).
+    if (const auto tunables =
+            dinodia::process::allocator_tunables(env.glibc_tunables, env.preloaded)) {
+      dinodia::process::restart_with_tunables(argv, *tunables);
+    }
+    return dinodia::agent::run_agent(env);
   } catch (const std::invalid_argument& e) {
     dinodia::log::error(std::string("Invalid environment: ") + e.what());
     return 2;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.hpp"
+#include "common/stop_thread.hpp"
 
 namespace dinodia::agent {
 
@@ -103,20 +104,7 @@ bool SyncScheduler::wait_first_cycle(milliseconds timeout) {
 }
 
 bool SyncScheduler::stop(milliseconds timeout) {
-  if (!thread_.joinable()) return true;
-  bool done;
-  {
-    std::unique_lock lock(mutex_);
-    stopping_ = true;
-    cv_.notify_all();
-    done = cv_.wait_for(lock, timeout, [this] { return finished_; });
-  }
-  if (done) {
-    thread_.join();
-  } else {
-    thread_.detach();
-  }
-  return done;
+  return threads::stop_thread(thread_, mutex_, cv_, stopping_, finished_, timeout);
 }
 
 }  // namespace dinodia::agent

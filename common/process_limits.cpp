@@ -1,8 +1,11 @@
 #include "common/process_limits.hpp"
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -44,6 +47,28 @@ void release_free_memory() {
 #if defined(__GLIBC__)
   malloc_trim(0);
 #endif
+}
+
+std::optional<std::string> allocator_tunables(const std::optional<std::string>& current,
+                                              bool preloaded) {
+#if defined(__GLIBC__)
+  constexpr std::string_view kSetting = "glibc.malloc.tcache_count";
+  if (preloaded) return std::nullopt;
+  if (!current || current->empty()) return std::string(kSetting) + "=0";
+  if (current->find(kSetting) != std::string::npos) return std::nullopt;
+  return *current + ":" + std::string(kSetting) + "=0";
+#else
+  (void)current;
+  (void)preloaded;
+  return std::nullopt;
+#endif
+}
+
+void restart_with_tunables(char** argv, const std::string& tunables) {
+  if (setenv("GLIBC_TUNABLES", tunables.c_str(), 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  // Still here: exec failed (no /proc). The process runs on as started; the changed variable
+  // would only reach child processes, and the agent starts none.
 }
 
 }  // namespace dinodia::process

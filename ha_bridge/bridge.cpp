@@ -15,6 +15,7 @@
 #include "common/process_limits.hpp"
 #include "ha_bridge/detail/context.hpp"
 #include "ha_bridge/detail/http_session.hpp"
+#include "ha_bridge/detail/reactor_reserve.hpp"
 
 namespace dinodia::ha_bridge {
 
@@ -206,6 +207,11 @@ void LanBridge::start() {
       descriptors > 2 * reserve ? (descriptors - reserve) / 2 : descriptors / 4;
   impl.max_connections = std::min(cfg.max_connections, fits);
   impl.ctx->connections.set_limits({impl.max_connections, cfg.max_connections_per_address});
+  // Connections go round robin to the workers; each also holds its upstream pool. A worker that
+  // gets more than this in a burst makes the extra states then (docs/hostile-clients.md).
+  const std::size_t states_per_worker =
+      impl.max_connections / impl.workers.size() + cfg.upstream_pool_size + 32;
+  for (auto& worker : impl.workers) detail::reserve_reactor_states(worker->ioc, states_per_worker);
   log::info("Connection limits", log::Fields()
                                      .add("connections", impl.max_connections)
                                      .add("per_address", cfg.max_connections_per_address)

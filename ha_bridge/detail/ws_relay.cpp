@@ -13,16 +13,16 @@
 // the other, and pump() writes each side's queue one message at a time.
 //
 // Concurrency: both streams, the timers and every handler run on the single thread of the
-// worker that accepted the client (timers and posts go through a strand on that loop), so the
-// relay's state needs no locks. Pending I/O operations hold a shared_ptr to the relay; timers
-// hold only a weak_ptr, so the relay (and its stats slot) goes away as soon as the last I/O
+// worker that accepted the client (its io_context runs on that one thread: an implicit strand),
+// so the relay's state needs no locks and no explicit strand. Code on other threads (shutdown)
+// reaches the relay by posting to that loop. Pending I/O operations hold a shared_ptr to the relay;
+// timers hold only a weak_ptr, so the relay (and its stats slot) goes away as soon as the last I/O
 // completes.
 #include "ha_bridge/detail/ws_relay.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/websocket.hpp>
 #include <nlohmann/json.hpp>
 
@@ -37,7 +37,8 @@ namespace dinodia::ha_bridge::detail {
 namespace {
 
 namespace websocket = beast::websocket;
-using Strand = asio::strand<asio::any_io_executor>;
+// The worker's loop, run by one thread (see above).
+using Loop = asio::any_io_executor;
 
 // How long a close handshake may take before the sockets are simply closed.
 constexpr std::chrono::seconds kCloseLinger{5};
@@ -62,16 +63,16 @@ std::string message_type(std::string_view frame) {
 
 class Relay : public std::enable_shared_from_this<Relay> {
  public:
-  Relay(tcp::socket client_socket, const asio::ip::address& peer, const Strand& strand,
+  Relay(tcp::socket client_socket, const asio::ip::address& peer, const Loop& loop,
         std::shared_ptr<BridgeContext> ctx)
       : peer_(peer),
-        strand_(strand),
+        loop_(loop),
         ctx_(std::move(ctx)),
         client_(beast::tcp_stream(std::move(client_socket))),
-        resolver_(strand),
-        auth_timer_(strand),
-        linger_timer_(strand),
-        greeting_timer_(strand),
+        resolver_(loop),
+        auth_timer_(loop),
+        linger_timer_(loop),
+        greeting_timer_(loop),
         id_(g_next_session.fetch_add(1)) {
     ctx_->stats.ws_sessions.fetch_add(1, std::memory_order_relaxed);
     ctx_->stats.ws_sessions_active.fetch_add(1, std::memory_order_relaxed);
@@ -90,13 +91,13 @@ class Relay : public std::enable_shared_from_this<Relay> {
     // Shutdown first asks for a clean 1001 close on both sides; after the grace period it
     // closes the sockets.
     tracker_id_ = ctx_->connections.add(
-        [weak, strand = strand_] {
-          asio::post(strand, [weak] {
+        [weak, loop = loop_] {
+          asio::post(loop, [weak] {
             if (auto self = weak.lock()) self->hard_close_all();
           });
         },
-        [weak, strand = strand_] {
-          asio::post(strand, [weak] {
+        [weak, loop = loop_] {
+          asio::post(loop, [weak] {
             if (auto self = weak.lock()) self->shutdown_for_stop();
           });
         },
@@ -329,7 +330,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
   // ---------------------------------------------------------------- upstream side
 
   void connect_upstream() {
-    upstream_ = std::make_shared<WsUpstream>(strand_);
+    upstream_ = std::make_shared<WsUpstream>(loop_);
     open_ws_upstream(
         upstream_, *ctx_, resolver_,
         [self = shared_from_this(), up = upstream_] {
@@ -618,7 +619,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
   }
 
   asio::ip::address peer_;
-  Strand strand_;
+  Loop loop_;
   std::shared_ptr<BridgeContext> ctx_;
   WsPeer client_;
   tcp::resolver resolver_;
@@ -651,11 +652,13 @@ class Relay : public std::enable_shared_from_this<Relay> {
 void start_ws_relay(beast::tcp_stream client, const asio::ip::address& peer,
                     http::request<http::empty_body> upgrade, std::shared_ptr<BridgeContext> ctx) {
   // The socket stays on the event loop of the worker that accepted it. That loop runs on one
-  // thread, so Beast's websocket stream and our state are only ever touched from it; the
-  // strand says so explicitly and costs nothing more.
-  Strand strand = asio::make_strand(client.get_executor());
-  auto relay = std::make_shared<Relay>(client.release_socket(), peer, strand, std::move(ctx));
-  asio::post(strand, [relay, upgrade = std::move(upgrade)] { relay->start(upgrade); });
+  // thread, so Beast's websocket stream and our state are only ever touched from it. No
+  // explicit strand: each would take one of the loop's 193 strand mutexes, which Asio makes as
+  // they are first needed and keeps, and made during a burst they held its pages resident
+  // after it (docs/hostile-clients.md#memory-after-a-burst).
+  Loop loop = client.get_executor();
+  auto relay = std::make_shared<Relay>(client.release_socket(), peer, loop, std::move(ctx));
+  asio::post(loop, [relay, upgrade = std::move(upgrade)] { relay->start(upgrade); });
 }
 
 }  // namespace dinodia::ha_bridge::detail

@@ -65,7 +65,10 @@ CliRun doctor_cli(const TempDir& dir, const Json& options, const std::string& su
   EnvMap env{{"DINODIA_OPTIONS_PATH", dir.file("cli-options.json")},
              {"DINODIA_DATA_DIR", dir.path()},
              {"DINODIA_SUPERVISOR_URL", supervisor_url},
-             {"SUPERVISOR_TOKEN", kSupervisorToken}};
+             {"SUPERVISOR_TOKEN", kSupervisorToken},
+             // The port check binds as the agent would; on 0.0.0.0 it would also meet the
+             // TIME_WAIT client ports other tests leave on 127.0.0.N (ctest -j2).
+             {"DINODIA_BIND_ADDRESS", "127.0.0.1"}};
   for (const auto& [k, v] : extra) env[k] = v;
   Process p({dinodia::testing::agent_binary(), "doctor"}, env, dir.file(log));
   const auto code = p.wait(60s);

@@ -78,7 +78,10 @@ std::pair<int, std::string> run_cli(const TempDir& dir, const std::string& comma
             {{"DINODIA_OPTIONS_PATH", dir.file("cli-options.json")},
              {"DINODIA_DATA_DIR", dir.path()},
              {"DINODIA_SUPERVISOR_URL", supervisor_url},
-             {"SUPERVISOR_TOKEN", kSupervisorToken}},
+             {"SUPERVISOR_TOKEN", kSupervisorToken},
+             // The doctor's port check binds the port as the agent would; on 0.0.0.0 it also
+             // meets the TIME_WAIT client ports other tests leave on 127.0.0.N (ctest -j2).
+             {"DINODIA_BIND_ADDRESS", "127.0.0.1"}},
             dir.file(log));
   auto code = p.wait(60s);
   INFO(p.log());

@@ -7,6 +7,7 @@
 #include "common/clock.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
+#include "common/process_limits.hpp"
 #include "common/text.hpp"
 
 using namespace dinodia;
@@ -155,4 +156,18 @@ TEST_CASE("sha256 and sha256_from_hex: the same digest as bytes and as hex, eith
   Sha256Digest bad{};
   CHECK_FALSE(dinodia::crypto::sha256_from_hex(hex.substr(1), bad));
   CHECK_FALSE(dinodia::crypto::sha256_from_hex(std::string(64, 'g'), bad));
+}
+
+TEST_CASE("allocator_tunables: per-thread caches off unless already set or under a preload") {
+  using dinodia::process::allocator_tunables;
+  CHECK(allocator_tunables(std::nullopt, false) == "glibc.malloc.tcache_count=0");
+  CHECK(allocator_tunables(std::string(), false) == "glibc.malloc.tcache_count=0");
+  // Someone else's settings are kept, the cache setting added once.
+  CHECK(allocator_tunables(std::string("glibc.malloc.arena_max=2"), false) ==
+        "glibc.malloc.arena_max=2:glibc.malloc.tcache_count=0");
+  // Already set (after the restart, or by whoever started the agent): no restart, no loop.
+  CHECK_FALSE(allocator_tunables(std::string("glibc.malloc.tcache_count=0"), false));
+  CHECK_FALSE(allocator_tunables(std::string("glibc.malloc.tcache_count=7"), false));
+  // valgrind and heaptrack preload their tools; a restart would run on without them.
+  CHECK_FALSE(allocator_tunables(std::nullopt, true));
 }
