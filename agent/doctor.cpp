@@ -74,7 +74,7 @@ DoctorCheck make(std::string id, std::string title, Verdict verdict, std::string
 std::string ago(std::int64_t ms) {
   const std::int64_t s = std::max<std::int64_t>(0, ms / 1000);
   if (s < 90) return std::to_string(s) + " s ago";
-  if (s < 90 * 60) return std::to_string(s / 60) + " min ago";
+  if (s < std::int64_t{90} * 60) return std::to_string(s / 60) + " min ago";
   return std::to_string(s / 3600) + " h ago";
 }
 
@@ -309,7 +309,8 @@ DoctorCheck pairing_check(const Options& o, const StateStore* store) {
               ago(age) + ")";
     // Three missed cycles (and at least 10 minutes) before it is worth a warning.
     const std::int64_t limit_ms = std::max<std::int64_t>(
-        10 * 60000, (3 * std::int64_t{std::max(2, o.platform_sync_interval_minutes)} + 1) * 60000);
+        std::int64_t{10} * 60000,
+        (3 * std::int64_t{std::max(2, o.platform_sync_interval_minutes)} + 1) * 60000);
     if (age > limit_ms) {
       return make(id, title, Verdict::warn, detail + last,
                   "The hub keeps serving the apps with the tokens it has, but new tokens and "
