@@ -61,7 +61,7 @@ std::vector<json> one(json command) {
 ha_bridge::LocalHandler list(const SharedPtr& s, const char* path, const char* command) {
   return [s, path, command](const LocalRequest&, Responder respond) {
     run(s, one({{"type", command}}),
-        [path, respond = std::move(respond)](std::string error, Results results) {
+        [path, respond = std::move(respond)](const std::string& error, const Results& results) {
           if (!error.empty()) return respond(unreachable(path, error));
           if (!results[0].success) return respond(refused(path, results[0]));
           respond(json_response(results[0].result.dump()));
@@ -75,7 +75,7 @@ void remove_entity(const SharedPtr& s, const LocalRequest& req, Responder respon
   auto command = remove_command(req.body, "config/entity_registry/remove", "entity_id");
   if (req.body_too_large || !command) return respond(bad_body_response(req.body_too_large));
   run(s, one(std::move(*command)),
-      [respond = std::move(respond)](std::string error, Results results) {
+      [respond = std::move(respond)](const std::string& error, const Results& results) {
         if (!error.empty()) return respond(unreachable(kPath, error));
         if (!results[0].success) return respond(refused(kPath, results[0]));
         respond(removed_response());
@@ -87,8 +87,8 @@ void remove_entity(const SharedPtr& s, const LocalRequest& req, Responder respon
 void remove_device_per_config_entry(const SharedPtr& s, json device_id, Responder respond) {
   static constexpr const char* kPath = "/api/config/device_registry/remove";
   run(s, one({{"type", "config/device_registry/list"}}),
-      [s, device_id = std::move(device_id), respond = std::move(respond)](std::string error,
-                                                                          Results listed) mutable {
+      [s, device_id = std::move(device_id), respond = std::move(respond)](
+          const std::string& error, const Results& listed) mutable {
         if (!error.empty()) return respond(unreachable(kPath, error));
         if (!listed[0].success) return respond(refused(kPath, listed[0]));
         const auto entries = device_config_entries(listed[0].result, device_id);
@@ -106,7 +106,8 @@ void remove_device_per_config_entry(const SharedPtr& s, json device_id, Responde
                               {"device_id", device_id}});
         }
         run(s, std::move(commands),
-            [respond = std::move(respond)](std::string remove_error, Results removed) {
+            [respond = std::move(respond)](const std::string& remove_error,
+                                           const Results& removed) {
               if (!remove_error.empty()) return respond(unreachable(kPath, remove_error));
               for (const auto& r : removed) {
                 if (!r.success) return respond(refused(kPath, r));
@@ -123,7 +124,8 @@ void remove_device(const SharedPtr& s, const LocalRequest& req, Responder respon
   if (req.body_too_large || !command) return respond(bad_body_response(req.body_too_large));
   const json device_id = command->value("device_id", json());
   run(s, one(std::move(*command)),
-      [s, device_id, respond = std::move(respond)](std::string error, Results results) mutable {
+      [s, device_id, respond = std::move(respond)](const std::string& error,
+                                                   const Results& results) mutable {
         if (!error.empty()) return respond(unreachable(kPath, error));
         if (results[0].success) return respond(removed_response());
         if (results[0].code == "unknown_command") {
@@ -137,7 +139,7 @@ void remove_device(const SharedPtr& s, const LocalRequest& req, Responder respon
 void list_automations(const SharedPtr& s, const LocalRequest&, Responder respond) {
   static constexpr const char* kPath = "/api/config/automation";
   run(s, one({{"type", "get_states"}}),
-      [s, respond = std::move(respond)](std::string error, Results states) mutable {
+      [s, respond = std::move(respond)](const std::string& error, const Results& states) mutable {
         if (!error.empty()) return respond(unreachable(kPath, error));
         if (!states[0].success) return respond(refused(kPath, states[0]));
         auto ids = std::make_shared<const std::vector<std::string>>(
@@ -148,7 +150,8 @@ void list_automations(const SharedPtr& s, const LocalRequest&, Responder respond
           commands.push_back({{"type", "automation/config"}, {"entity_id", id}});
         }
         run(s, std::move(commands),
-            [ids, respond = std::move(respond)](std::string config_error, Results configs) {
+            [ids, respond = std::move(respond)](const std::string& config_error,
+                                                const Results& configs) {
               if (!config_error.empty()) return respond(unreachable(kPath, config_error));
               const AutomationList list = automation_list(*ids, configs);
               if (list.failed) return respond(refused(kPath, *list.failed));
