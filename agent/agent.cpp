@@ -19,6 +19,7 @@
 #include "agent/local_endpoints.hpp"
 #include "agent/options.hpp"
 #include "agent/platform_sync.hpp"
+#include "agent/rest_shims.hpp"
 #include "agent/state_store.hpp"
 #include "agent/sync_scheduler.hpp"
 #include "agent/sync_status_endpoint.hpp"
@@ -181,6 +182,11 @@ int run_agent(const Environment& env) {
     auto zha = zha_routes(tokens, ha,
                           [&bridge]() -> boost::asio::io_context& { return bridge->io_context(); });
     routes.insert(routes.end(), zha.begin(), zha.end());
+    // Home Assistant paths the apps call that Home Assistant does not have; the bridge admits
+    // them as relayed paths (docs/lan-bridge.md#rest-shims).
+    auto shims = rest_shim_routes(
+        ha, [&bridge]() -> boost::asio::io_context& { return bridge->io_context(); });
+    routes.insert(routes.end(), shims.begin(), shims.end());
     bridge = std::make_unique<ha_bridge::LanBridge>(bridge_config(options, env, ha), tokens,
                                                     std::move(routes));
     telemetry = make_telemetry_service(options, env, ha, bridge->io_context());

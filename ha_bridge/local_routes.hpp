@@ -1,8 +1,13 @@
 #pragma once
 // Endpoints the agent answers itself on port 8099 instead of relaying them
-// (docs/compatibility.md#endpoints): /_dinodia/sync-status, /_dinodia/zha/*, /_dinodia/health. They
-// are matched on method and the exact pathname (dot segments resolved, repeated slashes NOT
-// collapsed), before the relay.
+// (docs/compatibility.md#endpoints). Two kinds:
+//   * the agent's own, /_dinodia/sync-status, /_dinodia/zha/*, /_dinodia/health, ...: matched on
+//     method and the exact pathname (dot segments resolved, repeated slashes NOT collapsed),
+//     before the relay, each with its own credential check (`admit`);
+//   * REST shims (`ha_rest_shim`), Home Assistant REST paths that Home Assistant does not have
+//     and the apps call anyway: matched on method and the path the relay would forward
+//     (client_path), after the relay's own access decision, hub token then allow-list
+//     (docs/lan-bridge.md#rest-shims). Every other method on such a path is relayed.
 //
 // Handlers may answer later and from any thread (the Zigbee ones wait on Home Assistant); the
 // bridge hands the answer back to the connection's strand. No Asio types here on purpose.
@@ -53,8 +58,13 @@ struct LocalRoute {
   std::string pathname;
   LocalHandler handler;
   std::size_t max_body_bytes = std::size_t{1024} * 1024;
-  // Checked before the body is read (a credential); none: every request is admitted.
+  // Checked before the body is read (a credential); none: every request is admitted. Not used
+  // for a REST shim, which the relay's access decision admits.
   LocalAdmission admit;
+  // A Home Assistant REST path Home Assistant does not serve, answered here in its place
+  // (docs/lan-bridge.md#rest-shims); `pathname` is then the normalised path as the relay
+  // forwards it, e.g. "/api/config/label_registry/list".
+  bool ha_rest_shim = false;
 };
 
 }  // namespace dinodia::ha_bridge

@@ -4,7 +4,8 @@
 //   * HaConnection (ha_connection.hpp): the long-lived tracker WebSocket with reconnect,
 //     back-off + jitter, request/response matching and event delivery;
 //   * ws_command_once (ws_command_once.hpp): one WebSocket command on a new connection (the
-//     Zigbee routes, the area list);
+//     Zigbee routes, the area list); ws_commands_once (ws_commands_once.hpp): several on one,
+//     each with Home Assistant's own result (the REST shims, docs/lan-bridge.md#rest-shims);
 //   * REST (rest.hpp): GET /network/info, GET /core/api/states/<id>, POST
 //     /core/api/services/...
 //
@@ -19,3 +20,4 @@
 #include "ha_client/ha_connection.hpp"
 #include "ha_client/rest.hpp"
 #include "ha_client/ws_command_once.hpp"
+#include "ha_client/ws_commands_once.hpp"

@@ -1,12 +1,14 @@
 #pragma once
 // Internal to ha_bridge: state shared by the listener, the HTTP relay and the WebSocket relay.
 // Includes Beast/Asio, so only ha_bridge's own .cpp files include it.
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
+#include <iterator>
 #include <memory>
 
 #include "ha_bridge/bridge.hpp"
@@ -40,7 +42,10 @@ struct BridgeContext {
   BridgeConfig config;
   std::shared_ptr<const TokenRegistry> tokens;
   AllowList allow_list;
-  std::vector<LocalRoute> local_routes;
+  std::vector<LocalRoute> local_routes;  // the agent's own, matched before the relay
+  // Home Assistant paths Home Assistant does not have, answered by the agent once the relay's
+  // access decision admitted them (docs/lan-bridge.md#rest-shims).
+  std::vector<LocalRoute> rest_shims;
   // "Host: ...\r\nAuthorization: Bearer <Supervisor token>\r\n": what every relayed request
   // carries in place of the client's Host and Authorization.
   std::string upstream_fields;
@@ -60,7 +65,15 @@ struct BridgeContext {
         local_routes(std::move(r)),
         upstream_fields("Host: " + config.upstream.host_header() + "\r\nAuthorization: Bearer " +
                         config.supervisor_token + "\r\n"),
-        ws_preauth_budget(config.ws_preauth_budget_bytes) {}
+        ws_preauth_budget(config.ws_preauth_budget_bytes) {
+    // One list per kind, in the order given: the shims are matched at another point.
+    const auto first_shim =
+        std::stable_partition(local_routes.begin(), local_routes.end(),
+                              [](const LocalRoute& route) { return !route.ha_rest_shim; });
+    rest_shims.assign(std::make_move_iterator(first_shim),
+                      std::make_move_iterator(local_routes.end()));
+    local_routes.erase(first_shim, local_routes.end());
+  }
 };
 
 }  // namespace dinodia::ha_bridge::detail

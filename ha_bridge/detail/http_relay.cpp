@@ -11,8 +11,6 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <tuple>
 
@@ -20,12 +18,13 @@
 #include "common/text.hpp"
 #include "ha_bridge/detail/client_watch.hpp"
 #include "ha_bridge/detail/gather_body.hpp"
+#include "ha_bridge/detail/refuse_access.hpp"
+#include "ha_bridge/detail/relay_access.hpp"
 #include "ha_bridge/detail/reply.hpp"
 #include "ha_bridge/detail/splice_relay.hpp"
 #include "ha_bridge/detail/upstream_status_log.hpp"
 #include "ha_bridge/detail/whole_head.hpp"
 #include "ha_bridge/detail/write_gathered.hpp"
-#include "ha_bridge/hub_access.hpp"
 
 namespace dinodia::ha_bridge::detail {
 namespace {
@@ -37,16 +36,6 @@ constexpr std::uint64_t kSpliceThreshold = std::uint64_t{64} * 1024;
 constexpr std::size_t kReadRoom = 4096;
 
 using WriteResult = std::tuple<beast::error_code, std::size_t>;
-
-// A request that presented no or a wrong hub token: counts it against the client's address and
-// waits as long as that address has earned before the 401 goes out (docs/hostile-clients.md).
-asio::awaitable<void> pause_after_failed_auth(ClientConnection& client, BridgeContext& ctx) {
-  const auto pause = ctx.auth_failures.failed(client.peer);
-  if (pause.count() == 0) co_return;
-  // Only a failing client waits here; the timer is its own, not the connection's deadline.
-  asio::steady_timer timer(client.socket.get_executor(), pause);
-  co_await timer.async_wait(kAwaitTuple);
-}
 
 class Exchange {
  public:
@@ -62,27 +51,12 @@ class Exchange {
         client_version_(head.version) {}
 
   asio::awaitable<ExchangeEnd> run() {
-    // Auth first (a deliberate difference from legacy, which checked the path first).
-    // A connection that never proved a token ends with its 401: a client without one cannot
-    // keep it open by asking again before each idle timeout (docs/http-input.md).
-    if (!hub_token_accepted(ctx_.tokens.get(),
-                            text::bearer_token(head_.get(http::field::authorization)),
-                            &client_.proven_token)) {
-      ctx_.stats.http_rejected_unauthorized.fetch_add(1, std::memory_order_relaxed);
-      co_await pause_after_failed_auth(client_, ctx_);
-      co_return co_await reply_json(client_, ctx_, 401, kUnauthorizedBody,
-                                    client_.authenticated && client_keep_alive_ && head_.is_done(),
-                                    client_version_);
-    }
-    note_authenticated(client_, ctx_);
-    // The hassio service domain (add-ons, host reboot) is refused like a path off the list
-    // unless the option allows it: no app calls it (docs/http-input.md).
-    if (!ctx_.allow_list.allows_remembered(target_.client_path) ||
-        (!ctx_.config.allow_hassio_domain && names_hassio_service(target_.client_path))) {
-      ctx_.stats.http_rejected_forbidden.fetch_add(1, std::memory_order_relaxed);
-      const nlohmann::json body = {{"error", "Path not allowed."}, {"path", target_.client_path}};
-      co_return co_await reply_json(client_, ctx_, 403, body.dump(),
-                                    client_keep_alive_ && head_.is_done(), client_version_);
+    // Hub token, then the allow-list (relay_access.hpp). A connection that never proved a token
+    // ends with its 401: a client without one cannot keep it open by asking again before each
+    // idle timeout (docs/http-input.md).
+    if (const RelayAccess access = relay_access(client_, ctx_, head_, target_);
+        access != RelayAccess::granted) {
+      co_return co_await refuse_access(client_, ctx_, head_, target_, access);
     }
     // A client waiting for "100 Continue" gets it from us once the request is accepted; the
     // Expect header is not forwarded.

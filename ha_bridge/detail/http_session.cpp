@@ -14,6 +14,8 @@
 #include "common/text.hpp"
 #include "ha_bridge/detail/client_connection.hpp"
 #include "ha_bridge/detail/http_relay.hpp"
+#include "ha_bridge/detail/refuse_access.hpp"
+#include "ha_bridge/detail/relay_access.hpp"
 #include "ha_bridge/detail/reply.hpp"
 #include "ha_bridge/detail/whole_head.hpp"
 #include "ha_bridge/detail/ws_relay.hpp"
@@ -161,6 +163,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         // without a response (docs/compatibility.md#websocket). No auth or allow-list here: the
         // relay authenticates in-band.
         if (target->client_path == "/api/websocket") hand_over_to_ws_relay(head);
+      } else if (const LocalRoute* shim = rest_shim(head, *target)) {
+        end = co_await serve_rest_shim(*shim, head, *target);
       } else {
         end = co_await relay_http(client_, *ctx_, head, *target);
       }
@@ -173,6 +177,28 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       if (route.method == head.method_string && route.pathname == target.pathname) return &route;
     }
     return nullptr;
+  }
+
+  // A Home Assistant path Home Assistant does not have (docs/lan-bridge.md#rest-shims): matched
+  // on what the relay would forward, so that it is the same request whichever way it is spelled
+  // ("/api//config/..." included).
+  const LocalRoute* rest_shim(const RequestHead& head, const NormalisedTarget& target) const {
+    for (const auto& route : ctx_->rest_shims) {
+      if (route.method == head.method_string && route.pathname == target.client_path) {
+        return &route;
+      }
+    }
+    return nullptr;
+  }
+
+  // Admitted exactly as the relay admits the path it stands in for: hub token, then allow-list.
+  asio::awaitable<ExchangeEnd> serve_rest_shim(const LocalRoute& route, RequestHead& head,
+                                               const NormalisedTarget& target) {
+    if (const RelayAccess access = relay_access(client_, *ctx_, head, target);
+        access != RelayAccess::granted) {
+      co_return co_await refuse_access(client_, *ctx_, head, target, access);
+    }
+    co_return co_await run_local(route, head, target, target.client_path);
   }
 
   asio::awaitable<void> reject_header(beast::error_code ec, int version) {
@@ -229,26 +255,39 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     co_return beast::error_code{};
   }
 
-  asio::awaitable<ExchangeEnd> serve_local(const LocalRoute& route, RequestHead& head,
-                                           const NormalisedTarget& target) {
+  static LocalRequest local_request(const RequestHead& head, const NormalisedTarget& target,
+                                    std::string pathname) {
     LocalRequest request;
     request.method = std::string(head.method_string);
-    request.pathname = target.pathname;
+    request.pathname = std::move(pathname);
     request.query = target.search.empty() ? std::string() : target.search.substr(1);
     for (const auto& field : *head.fields) {
       request.headers.emplace_back(text::lower(field.name_string), std::string(field.value));
     }
-    const int version = head.version;
-    const bool keep_alive_requested = head.keep_alive();
+    return request;
+  }
+
+  asio::awaitable<ExchangeEnd> serve_local(const LocalRoute& route, RequestHead& head,
+                                           const NormalisedTarget& target) {
     // Admitted before any body byte is read: a client without the route's credential cannot
     // make us hold its body (the body stays unread, so the connection ends with the refusal).
     if (route.admit) {
-      if (auto refusal = route.admit(request)) {
+      if (auto refusal = route.admit(local_request(head, target, target.pathname))) {
         co_return co_await reply(client_, *ctx_, static_cast<unsigned>(refusal->status),
-                                 refusal->content_type, refusal->body, false, version,
+                                 refusal->content_type, refusal->body, false, head.version,
                                  &refusal->headers);
       }
     }
+    co_return co_await run_local(route, head, target, target.pathname);
+  }
+
+  // An admitted request to a local route: reads its body (bounded by the route), runs the
+  // handler and writes its answer.
+  asio::awaitable<ExchangeEnd> run_local(const LocalRoute& route, RequestHead& head,
+                                         const NormalisedTarget& target, std::string pathname) {
+    LocalRequest request = local_request(head, target, std::move(pathname));
+    const int version = head.version;
+    const bool keep_alive_requested = head.keep_alive();
     bool close_after = false;
     // Beast checks a declared Content-Length against the body limit when it parses the header,
     // which happened under the bridge-wide limit; a route's smaller limit is checked here.

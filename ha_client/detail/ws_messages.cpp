@@ -10,4 +10,12 @@ std::string result_error_message(const nlohmann::json& msg) {
   return {};
 }
 
+std::string result_error_code(const nlohmann::json& msg) {
+  if (msg.contains("error") && msg["error"].is_object()) {
+    const auto& e = msg["error"];
+    if (e.contains("code") && e["code"].is_string()) return e["code"].get<std::string>();
+  }
+  return {};
+}
+
 }  // namespace dinodia::ha_client::detail

@@ -21,5 +21,7 @@ void for_each_message(const std::string& text, F&& f) {
 
 // The error.message of a failed `result`, or empty.
 std::string result_error_message(const nlohmann::json& msg);
+// The error.code of a failed `result` ("not_found", "unauthorized", ...), or empty.
+std::string result_error_code(const nlohmann::json& msg);
 
 }  // namespace dinodia::ha_client::detail

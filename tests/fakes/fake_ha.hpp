@@ -2,8 +2,9 @@
 // Home Assistant Core + Supervisor stand-in for integration tests and benchmarks.
 // One process (`fake_ha`) that speaks the real protocols on a real socket:
 //   * Supervisor Core proxy REST:   /core/api/...   (Bearer <supervisor token> required)
-//   * Supervisor Core proxy WS:     /core/api/websocket (HA auth handshake, registry lists,
-//                                    state_changed events, ping/pong, coalesced arrays)
+//   * Supervisor Core proxy WS:     /core/api/websocket (HA auth handshake, registry lists and
+//                                    removals, automation/config, state_changed events,
+//                                    ping/pong, coalesced arrays)
 //   * Supervisor API:               /network/info   (for LAN address detection)
 //   * Test control:                 /_fake/...      (no auth; tests steer and inspect it)
 // Command line: fake_ha --port 0 --token <supervisor token> [--entities 300]
@@ -52,6 +53,16 @@ struct FakeHaState {
   // HA answers unknown_command as without ZHA), "devices_error" {code, message},
   // "devices_delay_ms", "permit_status" + "permit_body" (services/zha/permit answer).
   nlohmann::json zha = nlohmann::json::object();
+  // Automations as automations.yaml holds them, by id: written and read by the REST
+  // /api/config/automation/config/<id> (which also adds or drops the automation.* state, as
+  // Core's reload does), read by the WebSocket automation/config.
+  nlohmann::json automations = nlohmann::json::object();
+  // POST /_fake/set {"ws_admin": false}: the WebSocket user is not an administrator, so the
+  // commands Core marks require_admin (registry removals) answer `unauthorized`.
+  bool ws_admin = true;
+  // POST /_fake/set {"device_remove_command": false}: Core from before
+  // config/device_registry/remove, which only has remove_config_entry.
+  bool device_remove_command = true;
   std::vector<RecordedRequest> requests;    // every REST request received (for assertions)
   std::vector<nlohmann::json> ws_received;  // every WS message received after auth
   std::atomic<int> ws_connections_open{0};

@@ -11,7 +11,11 @@
 //                                         meanwhile is noticed and counted as "cancelled"
 //   POST /core/api/template               text/plain JSON array (entity_id, area, device, labels)
 //   GET  /core/api/config                 core config; /core/api/config/automation/config/<id>
-//                                         GET/POST/DELETE; config_entries/flow POST/DELETE
+//                                         GET/POST/DELETE (a POST adds the automation.* state, a
+//                                         DELETE drops it, as Core's reload does);
+//                                         config_entries/flow POST/DELETE;
+//                                         POST config/core/check_config {"result":"valid",...};
+//                                         GET config/config_entries/entry (the config entries)
 //   GET  /core/api/camera_proxy/<id>      image/jpeg, ?size=N bytes (default 256 KiB),
 //                                         deterministic; camera.broken dies mid-body;
 //                                         ?pause_after_header_ms=M sends the header alone first;
@@ -36,6 +40,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -94,8 +99,6 @@ void reset_connection(tcp::socket& socket) {
   beast::error_code ignored;
   socket.close(ignored);
 }
-std::mutex g_automations_mutex;
-std::map<std::string, json> g_automations;
 
 std::map<std::string, std::string> parse_query(std::string_view target) {
   std::map<std::string, std::string> out;
@@ -154,6 +157,43 @@ json make_states(int n) {
                         {"user_id", nullptr}}}});
   }
   return states;
+}
+
+// As Core's slugify for an automation's entity id: lower case, anything else than a-z0-9 one '_'.
+std::string slugify(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c)) {
+      out.push_back(static_cast<char>(std::tolower(c)));
+    } else if (!out.empty() && out.back() != '_') {
+      out.push_back('_');
+    }
+  }
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  return out.empty() ? "unnamed" : out;
+}
+
+// GET /api/config/config_entries/entry: one entry, in the fields Core's entry list gives.
+json config_entries() {
+  return json::array({{{"created_at", 1700000000.0},
+                       {"disabled_by", nullptr},
+                       {"domain", "demo"},
+                       {"entry_id", "cfg1"},
+                       {"error_reason_translation_key", nullptr},
+                       {"error_reason_translation_placeholders", nullptr},
+                       {"modified_at", 1700000000.0},
+                       {"num_subentries", 0},
+                       {"pref_disable_new_entities", false},
+                       {"pref_disable_polling", false},
+                       {"reason", nullptr},
+                       {"source", "user"},
+                       {"state", "loaded"},
+                       {"supported_subentry_types", json::object()},
+                       {"supports_options", false},
+                       {"supports_reconfigure", false},
+                       {"supports_remove_device", true},
+                       {"supports_unload", true},
+                       {"title", "Demo"}}});
 }
 
 std::string camera_bytes(std::size_t size) {
@@ -273,6 +313,8 @@ class Handler {
         state_->requests.clear();
         state_->ws_received.clear();
         state_->network_info_delays = 0;
+        state_->ws_admin = true;
+        state_->device_remove_command = true;
       }
       g_counters.cancelled = 0;
       g_counters.completed_delayed = 0;
@@ -302,7 +344,8 @@ class Handler {
     }
     if (path == "/_fake/set") {
       // {"label_registry"|"entity_registry"|"device_registry"|"area_registry"|"network_info"|
-      //  "zha"|"network_info_delay": value, "states": [state objects upserted by entity_id]}
+      //  "zha"|"network_info_delay"|"automations"|"ws_admin"|"device_remove_command": value,
+      //  "states": [state objects upserted by entity_id]} (fake_ha.hpp says what each does)
       json body = json::parse(req.body(), nullptr, false);
       if (!body.is_object()) return send(req, 400, "text/plain", "expected a JSON object");
       {
@@ -318,6 +361,11 @@ class Handler {
           state_->network_info_delays = d.value("count", 1);
         }
         if (body.contains("zha")) state_->zha = body["zha"];
+        if (body.contains("automations")) state_->automations = body["automations"];
+        if (body.contains("ws_admin")) state_->ws_admin = body["ws_admin"].get<bool>();
+        if (body.contains("device_remove_command")) {
+          state_->device_remove_command = body["device_remove_command"].get<bool>();
+        }
         for (const auto& st : body.value("states", json::array())) upsert_state(st);
       }
       return send(req, 200, "application/json", "{}");
@@ -342,6 +390,48 @@ class Handler {
       return send(req, 200, "application/json", "{}");
     }
     return send(req, 404, "text/plain", "unknown control endpoint");
+  }
+
+  // /api/config/automation/config/<id>, as Core's EditAutomationConfigView over
+  // automations.yaml: the status and body to answer.
+  std::pair<unsigned, std::string> automation_config(http::verb method, const std::string& id,
+                                                     const std::string& request_body) {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    if (method == http::verb::post) {
+      json body = json::parse(request_body, nullptr, false);
+      if (!body.is_object()) return {400, R"({"message":"Message malformed"})"};
+      state_->automations[id] = body;
+      // Core reloads the automations: the entity is named after the alias.
+      const std::string alias = body.value("alias", id);
+      upsert_state({{"entity_id", "automation." + slugify(alias)},
+                    {"state", "on"},
+                    {"attributes",
+                     {{"id", id},
+                      {"last_triggered", nullptr},
+                      {"mode", body.value("mode", "single")},
+                      {"current", 0},
+                      {"friendly_name", alias}}},
+                    {"last_changed", "2026-01-01T00:00:00+00:00"},
+                    {"last_reported", "2026-01-01T00:00:00+00:00"},
+                    {"last_updated", "2026-01-01T00:00:00+00:00"},
+                    {"context", {{"id", "ctx"}, {"parent_id", nullptr}, {"user_id", nullptr}}}});
+      return {200, R"({"result":"ok"})"};
+    }
+    if (!state_->automations.is_object() || !state_->automations.contains(id)) {
+      return {404, R"({"message":"Resource not found"})"};
+    }
+    if (method != http::verb::delete_) return {200, state_->automations[id].dump()};
+    state_->automations.erase(id);
+    if (state_->states.is_array()) {
+      auto& states = state_->states;
+      for (auto it = states.begin(); it != states.end();) {
+        const json attrs = it->value("attributes", json::object());
+        const bool same = it->value("entity_id", "").rfind("automation.", 0) == 0 &&
+                          attrs.is_object() && attrs.value("id", json()) == json(id);
+        it = same ? states.erase(it) : it + 1;
+      }
+    }
+    return {200, R"({"result":"ok"})"};
   }
 
   // Caller holds state_->mutex.
@@ -442,25 +532,15 @@ class Handler {
                       .dump());
     }
     if (path.rfind("/api/config/automation/config/", 0) == 0) {
-      const std::string id = path.substr(30);
-      std::lock_guard<std::mutex> lock(g_automations_mutex);
-      if (method == http::verb::post) {
-        json body = json::parse(req.body(), nullptr, false);
-        if (!body.is_object()) {
-          return send(req, 400, "application/json", R"({"message":"Message malformed"})");
-        }
-        g_automations[id] = body;
-        return send(req, 200, "application/json", R"({"result":"ok"})");
-      }
-      auto it = g_automations.find(id);
-      if (it == g_automations.end()) {
-        return send(req, 404, "application/json", R"({"message":"Resource not found"})");
-      }
-      if (method == http::verb::delete_) {
-        g_automations.erase(it);
-        return send(req, 200, "application/json", R"({"result":"ok"})");
-      }
-      return send(req, 200, "application/json", it->second.dump());
+      const auto [status, body] = automation_config(method, path.substr(30), req.body());
+      return send(req, status, "application/json", body);
+    }
+    if (path == "/api/config/core/check_config" && method == http::verb::post) {
+      return send(req, 200, "application/json",
+                  R"({"result":"valid","errors":null,"warnings":null})");
+    }
+    if (path == "/api/config/config_entries/entry" && method == http::verb::get) {
+      return send(req, 200, "application/json", config_entries().dump());
     }
     if (path == "/api/config/config_entries/flow" && method == http::verb::post) {
       return send(req, 200, "application/json",

@@ -5,6 +5,13 @@
 // → auth_ok / auth_invalid + disconnect; then commands with strictly increasing ids, batches
 // (JSON arrays) handled element-wise, binary frames echoed back unchanged.
 //
+// Registry and automation commands as Core answers them (shapes and errors), from the state
+// the REST side and POST /_fake/set share: config/{area,label,device,entity}_registry/list,
+// config/entity_registry/list_for_display, config/entity_registry/remove,
+// config/device_registry/remove (unknown_command with "device_remove_command": false, as Core
+// before it), config/device_registry/remove_config_entry, automation/config; the removals
+// answer `unauthorized` with "ws_admin": false (fake_ha.hpp).
+//
 // Test commands (all answer with a normal `result` unless noted):
 //   fake/raw {"text": "..."}            sends `text` verbatim as a text frame, then the result
 //   fake/big {"size": N}                result is {"data": "xxx…"} with N bytes of data
@@ -21,6 +28,7 @@
 // A close frame received after auth is recorded as {"closed": code, "reason": "..."}.
 // Each connection runs its own io_context on the listener's per-connection thread, so timers,
 // slow replies and events pushed from other connections never block its reads.
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -348,6 +356,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
       send(result_message(id, {{"entity_categories", {{"0", "config"}, {"1", "diagnostic"}}},
                                {"entities", std::move(entities)}})
                .dump());
+    } else if (type == "config/entity_registry/remove") {
+      send(remove_entity(id, msg).dump());
+    } else if (type == "config/device_registry/remove" &&
+               locked_flag([&] { return state_->device_remove_command; })) {
+      send(remove_device(id, msg, std::nullopt).dump());
+    } else if (type == "config/device_registry/remove_config_entry") {
+      send(remove_device(id, msg, std::string("config_entry_id")).dump());
+    } else if (type == "automation/config") {
+      send(automation_config(id, msg).dump());
     } else if (type == "subscribe_events") {
       subscriptions_[id] = msg.value("event_type", std::string("*"));
       send(result_message(id, nullptr).dump());
@@ -445,6 +462,114 @@ class Connection : public std::enable_shared_from_this<Connection> {
     } else {
       send(error_message(id, "unknown_command", "Unknown command.").dump());
     }
+  }
+
+  // A required string key of a command's schema, checked as voluptuous does before the handler
+  // runs (so before require_admin): the invalid_format error with its humanized message when it
+  // is missing or not a string, nullopt when it is fine.
+  static std::optional<json> schema_error(std::int64_t id, const json& msg, const char* key) {
+    if (!msg.contains(key)) {
+      return error_message(
+          id, "invalid_format",
+          std::string("required key not provided @ data['") + key + "']. Got None");
+    }
+    if (!msg[key].is_string()) {
+      return error_message(id, "invalid_format",
+                           std::string("expected str for dictionary value @ data['") + key +
+                               "']. Got " + msg[key].dump());
+    }
+    return std::nullopt;
+  }
+
+  // config/entity_registry/remove (require_admin): not_found "Entity not found", else the entry
+  // leaves the registry and the result is null.
+  json remove_entity(std::int64_t id, const json& msg) {
+    std::lock_guard lock(state_->mutex);
+    if (auto bad = schema_error(id, msg, "entity_id")) return *bad;
+    const std::string entity_id = msg["entity_id"].get<std::string>();
+    if (entity_id.find('.') == std::string::npos) {
+      return error_message(id, "invalid_format",
+                           "Entity ID " + entity_id +
+                               " is an invalid entity ID for dictionary value @ data['entity_id']. "
+                               "Got '" +
+                               entity_id + "'");
+    }
+    if (!state_->ws_admin) return error_message(id, "unauthorized", "Unauthorized");
+    json registry = or_default(state_->entity_registry, default_entity_registry(state_->states));
+    for (auto it = registry.begin(); it != registry.end(); ++it) {
+      if (it->is_object() && it->value("entity_id", "") == entity_id) {
+        registry.erase(it);
+        state_->entity_registry = std::move(registry);
+        return result_message(id, nullptr);
+      }
+    }
+    return error_message(id, "not_found", "Entity not found");
+  }
+
+  // config/device_registry/remove {device_id} and, on Core before it, remove_config_entry
+  // {config_entry_id, device_id} (`entry_key`); both require_admin. An unknown device is Core's
+  // HomeAssistantError "Unknown device" (code home_assistant_error); remove_config_entry drops
+  // the one entry and the device with its last.
+  json remove_device(std::int64_t id, const json& msg, std::optional<std::string> entry_key) {
+    std::lock_guard lock(state_->mutex);
+    if (entry_key) {
+      if (auto bad = schema_error(id, msg, entry_key->c_str())) return *bad;
+    }
+    if (auto bad = schema_error(id, msg, "device_id")) return *bad;
+    if (!state_->ws_admin) return error_message(id, "unauthorized", "Unauthorized");
+    json& devices = state_->device_registry;
+    if (!devices.is_array()) devices = json::array();
+    const std::string device_id = msg["device_id"].get<std::string>();
+    for (auto it = devices.begin(); it != devices.end(); ++it) {
+      if (!it->is_object() || it->value("id", "") != device_id) continue;
+      if (entry_key) {
+        const std::string entry = msg[*entry_key].get<std::string>();
+        json& entries = (*it)["config_entries"];
+        if (!entries.is_array()) entries = json::array();
+        auto found = std::find(entries.begin(), entries.end(), json(entry));
+        if (found == entries.end()) {
+          return error_message(id, "home_assistant_error", "Config entry not in device");
+        }
+        entries.erase(found);
+        if (!entries.empty()) return result_message(id, nullptr);
+      }
+      devices.erase(it);
+      return result_message(id, nullptr);
+    }
+    return error_message(id, "home_assistant_error", "Unknown device");
+  }
+
+  // automation/config {entity_id}: {"config": <raw config>}, the stored one for an automation
+  // written over REST, else what its state says (a YAML automation); not_found
+  // "Entity not found" for an entity that is no automation.
+  json automation_config(std::int64_t id, const json& msg) {
+    std::lock_guard lock(state_->mutex);
+    if (auto bad = schema_error(id, msg, "entity_id")) return *bad;
+    const std::string entity_id = msg["entity_id"].get<std::string>();
+    if (entity_id.rfind("automation.", 0) == 0 && state_->states.is_array()) {
+      for (const auto& st : state_->states) {
+        if (!st.is_object() || st.value("entity_id", "") != entity_id) continue;
+        const json attrs = st.value("attributes", json::object());
+        const json key = attrs.is_object() ? attrs.value("id", json()) : json();
+        if (key.is_string() && state_->automations.is_object() &&
+            state_->automations.contains(key.get<std::string>())) {
+          return result_message(id, {{"config", state_->automations[key.get<std::string>()]}});
+        }
+        json config = {
+            {"alias", attrs.is_object() ? attrs.value("friendly_name", entity_id) : entity_id},
+            {"triggers", json::array()},
+            {"actions", json::array()}};
+        if (key.is_string()) config["id"] = key;
+        return result_message(id, {{"config", std::move(config)}});
+      }
+    }
+    return error_message(id, "not_found", "Entity not found");
+  }
+
+  template <typename F>
+  bool locked_flag(F&& f) {
+    std::lock_guard lock(state_->mutex);
+    return f();
   }
 
   void fire_state_changed(const std::string& entity_id, const std::string& new_state) {

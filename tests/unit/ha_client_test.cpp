@@ -1,8 +1,9 @@
 // ha_client/: the reconnect back-off (base, jitter, cap), the credential order per
 // ws_auth_mode and its rotation on auth_invalid (ha_bridge/ws_credentials.hpp), and the clients
-// themselves (HaConnection, ws_command_once) against fake_ha over a real socket: a rejected
-// credential is followed by the next one, a Core that answers 502 is waited for, and a
-// connection with no valid credential keeps backing off without ever becoming ready.
+// themselves (HaConnection, ws_command_once, ws_commands_once) against fake_ha over a real
+// socket: a rejected credential is followed by the next one, a Core that answers 502 is waited
+// for, a connection with no valid credential keeps backing off without ever becoming ready, and
+// several commands on one connection each get Home Assistant's own result.
 #include <httplib.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -261,4 +262,44 @@ TEST_CASE("one-shot command: credential rotation and its errors", "[ha_client][s
   CHECK(one_shot(rig, {}).first == "ha_ws_auth_missing");
   rig.core(false);
   CHECK(one_shot(rig, {kSupervisorToken}).first == "Unexpected server response: 502");
+}
+
+TEST_CASE("several commands on one connection: each with Home Assistant's own result",
+          "[ha_client][socket]") {
+  Rig rig;
+  auto many = [&rig](std::vector<std::string> tokens, std::vector<json> commands) {
+    std::promise<std::pair<std::string, std::vector<WsResult>>> p;
+    auto f = p.get_future();
+    ws_commands_once(rig.io, rig.config(std::move(tokens)), std::move(commands), 5000ms,
+                     [&p](std::string e, std::vector<WsResult> r) {
+                       p.set_value({std::move(e), std::move(r)});
+                     });
+    REQUIRE(f.wait_for(10s) == std::future_status::ready);
+    return f.get();
+  };
+  const int connections = rig.stats()["ws_connections_total"].get<int>();
+  // After a rejected credential, the commands go out on the next credential's connection.
+  auto [error, results] =
+      many({"rejected-token", kSupervisorToken},
+           {json{{"type", "config/label_registry/list"}}, json{{"type", "no/such_command"}},
+            json{{"type", "config/entity_registry/remove"}, {"entity_id", "light.nowhere"}}});
+  CHECK(error.empty());
+  CHECK(rig.stats()["ws_connections_total"].get<int>() == connections + 2);
+  REQUIRE(results.size() == 3);
+  CHECK(results[0].success);
+  CHECK(results[0].result.is_array());
+  CHECK_FALSE(results[1].success);
+  CHECK(results[1].code == "unknown_command");
+  CHECK(results[1].message == "Unknown command.");
+  CHECK_FALSE(results[2].success);
+  CHECK(results[2].code == "not_found");
+  CHECK(results[2].message == "Entity not found");
+  // No command: no connection at all.
+  auto no_commands = many({kSupervisorToken}, {});
+  CHECK(no_commands.first.empty());
+  CHECK(no_commands.second.empty());
+  CHECK(rig.stats()["ws_connections_total"].get<int>() == connections + 2);
+  auto missing = many({}, {json{{"type", "get_states"}}});
+  CHECK(missing.first == "ha_ws_auth_missing");
+  CHECK(missing.second.empty());
 }
