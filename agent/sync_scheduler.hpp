@@ -1,9 +1,9 @@
 #pragma once
 // Runs the platform sync on its own thread (docs/compatibility.md#sync-cadence): first run 2–6 s
 // after start, then every platform_sync_interval_minutes plus 0–60 s jitter; runs never overlap.
-// After a failed cycle the next one comes sooner, with exponential back-off and full jitter capped
-// at the interval. DINODIA_SYNC_INTERVAL_SECONDS (tests, local runs) replaces the cadence: first
-// run after 0.2–1 s, then every N s without jitter.
+// After a failed cycle the next one comes sooner: 5, 10, 20, 40, 80 s (each with jitter down to
+// half), then the regular cadence again. DINODIA_SYNC_INTERVAL_SECONDS (tests, local runs)
+// replaces the cadence: first run after 0.2–1 s, then every N s without jitter.
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>

@@ -307,16 +307,18 @@ Report Fleet::run() {
   report.after_peak_rps = peak(recovery, config_.end_s(), false);
   report.after_mean_rps = rate(recovery, std::min(recovery + 300, config_.end_s()), false);
   report.primary_steady_rps = rate(steady_from, steady_to, true);
+  report.primary_outage_mean_rps = rate(config_.outage_start_s, recovery, true);
   report.primary_outage_peak_rps = peak(config_.outage_start_s, recovery, true);
   report.primary_after_peak_rps = peak(recovery, config_.end_s(), true);
 
-  std::int64_t latest_sync = 0, latest_canary = 0;
+  std::int64_t latest_sync = 0, latest_canary = 0, total_sync = 0;
   bool canary_all_back = true;
   for (const auto& hub : hubs_) {
     if (hub->first_ok_after_recovery_ms < 0) {
       ++report.hubs_not_synced;
     } else {
       latest_sync = std::max(latest_sync, hub->first_ok_after_recovery_ms - recovery_ms);
+      total_sync += hub->first_ok_after_recovery_ms - recovery_ms;
     }
     if (hub->has_canary) {
       if (hub->canary_answer_after_recovery_ms < 0) {
@@ -327,10 +329,13 @@ Report Fleet::run() {
     }
   }
   if (report.hubs_not_synced == 0) report.all_synced_after_s = latest_sync / 1000.0;
+  const auto synced = static_cast<std::int64_t>(hubs_.size()) - report.hubs_not_synced;
+  if (synced > 0) report.mean_synced_after_s = static_cast<double>(total_sync) / 1000.0 / synced;
   if (config_.scenario == Scenario::canary_outage && canary_all_back) {
     report.canary_back_after_s = latest_canary / 1000.0;
   }
   report.published_token_rejections = rejections_;
+  report.token_publications = platform_.publications();
   report.nonce_reuses = platform_.duplicate_nonce_attempts() + platform_.replays_rejected();
   report.requests = requests_;
   report.windows = windows_;

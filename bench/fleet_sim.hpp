@@ -19,8 +19,11 @@ enum class Scenario {
 };
 
 enum class Policy {
-  legacy,  // 0.4.17: every 2 min + 0-60 s after any cycle, no back-off, the Date header unread
-  agent,   // the agent's ScheduleSettings as the add-on runs them
+  // 0.4.17's timing: every 2 min + 0-60 s after any cycle, no back-off (ScheduleSettings::back_off
+  // false), and the Date header withheld from the cycle, as 0.4.17 never reads it. The cycle itself
+  // is the agent's (0.4.17 has no canary origin: that scenario has no legacy run).
+  legacy,
+  agent,  // the agent's ScheduleSettings as the add-on runs them
 };
 
 const char* to_string(Scenario scenario);
@@ -41,7 +44,7 @@ struct Config {
   // rate is measured from steady_from_s to the outage.
   std::int64_t boot_spread_s = 150;
   std::int64_t steady_from_s = 180;
-  std::int64_t outage_start_s = 480;
+  std::int64_t outage_start_s = 330;
   std::int64_t outage_s = 600;
   std::int64_t timeout_phase_s = 300;  // the outage's first part: no answer (timeouts); then 503
   std::int64_t after_s = 300;          // simulated after the recovery
@@ -76,11 +79,13 @@ struct Report {
   double after_mean_rps = 0;   // over the first five minutes after the recovery
   // The same for the primary origin alone (differs from the above in canary_outage only).
   double primary_steady_rps = 0;
+  double primary_outage_mean_rps = 0;
   double primary_outage_peak_rps = 0;
   double primary_after_peak_rps = 0;
   // Seconds from the recovery until every hub had completed a successful cycle after it;
   // nullopt when some hub never did before the end (hubs_not_synced of them).
   std::optional<double> all_synced_after_s;
+  double mean_synced_after_s = 0;  // over the hubs that did
   std::int64_t hubs_not_synced = 0;
   // canary_outage: seconds from the recovery until every canary hub had an answer from the
   // canary again.
@@ -88,6 +93,9 @@ struct Report {
   // Times a token the platform had published to clients (or still honours in its grace) was not
   // in the hub's accepted set right after a platform answer. Must stay 0.
   std::int64_t published_token_rejections = 0;
+  // Tokens the platform published during the run (rotations acknowledged, first tokens of new
+  // installs): what the check above had to hold through.
+  std::int64_t token_publications = 0;
   // Requests whose nonce the platform had seen before, and replays it refused. Must stay 0.
   std::int64_t nonce_reuses = 0;
   std::int64_t requests = 0;

@@ -98,6 +98,7 @@ class Platform {
   std::int64_t duplicate_nonce_attempts();
   std::int64_t replays_rejected();
   std::size_t nonces_seen();
+  std::int64_t publications();  // tokens published to clients (acknowledged PENDING → ACTIVE)
 
  private:
   struct Signed {
@@ -129,6 +130,7 @@ class Platform {
   std::set<std::string> all_nonce_set_;
   std::int64_t duplicate_nonce_attempts_ = 0;
   std::int64_t replays_rejected_ = 0;
+  std::int64_t publications_ = 0;
   std::int64_t seq_ = 0;
   std::map<std::string, std::int64_t> request_counts_;  // "route@listener" -> count
   std::map<std::string, std::int64_t> arrivals_;        // the same, injected failures included

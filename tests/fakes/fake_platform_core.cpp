@@ -532,6 +532,7 @@ Response Platform::token_state(const std::string& body, int listener) {
       pending->status = TokenStatus::active;
       pending->published_at_ms = now;
       hub.published_version = pending->version;
+      ++publications_;
       cleanup(hub);
     }
   }
@@ -694,6 +695,11 @@ std::int64_t Platform::duplicate_nonce_attempts() {
 std::int64_t Platform::replays_rejected() {
   std::lock_guard lock(mutex_);
   return replays_rejected_;
+}
+
+std::int64_t Platform::publications() {
+  std::lock_guard lock(mutex_);
+  return publications_;
 }
 
 std::size_t Platform::nonces_seen() {
