@@ -54,7 +54,7 @@ milliseconds SyncDelays::next_delay(CycleOutcome outcome, int consecutive_failur
   // in [c/2, c], c = backoff_base * 2^(n-1) (5, 10, 20, 40, 80 s), so a blip is retried within
   // seconds; once c reaches the interval the hub is back on its regular cadence. Full jitter up
   // to the interval instead kept a fleet in a long outage retrying every 60 s on average: 2.8x
-  // the steady rate for the whole outage, and 2.4x in the first 10 s after it
+  // the steady rate for the whole outage, and 2.4x in the busiest 10 s after it
   // (bench/README.md#fleet-simulation-20).
   const int exponent = std::clamp(consecutive_failures - 1, 0, 20);
   const std::int64_t ceiling = settings_.backoff_base.count() * (std::int64_t{1} << exponent);
