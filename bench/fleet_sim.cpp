@@ -328,11 +328,14 @@ Report Fleet::run() {
       }
     }
   }
-  if (report.hubs_not_synced == 0) report.all_synced_after_s = latest_sync / 1000.0;
+  if (report.hubs_not_synced == 0)
+    report.all_synced_after_s = static_cast<double>(latest_sync) / 1000.0;
   const auto synced = static_cast<std::int64_t>(hubs_.size()) - report.hubs_not_synced;
-  if (synced > 0) report.mean_synced_after_s = static_cast<double>(total_sync) / 1000.0 / synced;
+  if (synced > 0)
+    report.mean_synced_after_s =
+        static_cast<double>(total_sync) / 1000.0 / static_cast<double>(synced);
   if (config_.scenario == Scenario::canary_outage && canary_all_back) {
-    report.canary_back_after_s = latest_canary / 1000.0;
+    report.canary_back_after_s = static_cast<double>(latest_canary) / 1000.0;
   }
   report.published_token_rejections = rejections_;
   report.token_publications = platform_.publications();
