@@ -33,13 +33,15 @@ bool repair_due(int consecutive_bad_signatures) {
 
 PlatformSync::PlatformSync(SyncSettings settings, StateStore& store,
                            LegacyTokenStateFile* legacy_file, ha_bridge::TokenRegistry& tokens,
-                           pc::Transport& transport, std::vector<SyncContributor*> contributors)
+                           pc::Transport& transport, std::vector<SyncContributor*> contributors,
+                           const clock::Source& time_source)
     : settings_(std::move(settings)),
       store_(store),
       token_stores_(store, legacy_file, tokens),
       tokens_(tokens),
       api_(transport),
-      contributors_(std::move(contributors)) {
+      contributors_(std::move(contributors)),
+      clock_(time_source) {
   const PlatformOrigin primary =
       platform_origin(settings_.primary_base_url, settings_.token_state_endpoint, false);
   if (!settings_.canary_base_url.empty()) {
@@ -188,8 +190,7 @@ PlatformSync::OriginResult PlatformSync::run_against(const PlatformOrigin& base)
       return {pc::Failure::none, CycleOutcome::local_error, e.what()};
     }
     // Signed last, so every attempt carries a fresh nonce and ts.
-    const pc::SignedFields signed_fields =
-        pc::HubSigner::sign_now(settings_.serial, pairing->sync_secret, clock_offset_s_.load());
+    const pc::SignedFields signed_fields = sign(pairing->sync_secret);
     const pc::TokenStateRequest request =
         pc::PlatformApi::token_state_request(signed_fields, seen, extra);
     pc::TokenStateResult res = api_.token_state(url, request);
@@ -260,8 +261,7 @@ PlatformSync::OriginResult PlatformSync::pair(const PlatformOrigin& base) {
   }
   pc::PairResult pr;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    const pc::SignedFields signed_fields = pc::HubSigner::sign_now(
-        settings_.serial, settings_.bootstrap_secret, clock_offset_s_.load());
+    const pc::SignedFields signed_fields = sign(settings_.bootstrap_secret);
     pr = api_.pair(url, signed_fields);
     record(base, "pair", pr.http, pr.failure, pr.message);
     if (attempt == 0 && pr.failure == pc::Failure::bad_signature && learn_clock_offset(pr.http)) {
@@ -279,7 +279,8 @@ PlatformSync::OriginResult PlatformSync::pair(const PlatformOrigin& base) {
     }
     return {pr.failure, outcome_for(pr.failure), message};
   }
-  Pairing pairing{settings_.serial, pr.sync_secret, clock::iso8601(), base.origin};
+  Pairing pairing{settings_.serial, pr.sync_secret,
+                  clock::iso8601_from_millis(clock_.unix_millis()), base.origin};
   TokenState state;
   try {
     state = token_stores_.accept_pairing(pairing, pr.hub_token_hashes, pr.latest_version,
@@ -332,9 +333,15 @@ PlatformSync::OriginResult PlatformSync::apply(const nlohmann::json& sent,
   return {};
 }
 
+pc::SignedFields PlatformSync::sign(const std::string& secret) const {
+  // As HubSigner::sign_now, on this sync's clock.
+  return pc::HubSigner::sign_at(settings_.serial, secret,
+                                clock_.unix_millis() / 1000 + clock_offset_s_.load());
+}
+
 bool PlatformSync::learn_clock_offset(const pc::HttpResult& http) {
   if (!http.date_unix) return false;
-  const std::int64_t now = clock::unix_seconds();
+  const std::int64_t now = clock_.unix_millis() / 1000;
   const std::int64_t diff = *http.date_unix - (now + clock_offset_s_.load());
   if (std::llabs(diff) <= kSkewToleranceS) return false;
   const std::int64_t offset = *http.date_unix - now;
@@ -348,7 +355,7 @@ void PlatformSync::record(const PlatformOrigin& base, const char* operation,
                           const pc::HttpResult& http, pc::Failure failure,
                           const std::string& message) {
   SyncAttempt a;
-  a.at_ms = clock::unix_millis();
+  a.at_ms = clock_.unix_millis();
   a.origin = base.origin;
   a.operation = operation;
   a.backend = http.backend;

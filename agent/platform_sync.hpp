@@ -20,6 +20,7 @@
 #include "agent/state_store.hpp"
 #include "agent/sync_contributor.hpp"
 #include "agent/token_stores.hpp"
+#include "common/clock.hpp"
 #include "ha_bridge/token_registry.hpp"
 #include "platform_client/platform_api.hpp"
 #include "platform_client/transport.hpp"
@@ -51,9 +52,12 @@ struct CycleResult {
 
 class PlatformSync {
  public:
+  // `time_source` is where the cycle reads the time (the signed `ts`, the clock offset, the
+  // history's timestamps): the system clock in the agent, a simulated one in bench/fleet_sim.
   PlatformSync(SyncSettings settings, StateStore& store, LegacyTokenStateFile* legacy_file,
                ha_bridge::TokenRegistry& tokens, platform_client::Transport& transport,
-               std::vector<SyncContributor*> contributors = {});
+               std::vector<SyncContributor*> contributors = {},
+               const clock::Source& time_source = clock::system_source());
 
   CycleResult run_cycle();
 
@@ -85,6 +89,8 @@ class PlatformSync {
   // True (and the offset updated + logged) if a bad_signature answer carries a Date header more
   // than 240 s away from the hub's (corrected) clock.
   bool learn_clock_offset(const platform_client::HttpResult& http);
+  // Signs for `secret` at the hub's time plus the learnt offset, with a fresh nonce.
+  platform_client::SignedFields sign(const std::string& secret) const;
   void record(const PlatformOrigin& origin, const char* operation,
               const platform_client::HttpResult& http, platform_client::Failure failure,
               const std::string& message);
@@ -101,6 +107,7 @@ class PlatformSync {
   ha_bridge::TokenRegistry& tokens_;
   platform_client::PlatformApi api_;
   std::vector<SyncContributor*> contributors_;
+  const clock::Source& clock_;
   std::atomic<std::int64_t> clock_offset_s_{0};
   int consecutive_bad_signatures_ = 0;
   int repairs_after_bad_signature_ = 0;

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <unordered_map>
+#include <vector>
 
 #include "common/clock.hpp"
 
@@ -68,14 +70,58 @@ CREATE TABLE meta (
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
 static_assert(kMigrationCount == StateStore::kSchemaVersion);
 
+}  // namespace
+
+// The prepared statements of an in-memory store (StateStore::kInMemory), kept for its life:
+// bench/fleet_sim runs thousands of them, and parsing each statement again dominated its time.
+// A file-backed store prepares every statement where it runs, as it always has.
+class StatementCache {
+ public:
+  explicit StatementCache(sqlite3* db) : db_(db) {}
+  ~StatementCache() {
+    for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  }
+  StatementCache(const StatementCache&) = delete;
+  StatementCache& operator=(const StatementCache&) = delete;
+
+  // The statement for `sql` (a string literal: its address is the key), prepared once.
+  sqlite3_stmt* get(const char* sql) {
+    auto it = statements_.find(sql);
+    if (it != statements_.end()) return it->second;
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+      throw StateStoreError(std::string("state database: ") + sqlite3_errmsg(db_));
+    }
+    statements_.emplace(sql, stmt);
+    return stmt;
+  }
+
+ private:
+  sqlite3* db_;
+  std::unordered_map<const char*, sqlite3_stmt*> statements_;
+};
+
+namespace {
+
 class Statement {
  public:
-  Statement(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+  // Prepared here and finalized at the end of its use, or, with a cache, taken from it and reset
+  // (bindings cleared) at the end of its use, so that it holds no lock between uses.
+  Statement(sqlite3* db, StatementCache* cache, const char* sql) : db_(db), cached_(cache) {
+    if (cache) {
+      stmt_ = cache->get(sql);
+    } else if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
       throw StateStoreError(std::string("state database: ") + sqlite3_errmsg(db));
     }
   }
-  ~Statement() { sqlite3_finalize(stmt_); }
+  ~Statement() {
+    if (cached_) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    } else {
+      sqlite3_finalize(stmt_);
+    }
+  }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
@@ -120,15 +166,25 @@ class Statement {
 
  private:
   sqlite3* db_;
+  bool cached_;
   sqlite3_stmt* stmt_ = nullptr;
 };
 
 // Rolls back unless committed, so an exception half-way leaves the previous state.
 class Transaction {
  public:
-  explicit Transaction(sqlite3* db) : db_(db) { exec("BEGIN IMMEDIATE"); }
+  Transaction(sqlite3* db, StatementCache* cache) : db_(db), cache_(cache) {
+    exec("BEGIN IMMEDIATE");
+  }
   ~Transaction() {
-    if (!done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (done_) return;
+    if (cache_) {
+      sqlite3_stmt* rollback = cache_->get("ROLLBACK");
+      sqlite3_step(rollback);
+      sqlite3_reset(rollback);
+    } else {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
   }
   void commit() {
     exec("COMMIT");
@@ -137,6 +193,14 @@ class Transaction {
 
  private:
   void exec(const char* sql) {
+    if (cache_) {
+      sqlite3_stmt* stmt = cache_->get(sql);
+      const int rc = sqlite3_step(stmt);
+      sqlite3_reset(stmt);
+      if (rc != SQLITE_DONE)
+        throw StateStoreError(std::string("state database: ") + sqlite3_errmsg(db_));
+      return;
+    }
     char* err = nullptr;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
       std::string msg = err ? err : sqlite3_errmsg(db_);
@@ -145,6 +209,7 @@ class Transaction {
     }
   }
   sqlite3* db_;
+  StatementCache* cache_;
   bool done_ = false;
 };
 
@@ -184,6 +249,18 @@ std::string space_hint(const std::string& path) {
   return {};
 }
 
+// In-memory stores start from an image of a freshly migrated database, made by the first one of
+// the process: bench/fleet_sim opens thousands, and running the migrations for each cost more than
+// all their syncs.
+struct InMemoryTemplate {
+  std::mutex mutex;
+  std::vector<unsigned char> image;
+};
+InMemoryTemplate& in_memory_template() {
+  static InMemoryTemplate t;
+  return t;
+}
+
 }  // namespace
 
 std::string StateStore::default_path(const std::string& data_dir) {
@@ -191,7 +268,8 @@ std::string StateStore::default_path(const std::string& data_dir) {
 }
 
 StateStore::StateStore(const std::string& path, bool read_only) : path_(path) {
-  if (!read_only) {
+  const bool in_memory = path == kInMemory;
+  if (!read_only && !in_memory) {
     // Create the file ourselves so it is 0600 from its first byte; SQLite then gives the -wal
     // and -shm files the database file's mode.
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -211,31 +289,70 @@ StateStore::StateStore(const std::string& path, bool read_only) : path_(path) {
     throw StateStoreError("cannot open state database " + path + ": " + msg + space_hint(path));
   }
   try {
+    bool from_template = false;
+    if (in_memory) {
+      statements_ = std::make_unique<StatementCache>(db_);
+      InMemoryTemplate& t = in_memory_template();
+      std::lock_guard lock(t.mutex);
+      if (!t.image.empty()) {
+        auto* copy = static_cast<unsigned char*>(sqlite3_malloc64(t.image.size()));
+        if (copy == nullptr) throw StateStoreError("state database: out of memory");
+        std::memcpy(copy, t.image.data(), t.image.size());
+        const auto size = static_cast<sqlite3_int64>(t.image.size());
+        if (sqlite3_deserialize(db_, "main", copy, size, size,
+                                SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE) !=
+            SQLITE_OK) {
+          throw StateStoreError(std::string("state database: ") + sqlite3_errmsg(db_));
+        }
+        from_template = true;
+      }
+    }
     sqlite3_busy_timeout(db_, 5000);
     if (!read_only) {
-      exec("PRAGMA journal_mode=WAL");
+      // An in-memory database keeps its own journal mode (WAL needs a file), and small pages:
+      // its few rows fit, and thousands of them stay small.
+      if (!in_memory) {
+        exec("PRAGMA journal_mode=WAL");
+      } else if (!from_template) {
+        exec("PRAGMA page_size=1024");
+      }
       // FULL: a commit is on disk before the sync reports the version it carries.
       exec("PRAGMA synchronous=FULL");
       migrate();
-      restrict_mode(path + "-wal");
-      restrict_mode(path + "-shm");
+      if (!in_memory) {
+        restrict_mode(path + "-wal");
+        restrict_mode(path + "-shm");
+      } else if (!from_template) {
+        sqlite3_int64 size = 0;
+        unsigned char* image = sqlite3_serialize(db_, "main", &size, 0);
+        if (image != nullptr) {
+          InMemoryTemplate& t = in_memory_template();
+          std::lock_guard lock(t.mutex);
+          if (t.image.empty()) t.image.assign(image, image + size);
+          sqlite3_free(image);
+        }
+      }
     } else {
       exec("PRAGMA query_only=ON");
       if (schema_version() < 1) throw StateStoreError("state database " + path + " is empty");
     }
   } catch (const StateStoreError& e) {
-    sqlite3_close(db_);
-    db_ = nullptr;
+    close();
     throw StateStoreError(e.what() + space_hint(path));
   } catch (...) {
-    sqlite3_close(db_);
-    db_ = nullptr;
+    close();
     throw;
   }
 }
 
 StateStore::~StateStore() {
+  close();
+}
+
+void StateStore::close() {
+  statements_.reset();  // finalized before the connection closes
   if (db_) sqlite3_close(db_);
+  db_ = nullptr;
 }
 
 void StateStore::exec(const char* sql) const {
@@ -249,11 +366,11 @@ void StateStore::exec(const char* sql) const {
 
 int StateStore::schema_version() const {
   std::lock_guard lock(mutex_);
-  Statement exists(db_,
+  Statement exists(db_, statements_.get(),
                    "SELECT count(*) FROM sqlite_master WHERE type='table' AND "
                    "name='schema_migrations'");
   if (!exists.step() || exists.integer(0) == 0) return 0;
-  Statement s(db_, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+  Statement s(db_, statements_.get(), "SELECT coalesce(max(version), 0) FROM schema_migrations");
   return s.step() ? static_cast<int>(s.integer(0)) : 0;
 }
 
@@ -269,9 +386,10 @@ void StateStore::migrate() {
   }
   std::lock_guard lock(mutex_);
   for (int v = current; v < kMigrationCount; ++v) {
-    Transaction tx(db_);
+    Transaction tx(db_, statements_.get());
     exec(kMigrations[v]);
-    Statement(db_, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+    Statement(db_, statements_.get(),
+              "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
         .bind(1, std::int64_t{v + 1})
         .bind(2, clock::iso8601())
         .run();
@@ -281,7 +399,8 @@ void StateStore::migrate() {
 
 std::optional<Pairing> StateStore::pairing() const {
   std::lock_guard lock(mutex_);
-  Statement s(db_, "SELECT serial, sync_secret, paired_at, origin FROM pairing WHERE id = 1");
+  Statement s(db_, statements_.get(),
+              "SELECT serial, sync_secret, paired_at, origin FROM pairing WHERE id = 1");
   if (!s.step()) return std::nullopt;
   Pairing p{s.text(0), s.text(1), s.text(2), s.text(3)};
   if (p.sync_secret.empty()) return std::nullopt;
@@ -290,7 +409,7 @@ std::optional<Pairing> StateStore::pairing() const {
 
 TokenState StateStore::read_token_state() const {
   TokenState t;
-  Statement s(db_,
+  Statement s(db_, statements_.get(),
               "SELECT agent_seen_version, latest_version, published_version, updated_at, "
               "last_sync_at FROM token_state WHERE id = 1");
   if (s.step()) {
@@ -300,7 +419,7 @@ TokenState StateStore::read_token_state() const {
     t.updated_at = s.text(3);
     t.last_sync_at = s.text(4);
   }
-  Statement h(db_, "SELECT hash FROM token_hashes ORDER BY position");
+  Statement h(db_, statements_.get(), "SELECT hash FROM token_hashes ORDER BY position");
   while (h.step()) t.hashes.push_back(h.text(0));
   return t;
 }
@@ -311,10 +430,10 @@ TokenState StateStore::token_state() const {
 }
 
 void StateStore::write_hashes(const std::vector<std::string>& hashes) {
-  Statement(db_, "DELETE FROM token_hashes").run();
+  Statement(db_, statements_.get(), "DELETE FROM token_hashes").run();
   std::int64_t position = 0;
   for (const auto& h : hashes) {
-    Statement(db_, "INSERT INTO token_hashes (position, hash) VALUES (?, ?)")
+    Statement(db_, statements_.get(), "INSERT INTO token_hashes (position, hash) VALUES (?, ?)")
         .bind(1, position++)
         .bind(2, h)
         .run();
@@ -325,8 +444,8 @@ TokenState StateStore::apply_pair(const Pairing& pairing, const std::vector<std:
                                   std::optional<std::int64_t> latest_version,
                                   std::optional<std::int64_t> published_version) {
   std::lock_guard lock(mutex_);
-  Transaction tx(db_);
-  Statement(db_,
+  Transaction tx(db_, statements_.get());
+  Statement(db_, statements_.get(),
             "INSERT INTO pairing (id, serial, sync_secret, paired_at, origin) VALUES (1, ?, ?, ?, "
             "?) ON CONFLICT(id) DO UPDATE SET serial = excluded.serial, sync_secret = "
             "excluded.sync_secret, paired_at = excluded.paired_at, origin = excluded.origin")
@@ -337,7 +456,7 @@ TokenState StateStore::apply_pair(const Pairing& pairing, const std::vector<std:
       .run();
   if (!hashes.empty()) {
     write_hashes(hashes);
-    Statement(db_,
+    Statement(db_, statements_.get(),
               "UPDATE token_state SET agent_seen_version = max(agent_seen_version, "
               "coalesce(?1, agent_seen_version)), latest_version = ?1, published_version = ?2, "
               "updated_at = ?3 WHERE id = 1")
@@ -358,10 +477,10 @@ TokenState StateStore::apply_token_state(const std::vector<std::string>& hashes,
     throw StateStoreError("refusing to store an empty hash set");
   }
   std::lock_guard lock(mutex_);
-  Transaction tx(db_);
+  Transaction tx(db_, statements_.get());
   write_hashes(hashes);
   const std::string now = clock::iso8601();
-  Statement(db_,
+  Statement(db_, statements_.get(),
             "UPDATE token_state SET agent_seen_version = max(agent_seen_version, "
             "coalesce(?1, agent_seen_version)), latest_version = ?1, published_version = ?2, "
             "updated_at = ?3, last_sync_at = ?3 WHERE id = 1")
@@ -378,9 +497,9 @@ TokenState StateStore::import_state(const std::vector<std::string>& hashes,
                                     std::int64_t agent_seen_version, const std::string& sync_secret,
                                     const std::string& serial) {
   std::lock_guard lock(mutex_);
-  Transaction tx(db_);
+  Transaction tx(db_, statements_.get());
   if (!sync_secret.empty()) {
-    Statement(db_,
+    Statement(db_, statements_.get(),
               "INSERT INTO pairing (id, serial, sync_secret, paired_at, origin) VALUES (1, ?, ?, "
               "?, 'legacy-import') ON CONFLICT(id) DO UPDATE SET serial = excluded.serial, "
               "sync_secret = excluded.sync_secret")
@@ -391,7 +510,7 @@ TokenState StateStore::import_state(const std::vector<std::string>& hashes,
   }
   if (!hashes.empty()) {
     write_hashes(hashes);
-    Statement(db_,
+    Statement(db_, statements_.get(),
               "UPDATE token_state SET agent_seen_version = max(agent_seen_version, ?1), "
               "updated_at = ?2 WHERE id = 1")
         .bind(1, agent_seen_version)
@@ -405,15 +524,15 @@ TokenState StateStore::import_state(const std::vector<std::string>& hashes,
 
 void StateStore::clear_sync_secret() {
   std::lock_guard lock(mutex_);
-  Transaction tx(db_);
-  Statement(db_, "UPDATE pairing SET sync_secret = '' WHERE id = 1").run();
+  Transaction tx(db_, statements_.get());
+  Statement(db_, statements_.get(), "UPDATE pairing SET sync_secret = '' WHERE id = 1").run();
   tx.commit();
 }
 
 void StateStore::record_attempt(const SyncAttempt& a) {
   std::lock_guard lock(mutex_);
-  Transaction tx(db_);
-  Statement(db_,
+  Transaction tx(db_, statements_.get());
+  Statement(db_, statements_.get(),
             "INSERT INTO sync_history (at_ms, origin, operation, backend, status, http_status, "
             "latency_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
       .bind(1, a.at_ms)
@@ -425,15 +544,16 @@ void StateStore::record_attempt(const SyncAttempt& a) {
       .bind(7, a.latency_ms)
       .bind(8, a.error)
       .run();
-  Statement(db_, "DELETE FROM sync_history WHERE id <= (SELECT max(id) FROM sync_history) - ?")
+  Statement(db_, statements_.get(),
+            "DELETE FROM sync_history WHERE id <= (SELECT max(id) FROM sync_history) - ?")
       .bind(1, static_cast<std::int64_t>(kHistoryLimit))
       .run();
   const bool ok = a.status == "ok";
-  Statement(db_, "INSERT OR IGNORE INTO origin_counters (origin) VALUES (?)")
+  Statement(db_, statements_.get(), "INSERT OR IGNORE INTO origin_counters (origin) VALUES (?)")
       .bind(1, a.origin)
       .run();
   if (ok) {
-    Statement(db_,
+    Statement(db_, statements_.get(),
               "UPDATE origin_counters SET successes = successes + 1, last_success_ms = ?, "
               "last_backend = CASE WHEN ? = '' THEN last_backend ELSE ? END WHERE origin = ?")
         .bind(1, a.at_ms)
@@ -442,7 +562,7 @@ void StateStore::record_attempt(const SyncAttempt& a) {
         .bind(4, a.origin)
         .run();
   } else {
-    Statement(db_,
+    Statement(db_, statements_.get(),
               "UPDATE origin_counters SET failures = failures + 1, last_failure_ms = ?, "
               "last_error = ?, last_backend = CASE WHEN ? = '' THEN last_backend ELSE ? END "
               "WHERE origin = ?")
@@ -459,7 +579,7 @@ void StateStore::record_attempt(const SyncAttempt& a) {
 std::vector<SyncAttempt> StateStore::recent_attempts(std::size_t limit) const {
   std::lock_guard lock(mutex_);
   std::vector<SyncAttempt> out;
-  Statement s(db_,
+  Statement s(db_, statements_.get(),
               "SELECT at_ms, origin, operation, backend, status, http_status, latency_ms, error "
               "FROM sync_history ORDER BY id DESC LIMIT ?");
   s.bind(1, static_cast<std::int64_t>(limit));
@@ -469,13 +589,14 @@ std::vector<SyncAttempt> StateStore::recent_attempts(std::size_t limit) const {
 
 std::vector<SyncAttempt> StateStore::newest_attempt_per_origin(bool failures_only) const {
   std::vector<SyncAttempt> out;
-  Statement s(db_, failures_only
-                       ? "SELECT at_ms, origin, operation, backend, status, http_status, "
-                         "latency_ms, error FROM sync_history WHERE id IN (SELECT max(id) FROM "
-                         "sync_history WHERE status <> 'ok' GROUP BY origin)"
-                       : "SELECT at_ms, origin, operation, backend, status, http_status, "
-                         "latency_ms, error FROM sync_history WHERE id IN (SELECT max(id) FROM "
-                         "sync_history GROUP BY origin)");
+  Statement s(db_, statements_.get(),
+              failures_only
+                  ? "SELECT at_ms, origin, operation, backend, status, http_status, "
+                    "latency_ms, error FROM sync_history WHERE id IN (SELECT max(id) FROM "
+                    "sync_history WHERE status <> 'ok' GROUP BY origin)"
+                  : "SELECT at_ms, origin, operation, backend, status, http_status, "
+                    "latency_ms, error FROM sync_history WHERE id IN (SELECT max(id) FROM "
+                    "sync_history GROUP BY origin)");
   while (s.step()) out.push_back(attempt_from_row(s));
   return out;
 }
@@ -483,7 +604,7 @@ std::vector<SyncAttempt> StateStore::newest_attempt_per_origin(bool failures_onl
 std::vector<OriginCounters> StateStore::origin_counters() const {
   std::lock_guard lock(mutex_);
   std::vector<OriginCounters> out;
-  Statement s(db_,
+  Statement s(db_, statements_.get(),
               "SELECT origin, successes, failures, last_error, last_backend, last_success_ms, "
               "last_failure_ms FROM origin_counters ORDER BY origin");
   while (s.step()) {
@@ -511,7 +632,7 @@ std::vector<OriginCounters> StateStore::origin_counters() const {
 
 std::optional<std::string> StateStore::meta(const std::string& key) const {
   std::lock_guard lock(mutex_);
-  Statement s(db_, "SELECT value FROM meta WHERE key = ?");
+  Statement s(db_, statements_.get(), "SELECT value FROM meta WHERE key = ?");
   s.bind(1, key);
   if (!s.step()) return std::nullopt;
   return s.text(0);
@@ -519,7 +640,7 @@ std::optional<std::string> StateStore::meta(const std::string& key) const {
 
 void StateStore::set_meta(const std::string& key, const std::string& value) {
   std::lock_guard lock(mutex_);
-  Statement(db_,
+  Statement(db_, statements_.get(),
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "
             "excluded.value")
       .bind(1, key)

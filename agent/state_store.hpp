@@ -23,6 +23,8 @@ struct sqlite3;
 
 namespace dinodia::agent {
 
+class StatementCache;  // state_store.cpp
+
 class StateStoreError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -76,6 +78,9 @@ class StateStore {
   static constexpr std::size_t kHistoryLimit = 200;
 
   static std::string default_path(const std::string& data_dir);
+  // A private database in memory, gone with the store: for bench/fleet_sim, which keeps one store
+  // per simulated hub (and, for speed, its prepared statements). The agent never opens one.
+  static constexpr const char* kInMemory = ":memory:";
 
   // Opens (creating if needed, mode 0600) and migrates. With read_only, never creates or
   // writes (the `status` command); throws if the file does not exist.
@@ -123,6 +128,7 @@ class StateStore {
  private:
   void exec(const char* sql) const;
   void migrate();
+  void close();
   TokenState read_token_state() const;  // caller holds mutex_
   // The newest history row per origin, of failures only if `failures_only`; caller holds mutex_.
   std::vector<SyncAttempt> newest_attempt_per_origin(bool failures_only) const;
@@ -130,6 +136,7 @@ class StateStore {
 
   std::string path_;
   sqlite3* db_ = nullptr;
+  std::unique_ptr<StatementCache> statements_;  // in-memory stores only
   mutable std::mutex mutex_;
 };
 

@@ -26,51 +26,66 @@ ScheduleSettings schedule_settings(int interval_minutes, std::optional<int> over
   return s;
 }
 
-SyncScheduler::SyncScheduler(PlatformSync& sync, ScheduleSettings settings)
-    : sync_(sync), settings_(settings), rng_(std::random_device{}()) {}
+SyncDelays::SyncDelays(ScheduleSettings settings, std::uint64_t seed)
+    : settings_(settings), rng_(seed) {}
 
-SyncScheduler::~SyncScheduler() {
-  stop(std::chrono::hours(1));
+milliseconds SyncDelays::first_delay() {
+  std::uniform_int_distribution<std::int64_t> d(settings_.first_min.count(),
+                                                settings_.first_max.count());
+  return milliseconds(d(rng_));
 }
 
-void SyncScheduler::start(std::optional<milliseconds> first_delay) {
-  milliseconds delay;
-  if (first_delay) {
-    delay = *first_delay;
-  } else {
-    std::uniform_int_distribution<std::int64_t> d(settings_.first_min.count(),
-                                                  settings_.first_max.count());
-    delay = milliseconds(d(rng_));
-  }
-  log::info(
-      "Platform sync scheduled",
-      log::Fields()
-          .add("everyMinutes", static_cast<double>(settings_.interval.count()) / 60000.0)
-          .add("jitterSeconds", static_cast<std::int64_t>(settings_.jitter_max.count() / 1000)));
-  thread_ = std::thread([this, delay] { run(delay); });
+milliseconds SyncDelays::after_cycle(CycleOutcome outcome) {
+  consecutive_failures_ = outcome == CycleOutcome::ok ? 0 : consecutive_failures_ + 1;
+  return next_delay(outcome, consecutive_failures_);
 }
 
-milliseconds SyncScheduler::next_delay(CycleOutcome outcome, int consecutive_failures) {
-  if (outcome == CycleOutcome::ok || outcome == CycleOutcome::config) {
+milliseconds SyncDelays::next_delay(CycleOutcome outcome, int consecutive_failures) {
+  const auto regular = [this] {
     std::int64_t jitter = 0;
     if (settings_.jitter_max.count() > 0) {
       std::uniform_int_distribution<std::int64_t> d(0, settings_.jitter_max.count() - 1);
       jitter = d(rng_);
     }
     return settings_.interval + milliseconds(jitter);
+  };
+  if (outcome == CycleOutcome::ok || outcome == CycleOutcome::config || !settings_.back_off) {
+    return regular();
   }
-  // Exponential back-off with full jitter, capped at the regular interval.
+  // Back-off (docs/platform-protocol.md#errors): the n-th failure in a row waits a random delay
+  // in [c/2, c], c = backoff_base * 2^(n-1) (5, 10, 20, 40, 80 s), so a blip is retried within
+  // seconds; once c reaches the interval the hub is back on its regular cadence. Full jitter up
+  // to the interval instead kept a fleet in a long outage retrying every 60 s on average: 2.8x
+  // the steady rate for the whole outage, and 2.4x in the busiest 10 s after it
+  // (bench/README.md#fleet-simulation-20).
   const int exponent = std::clamp(consecutive_failures - 1, 0, 20);
-  const std::int64_t ceiling = std::min<std::int64_t>(
-      settings_.interval.count(), settings_.backoff_base.count() * (std::int64_t{1} << exponent));
-  const std::int64_t floor = std::min(settings_.backoff_min.count(), ceiling);
-  std::uniform_int_distribution<std::int64_t> d(floor, std::max(floor, ceiling));
+  const std::int64_t ceiling = settings_.backoff_base.count() * (std::int64_t{1} << exponent);
+  if (ceiling >= settings_.interval.count()) return regular();
+  const std::int64_t floor = std::max(settings_.backoff_min.count(), ceiling / 2);
+  std::uniform_int_distribution<std::int64_t> d(std::min(floor, ceiling), ceiling);
   return milliseconds(d(rng_));
+}
+
+SyncScheduler::SyncScheduler(PlatformSync& sync, ScheduleSettings settings)
+    : sync_(sync), delays_(settings, std::random_device{}()) {}
+
+SyncScheduler::~SyncScheduler() {
+  stop(std::chrono::hours(1));
+}
+
+void SyncScheduler::start(std::optional<milliseconds> first_delay) {
+  const milliseconds delay = first_delay ? *first_delay : delays_.first_delay();
+  const ScheduleSettings& settings = delays_.settings();
+  log::info(
+      "Platform sync scheduled",
+      log::Fields()
+          .add("everyMinutes", static_cast<double>(settings.interval.count()) / 60000.0)
+          .add("jitterSeconds", static_cast<std::int64_t>(settings.jitter_max.count() / 1000)));
+  thread_ = std::thread([this, delay] { run(delay); });
 }
 
 void SyncScheduler::run(milliseconds first_delay) {
   milliseconds delay = first_delay;
-  int consecutive_failures = 0;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -83,8 +98,7 @@ void SyncScheduler::run(milliseconds first_delay) {
       log::error("Platform sync failed", log::Fields().add("error", e.what()));
       result = {CycleOutcome::retry, e.what()};
     }
-    consecutive_failures = result.outcome == CycleOutcome::ok ? 0 : consecutive_failures + 1;
-    delay = next_delay(result.outcome, consecutive_failures);
+    delay = delays_.after_cycle(result.outcome);
     {
       std::lock_guard lock(mutex_);
       ++cycles_done_;

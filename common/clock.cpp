@@ -72,7 +72,16 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   out = v;
   return true;
 }
+class SystemSource final : public Source {
+ public:
+  std::int64_t unix_millis() const override { return clock::unix_millis(); }
+};
 }  // namespace
+
+const Source& system_source() {
+  static const SystemSource source;
+  return source;
+}
 
 std::int64_t unix_seconds(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();

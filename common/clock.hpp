@@ -13,6 +13,17 @@ namespace dinodia::clock {
 
 using TimePoint = std::chrono::system_clock::time_point;
 
+// Where a component that must be testable against another time reads the wall clock: the platform
+// sync (agent/platform_sync.hpp) signs and records with it, and bench/fleet_sim runs thousands of
+// syncs on a simulated clock through it (bench/README.md#fleet-simulation-20). Production passes
+// system_source(), which reads std::chrono::system_clock.
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual std::int64_t unix_millis() const = 0;
+};
+const Source& system_source();
+
 std::int64_t unix_seconds(TimePoint t = std::chrono::system_clock::now());
 std::int64_t unix_millis(TimePoint t = std::chrono::system_clock::now());
 std::string iso8601(TimePoint t = std::chrono::system_clock::now());

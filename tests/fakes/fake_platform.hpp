@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/clock.hpp"
+
 namespace dinodia::fake_platform {
 
 enum class TokenStatus { pending, active, grace, revoked };
@@ -56,6 +58,12 @@ struct Settings {
   std::int64_t rotate_seconds = 3600;
   std::int64_t grace_seconds = 1200;
   std::int64_t max_skew_s = 300;
+  // The platform's time (before clock_offset_s); nullptr = the system clock. bench/fleet_sim
+  // runs this platform in-process on its simulated clock.
+  const clock::Source* clock = nullptr;
+  // Keep the request counts, recent requests and last bodies that state() reports (bench/fleet_sim,
+  // which reads none of them, turns this off).
+  bool record_requests = true;
 };
 
 class Platform {
@@ -83,6 +91,15 @@ class Platform {
 
   std::int64_t now_ms() const;
 
+  // For in-process users (bench/fleet_sim): the plaintexts a client of the hub may hold now, the
+  // published (ACTIVE) token and any GRACE token whose grace has not ended, which the hub must
+  // accept (platform-contract A3.6); and the replay counters that state() reports.
+  std::vector<std::string> tokens_clients_may_hold(const std::string& serial);
+  std::int64_t duplicate_nonce_attempts();
+  std::int64_t replays_rejected();
+  std::size_t nonces_seen();
+  std::int64_t publications();  // tokens published to clients (acknowledged PENDING → ACTIVE)
+
  private:
   struct Signed {
     std::string serial_raw;  // as sent (HMAC + replay key)
@@ -107,10 +124,13 @@ class Platform {
   Settings settings_;
   std::map<std::string, Hub> hubs_;
   std::map<std::pair<std::string, std::string>, std::int64_t> nonce_table_;  // -> createdAt ms
+  // The same rows by createdAt, so that expiring them does not walk the whole table.
+  std::multimap<std::int64_t, std::pair<std::string, std::string>> nonce_expiry_;
   std::vector<std::string> all_nonces_;
   std::set<std::string> all_nonce_set_;
   std::int64_t duplicate_nonce_attempts_ = 0;
   std::int64_t replays_rejected_ = 0;
+  std::int64_t publications_ = 0;
   std::int64_t seq_ = 0;
   std::map<std::string, std::int64_t> request_counts_;  // "route@listener" -> count
   std::map<std::string, std::int64_t> arrivals_;        // the same, injected failures included

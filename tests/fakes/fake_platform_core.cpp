@@ -330,10 +330,12 @@ Response envelope(int status, const std::string& message) {
 }
 
 std::int64_t Platform::now_ms() const {
-  return clock::unix_millis() + settings_.clock_offset_s * 1000;
+  const std::int64_t now = settings_.clock ? settings_.clock->unix_millis() : clock::unix_millis();
+  return now + settings_.clock_offset_s * 1000;
 }
 
 void Platform::record_request(const std::string& route, const std::string& body, int listener) {
+  if (!settings_.record_requests) return;
   ++request_counts_[route + "@" + std::to_string(listener)];
   ++request_counts_[route];
   last_body_by_route_[route] = body;
@@ -387,12 +389,12 @@ std::optional<Response> Platform::verify(const Signed& s, const std::string& sec
     return envelope(401, "Replay detected");
   }
   nonce_table_[key] = now;
-  for (auto it = nonce_table_.begin(); it != nonce_table_.end();) {
-    if (it->second < now - settings_.max_skew_s * 1000) {
-      it = nonce_table_.erase(it);
-    } else {
-      ++it;
-    }
+  nonce_expiry_.emplace(now, key);
+  // Retention: every row (any serial) older than the skew window goes.
+  const std::int64_t cutoff = now - settings_.max_skew_s * 1000;
+  while (!nonce_expiry_.empty() && nonce_expiry_.begin()->first < cutoff) {
+    nonce_table_.erase(nonce_expiry_.begin()->second);
+    nonce_expiry_.erase(nonce_expiry_.begin());
   }
   return std::nullopt;
 }
@@ -530,6 +532,7 @@ Response Platform::token_state(const std::string& body, int listener) {
       pending->status = TokenStatus::active;
       pending->published_at_ms = now;
       hub.published_version = pending->version;
+      ++publications_;
       cleanup(hub);
     }
   }
@@ -641,7 +644,16 @@ Response Platform::provision(const json& request) {
           ? request["bootstrapSecret"].get<std::string>()
           : new_hex(24);
   hub.linked_home = request.value("linkedHome", false);
-  create_token(hub, 1, now_ms());
+  const std::int64_t now = now_ms();
+  create_token(hub, 1, now);
+  // "activeForSeconds": version 1 was published that long ago (a hub paired before; bench/fleet_sim
+  // spreads its fleet's rotations this way).
+  if (request.contains("activeForSeconds") && request["activeForSeconds"].is_number_integer()) {
+    Token& v1 = hub.tokens.front();
+    v1.status = TokenStatus::active;
+    v1.published_at_ms = now - request["activeForSeconds"].get<std::int64_t>() * 1000;
+    hub.published_version = 1;
+  }
   hubs_[serial] = hub;
   ordered_json out{{"ok", true}, {"serial", serial}, {"bootstrapSecret", hub.bootstrap_secret}};
   return ok_json(out);
@@ -657,6 +669,42 @@ Response Platform::published_token(const std::string& serial) {
     }
   }
   return envelope(409, "No published hub token yet.");
+}
+
+std::vector<std::string> Platform::tokens_clients_may_hold(const std::string& serial) {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> out;
+  auto it = hubs_.find(serial);
+  if (it == hubs_.end()) return out;
+  const std::int64_t now = now_ms();
+  for (const auto& t : it->second.tokens) {
+    const bool published =
+        t.status == TokenStatus::active && t.version == it->second.published_version;
+    const bool in_grace =
+        t.status == TokenStatus::grace && t.grace_until_ms && *t.grace_until_ms > now;
+    if (published || in_grace) out.push_back(t.plaintext);
+  }
+  return out;
+}
+
+std::int64_t Platform::duplicate_nonce_attempts() {
+  std::lock_guard lock(mutex_);
+  return duplicate_nonce_attempts_;
+}
+
+std::int64_t Platform::replays_rejected() {
+  std::lock_guard lock(mutex_);
+  return replays_rejected_;
+}
+
+std::int64_t Platform::publications() {
+  std::lock_guard lock(mutex_);
+  return publications_;
+}
+
+std::size_t Platform::nonces_seen() {
+  std::lock_guard lock(mutex_);
+  return all_nonces_.size();
 }
 
 json Platform::state(const std::string& serial) {

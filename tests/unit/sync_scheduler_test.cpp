@@ -1,5 +1,6 @@
-// agent/SyncScheduler: cadence and back-off bounds (docs/compatibility.md#sync-cadence: exponential
-// back-off with full jitter capped at the interval), and a prompt stop().
+// agent/SyncScheduler and SyncDelays: cadence and back-off bounds
+// (docs/platform-protocol.md#errors: 5, 10, 20, 40, 80 s with jitter down to half, then the regular
+// cadence), and a prompt stop().
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -58,22 +59,58 @@ TEST_CASE("environment override: N seconds - no jitter", "[scheduler]") {
   CHECK(sched.next_delay(CycleOutcome::ok, 0) == milliseconds(5000));
 }
 
-TEST_CASE("back-off grows exponentially with full jitter and is capped", "[scheduler]") {
+TEST_CASE("back-off: 5, 10, 20, 40, 80 s with jitter down to half - then the regular cadence",
+          "[scheduler]") {
   Fixture f;
   SyncScheduler sched(f.sync, schedule_settings(2, std::nullopt));
-  milliseconds max1{0}, max6{0};
+  milliseconds min1{milliseconds::max()}, max1{0}, min5{milliseconds::max()}, max5{0};
   for (int i = 0; i < 500; ++i) {
     auto d1 = sched.next_delay(CycleOutcome::retry, 1);
-    CHECK(d1 >= milliseconds(1000));
+    CHECK(d1 >= milliseconds(2500));
     CHECK(d1 <= milliseconds(5000));
+    min1 = std::min(min1, d1);
     max1 = std::max(max1, d1);
-    auto d6 = sched.next_delay(CycleOutcome::unknown_hub, 6);
-    CHECK(d6 <= milliseconds(120000));  // 5 s * 2^5 = 160 s, capped at the interval
-    max6 = std::max(max6, d6);
-    CHECK(sched.next_delay(CycleOutcome::auth, 40) <= milliseconds(120000));
+    auto d3 = sched.next_delay(CycleOutcome::auth, 3);
+    CHECK(d3 >= milliseconds(10000));
+    CHECK(d3 <= milliseconds(20000));
+    auto d5 = sched.next_delay(CycleOutcome::unknown_hub, 5);
+    CHECK(d5 >= milliseconds(40000));
+    CHECK(d5 <= milliseconds(80000));
+    min5 = std::min(min5, d5);
+    max5 = std::max(max5, d5);
+    // 5 s * 2^5 = 160 s is past the interval: the regular cadence, as after a success
+    // (bench/README.md#fleet-simulation-20: capping the back-off at the interval kept a fleet in
+    // a long outage at 2.8x its steady rate).
+    for (int failures : {6, 7, 40}) {
+      auto d = sched.next_delay(CycleOutcome::retry, failures);
+      CHECK(d >= milliseconds(120000));
+      CHECK(d < milliseconds(180000));
+    }
   }
-  CHECK(max6 > max1);
-  CHECK(max6 > milliseconds(60000));  // full jitter reaches high into the range
+  // Jitter spreads each step over its range.
+  CHECK(max1 - min1 > milliseconds(1500));
+  CHECK(max5 - min5 > milliseconds(25000));
+}
+
+TEST_CASE("the legacy timing (back_off = false) waits a regular interval after a failure",
+          "[scheduler]") {
+  auto s = schedule_settings(2, std::nullopt);
+  s.back_off = false;
+  SyncDelays delays(s, 20);
+  for (int i = 0; i < 200; ++i) {
+    auto d = delays.after_cycle(CycleOutcome::retry);
+    CHECK(d >= milliseconds(120000));
+    CHECK(d < milliseconds(180000));
+  }
+}
+
+TEST_CASE("after_cycle counts consecutive failures - a success resets the count", "[scheduler]") {
+  SyncDelays delays(schedule_settings(2, std::nullopt), 20);
+  CHECK(delays.after_cycle(CycleOutcome::retry) <= milliseconds(5000));   // 1st failure
+  CHECK(delays.after_cycle(CycleOutcome::retry) <= milliseconds(10000));  // 2nd
+  CHECK(delays.after_cycle(CycleOutcome::retry) >= milliseconds(10000));  // 3rd: 10-20 s
+  CHECK(delays.after_cycle(CycleOutcome::ok) >= milliseconds(120000));    // success
+  CHECK(delays.after_cycle(CycleOutcome::retry) <= milliseconds(5000));   // 1st again
 }
 
 TEST_CASE("stop wakes a waiting scheduler promptly", "[scheduler]") {
