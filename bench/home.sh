@@ -90,16 +90,7 @@ PY
 curl -sf -X POST "$HA/_fake/set" -H 'content-type: application/json' \
   --data-binary "@$WORK/registries.json" >/dev/null
 
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=platform \
-  -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/platform.key" -out "$WORK/platform.crt" \
-  >/dev/null 2>&1
-"$PLATFORM_BUILD_DIR/tests/fake_platform" --port 0 --backend aws --tls-cert "$WORK/platform.crt" \
-  --tls-key "$WORK/platform.key" >"$WORK/fake_platform.log" 2>&1 &
-PIDS+=($!)
-PLATFORM="https://127.0.0.1:$(wait_port "$WORK/fake_platform.log" LISTENING)"
-BOOTSTRAP=$(curl -sf --cacert "$WORK/platform.crt" -X POST "$PLATFORM/_fake/provision" \
-  -H 'content-type: application/json' -d "{\"serial\":\"$SERIAL\",\"linkedHome\":true}" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["bootstrapSecret"])')
+start_tls_platform "$PLATFORM_BUILD_DIR/tests/fake_platform" "$SERIAL"
 
 mkdir -p "$WORK/data"
 cat >"$WORK/options.json" <<JSON

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# Sourced by bench/run.sh and scripts/update-symbol-order.sh: a work directory and the background
-# processes a script starts (append their PIDs to PIDS), both cleaned up when it exits, and
-# wait_port (scripts/wait-port.sh).
+# Sourced by bench/run.sh, bench/abuse.sh, bench/home.sh and scripts/update-symbol-order.sh: a
+# work directory and the background processes a script starts (append their PIDs to PIDS), both
+# cleaned up when it exits, and wait_port (scripts/wait-port.sh).
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -41,4 +41,22 @@ JSON
   PIDS+=("$AGENT_PID")
   # shellcheck disable=SC2034 # read by the sourcing script
   AGENT_PORT=$(wait_port "$WORK/agent.log" "Listening")
+}
+
+# The platform stand-in over TLS, as a home's sync reaches the platform (bench/home.sh,
+# scripts/update-symbol-order.sh): a self-signed certificate for 127.0.0.1 in
+# $WORK/platform.crt (the agent trusts it through SSL_CERT_FILE) and the serial provisioned.
+# Sets PLATFORM (its https URL) and BOOTSTRAP (the hub's bootstrap secret).
+start_tls_platform() {  # fake_platform binary, serial
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=platform \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/platform.key" -out "$WORK/platform.crt" \
+    >/dev/null 2>&1
+  "$1" --port 0 --backend aws --tls-cert "$WORK/platform.crt" --tls-key "$WORK/platform.key" \
+    >"$WORK/fake_platform.log" 2>&1 &
+  PIDS+=($!)
+  PLATFORM="https://127.0.0.1:$(wait_port "$WORK/fake_platform.log" LISTENING)"
+  # shellcheck disable=SC2034 # read by the sourcing script
+  BOOTSTRAP=$(curl -sf --cacert "$WORK/platform.crt" -X POST "$PLATFORM/_fake/provision" \
+    -H 'content-type: application/json' -d "{\"serial\":\"$2\",\"linkedHome\":true}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["bootstrapSecret"])')
 }

@@ -42,16 +42,7 @@ SERIAL="DIN-GB-PROFILE01"
 PIDS+=($!)
 HA_PORT=$(wait_port "$WORK/fake_ha.log" LISTENING)
 
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=platform \
-  -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/platform.key" -out "$WORK/platform.crt" \
-  >/dev/null 2>&1
-"$TEST_DIR/tests/fake_platform" --port 0 --backend aws --tls-cert "$WORK/platform.crt" \
-  --tls-key "$WORK/platform.key" >"$WORK/fake_platform.log" 2>&1 &
-PIDS+=($!)
-PLATFORM="https://127.0.0.1:$(wait_port "$WORK/fake_platform.log" LISTENING)"
-BOOTSTRAP=$(curl -sf --cacert "$WORK/platform.crt" -X POST "$PLATFORM/_fake/provision" \
-  -H 'content-type: application/json' -d "{\"serial\":\"$SERIAL\",\"linkedHome\":true}" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["bootstrapSecret"])')
+start_tls_platform "$TEST_DIR/tests/fake_platform" "$SERIAL"
 
 # One profiled run: the agent with the given options under callgrind, serving the workloads.
 profile() {  # name, options JSON
