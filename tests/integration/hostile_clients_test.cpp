@@ -85,6 +85,32 @@ class Stack {
   AgentProcess agent_;
 };
 
+// The bursts below open thousands of sockets from this process: its soft descriptor limit goes
+// to the hard one. False (with a warning) where the hard limit is too low for them.
+bool raise_own_descriptor_limit() {
+  rlimit files{};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &files) == 0);
+  if (files.rlim_max < 4000) {
+    WARN("hard descriptor limit under 4000 here: cannot open the burst");
+    return false;
+  }
+  files.rlim_cur = files.rlim_max;
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &files) == 0);
+  return true;
+}
+
+// The agent's RSS once it is at most `bound_kib`, or after 10 s, whichever comes first.
+long settled_rss_kib(Stack& stack, long bound_kib) {
+  long rss = 0;
+  wait_until(
+      [&] {
+        rss = stack.rss_kib();
+        return rss <= bound_kib;
+      },
+      std::chrono::seconds(10), std::chrono::milliseconds(200));
+  return rss;
+}
+
 }  // namespace
 
 TEST_CASE("Open files: the agent raises its soft descriptor limit to the hard limit at start") {
@@ -206,14 +232,7 @@ TEST_CASE("Unauthenticated connections: an idle one is closed within seconds") {
 
 TEST_CASE("Memory: a burst of connections is given back once they have closed") {
   // This process opens 3,200 sockets itself.
-  rlimit files{};
-  REQUIRE(getrlimit(RLIMIT_NOFILE, &files) == 0);
-  if (files.rlim_max < 4000) {
-    WARN("hard descriptor limit under 4000 here: cannot open the burst");
-    return;
-  }
-  files.rlim_cur = files.rlim_max;
-  REQUIRE(setrlimit(RLIMIT_NOFILE, &files) == 0);
+  if (!raise_own_descriptor_limit()) return;
   Stack stack("connections=4000,per_address=4000", "unauth_idle=30");
   const auto burst = [&] {
     SocketFlood flood(stack.port());
@@ -236,13 +255,7 @@ TEST_CASE("Memory: a burst of connections is given back once they have closed") 
   INFO("idle " << idle << " KiB, with the burst " << peak << " KiB");
   REQUIRE(peak > idle + 8192);  // the burst did cost memory
   // Within 2 MiB of idle a few seconds after the burst closed.
-  long after = 0;
-  wait_until(
-      [&] {
-        after = stack.rss_kib();
-        return after <= idle + 2048;
-      },
-      std::chrono::seconds(10), std::chrono::milliseconds(200));
+  const long after = settled_rss_kib(stack, idle + 2048);
   INFO("after " << after << " KiB");
 #if defined(__SANITIZE_ADDRESS__)
   // AddressSanitizer keeps freed memory in its quarantine by design and never gives it back
@@ -255,13 +268,7 @@ TEST_CASE("Memory: a burst of connections is given back once they have closed") 
   if (rss_is_meaningful) CHECK(after <= idle + 2048);
   // The same burst again costs nothing more once it has closed.
   (void)burst();
-  long again = 0;
-  wait_until(
-      [&] {
-        again = stack.rss_kib();
-        return again <= after + 2048;
-      },
-      std::chrono::seconds(10), std::chrono::milliseconds(200));
+  const long again = settled_rss_kib(stack, after + 2048);
   INFO("after the second burst " << again << " KiB");
   if (rss_is_meaningful) CHECK(again <= after + 2048);
   CHECK(stack.fresh_get("127.0.0.1") == 200);
@@ -270,14 +277,7 @@ TEST_CASE("Memory: a burst of connections is given back once they have closed") 
 TEST_CASE("Memory: a burst of WebSocket upgrades is given back once they have closed") {
   // Each relay used to take one of its loop's strand mutexes, which Asio makes when first needed
   // and keeps: made during the burst, they held its pages (docs/hostile-clients.md).
-  rlimit files{};
-  REQUIRE(getrlimit(RLIMIT_NOFILE, &files) == 0);
-  if (files.rlim_max < 4000) {
-    WARN("hard descriptor limit under 4000 here: cannot open the burst");
-    return;
-  }
-  files.rlim_cur = files.rlim_max;
-  REQUIRE(setrlimit(RLIMIT_NOFILE, &files) == 0);
+  if (!raise_own_descriptor_limit()) return;
   Stack stack("connections=4000,per_address=4000", "unauth_idle=30,ws_auth=30");
   const std::string upgrade =
       "GET /api/websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -299,13 +299,7 @@ TEST_CASE("Memory: a burst of WebSocket upgrades is given back once they have cl
   const long peak = burst();
   INFO("idle " << idle << " KiB, with the burst " << peak << " KiB");
   REQUIRE(peak > idle + 4096);  // the burst did cost memory
-  long after = 0;
-  wait_until(
-      [&] {
-        after = stack.rss_kib();
-        return after <= idle + 2048;
-      },
-      std::chrono::seconds(10), std::chrono::milliseconds(200));
+  const long after = settled_rss_kib(stack, idle + 2048);
   INFO("after " << after << " KiB");
 #if !defined(__SANITIZE_ADDRESS__)  // ASan's quarantine keeps freed memory by design
   CHECK(after <= idle + 2048);
