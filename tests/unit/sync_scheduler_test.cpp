@@ -152,6 +152,14 @@ long rss_anon_kib() {
 }
 }  // namespace
 
+// AddressSanitizer's allocator keeps freed blocks in its quarantine and ignores malloc_trim: RSS
+// says nothing about glibc's heap in that build. The plain build (scripts/test.sh) checks it.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssIsGlibcHeap = false;
+#else
+constexpr bool kRssIsGlibcHeap = true;
+#endif
+
 TEST_CASE("what a cycle freed goes back to the system after the cycle", "[scheduler][memory]") {
   // The observer runs on the sync thread at the end of a cycle: it fills 8 MiB in 4 KiB blocks,
   // keeps the last one (so the freed pages are not the top of the heap, which glibc would return
@@ -179,13 +187,13 @@ TEST_CASE("what a cycle freed goes back to the system after the cycle", "[schedu
   sched.start(milliseconds(0));
   REQUIRE(sched.wait_first_cycle(milliseconds(20000)));
   long now = rss_anon_kib();
-  for (int i = 0; i < 50 && freed_at.load() - now < 2 * 1024; ++i) {
+  for (int i = 0; i < 50 && freed_at.load() - now < 2 * 1024 && kRssIsGlibcHeap; ++i) {
     std::this_thread::sleep_for(milliseconds(100));
     now = rss_anon_kib();
   }
   INFO("RssAnon right after the frees " << freed_at.load() << " KiB, after the cycle " << now
                                         << " KiB");
-  CHECK(freed_at.load() - now >= 2 * 1024);
+  if (kRssIsGlibcHeap) CHECK(freed_at.load() - now >= 2 * 1024);
   CHECK(sched.stop(milliseconds(20000)));
   std::free(pin);
 }
