@@ -26,6 +26,7 @@
 #include "agent/telemetry_service.hpp"
 #include "agent/token_stores.hpp"
 #include "agent/zha_endpoints.hpp"
+#include "common/code_pages.hpp"
 #include "common/log.hpp"
 #include "common/process_limits.hpp"
 #include "common/text.hpp"
@@ -48,6 +49,22 @@ constexpr auto kSyncStopWait = std::chrono::seconds(3);
 // while a day-long outage adds at most 48 reports instead of hundreds.
 constexpr auto kDoctorFailureReportInterval = std::chrono::minutes(30);
 constexpr auto kDoctorStopWait = std::chrono::milliseconds(200);
+// Pairing, the first cycles, the trackers' seeding and the start-up doctor are over by then
+// (each takes seconds); the code only they ran is given back (common/code_pages.hpp).
+constexpr auto kSettleAfterStart = std::chrono::minutes(5);
+
+// Blocks until SIGTERM or SIGINT and returns it. Once `settle` has passed without one, gives back
+// the code pages only start-up used (common/code_pages.hpp) and waits on.
+int wait_for_stop_signal(const sigset_t& stop_signals, std::chrono::seconds settle) {
+  const timespec timeout{static_cast<time_t>(settle.count()), 0};
+  int received = sigtimedwait(&stop_signals, nullptr, &timeout);
+  if (received > 0) return received;
+  const std::size_t released = process::release_file_pages();
+  log::info("Settled: start-up code pages given back", log::Fields().add("kib", released));
+  received = 0;
+  sigwait(&stop_signals, &received);
+  return received;
+}
 
 // The Supervisor address and credentials come from `ha`, built once for every part that calls
 // Home Assistant.
@@ -252,8 +269,10 @@ int run_agent(const Environment& env) {
     scheduler->start();
   }
 
-  int received = 0;
-  sigwait(&stop_signals, &received);
+  int received = wait_for_stop_signal(
+      stop_signals, env.settle_seconds
+                        ? std::chrono::seconds(*env.settle_seconds)
+                        : std::chrono::duration_cast<std::chrono::seconds>(kSettleAfterStart));
   log::info("Stopping", log::Fields().add("signal", received == SIGTERM ? "SIGTERM" : "SIGINT"));
   const bool sync_stopped = !scheduler || scheduler->stop(kSyncStopWait);
   // The doctor writes nothing, so a report in progress (up to kDoctorTotalTimeout) is not waited

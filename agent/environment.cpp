@@ -113,6 +113,7 @@ Environment read_environment() {
   env.sync_interval_seconds = seconds("DINODIA_SYNC_INTERVAL_SECONDS");
   env.telemetry_poll_seconds = seconds("DINODIA_TELEMETRY_POLL_SECONDS");
   env.doctor_report_seconds = seconds("DINODIA_DOCTOR_REPORT_SECONDS");
+  env.settle_seconds = seconds("DINODIA_SETTLE_SECONDS");
   env.token_state_path = get("DINODIA_TOKEN_STATE_PATH");
   env.heating_usage_state_path = get("DINODIA_HEATING_USAGE_STATE_PATH");
   env.electric_usage_state_path = get("DINODIA_ELECTRIC_USAGE_STATE_PATH");

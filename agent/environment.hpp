@@ -44,6 +44,10 @@ struct Environment {
   // DINODIA_DOCTOR_REPORT_SECONDS (1..86400, tests only): the least time between two doctor
   // reports logged after failed sync cycles; a home keeps 30 minutes (agent/doctor_reporter.hpp).
   std::optional<int> doctor_report_seconds;
+  // DINODIA_SETTLE_SECONDS (1..86400, tests and benchmarks only): how long after the port opens
+  // the agent counts as settled and gives back the code pages it ran only to start
+  // (common/code_pages.hpp); a home keeps kSettleAfterStart (agent/agent.cpp).
+  std::optional<int> settle_seconds;
   // The legacy agent's files, when they are not at the default places under data_dir:
   std::optional<std::string> token_state_path;           // DINODIA_TOKEN_STATE_PATH
   std::optional<std::string> heating_usage_state_path;   // DINODIA_HEATING_USAGE_STATE_PATH

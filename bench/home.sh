@@ -5,7 +5,10 @@
 # electric usage tracking on, against the Home Assistant stand-in (tests/fakes/fake_ha, 300
 # entities) whose registries make 5 climate entities (1 boiler, 4 radiators) and 20 lights and
 # switches tracked. Measures:
-#   idle    VmRSS and RssAnon after start-up, the first pairing and IDLE_CYCLES sync cycles
+#   idle    VmRSS and RssAnon after start-up, the first pairing, the agent's settling (it gives
+#           back the code only start-up ran, common/code_pages.hpp: after 5 minutes in a home,
+#           SETTLE_SECONDS here, default 10, as the sync is accelerated too) and IDLE_CYCLES more
+#           sync cycles
 #   day     the same after DAY_CYCLES accelerated sync cycles (720 = a day at the 2-minute
 #           cadence; DINODIA_SYNC_INTERVAL_SECONDS=1, DINODIA_TELEMETRY_POLL_SECONDS=1) while
 #           state_changed events for the tracked entities arrive at EVENT_RATE per second
@@ -28,6 +31,7 @@ ROOT=$(pwd)
 BUILD_DIR="${BUILD_DIR:-build-bench}"
 PLATFORM_BUILD_DIR="${PLATFORM_BUILD_DIR:-build}"
 IDLE_CYCLES="${IDLE_CYCLES:-5}"
+SETTLE_SECONDS="${SETTLE_SECONDS:-10}"
 DAY_CYCLES="${DAY_CYCLES:-720}"
 EVENT_RATE="${EVENT_RATE:-4}"
 SAMPLE_EVERY="${SAMPLE_EVERY:-60}"
@@ -52,43 +56,9 @@ PIDS+=($!)
 HA_PORT=$(wait_port "$WORK/fake_ha.log" LISTENING)
 HA="http://127.0.0.1:$HA_PORT"
 
-# The home's registries: labels Light, Boiler, Radiator; every entity of the stand-in's 300 in
-# the entity registry (the shape Core returns), Light on every fifth (20 of them are lights or
-# switches), Boiler on climate.device_3, Radiator on climate.device_9/15/21/27, whose states get
-# the climate attributes heating reads.
-python3 - "$WORK/registries.json" <<'PY'
-import json, sys
-domains = ["light", "switch", "sensor", "climate", "cover", "camera"]
-heating = {"climate.device_3": "lbl_boiler", "climate.device_9": "lbl_radiator",
-           "climate.device_15": "lbl_radiator", "climate.device_21": "lbl_radiator",
-           "climate.device_27": "lbl_radiator"}
-entities, states = [], []
-for i in range(300):
-    n = i + 1
-    eid = f"{domains[i % 6]}.device_{i}"
-    labels = ["light"] if n % 5 == 0 else []
-    if eid in heating:
-        labels = [heating[eid]]
-    entities.append({"area_id": "kitchen" if n % 3 == 0 else None, "categories": {},
-                     "config_entry_id": f"cfg{n % 7}", "device_id": f"dev{n}",
-                     "disabled_by": None, "entity_category": None, "entity_id": eid,
-                     "has_entity_name": True, "hidden_by": None, "icon": None, "id": f"reg{n}",
-                     "labels": labels, "name": None, "options": {}, "original_name": eid,
-                     "platform": "demo", "translation_key": None, "unique_id": f"uid-{n}",
-                     "created_at": 1700000000.0, "modified_at": 1700000000.0})
-for eid in heating:
-    states.append({"entity_id": eid, "state": "heat",
-                   "attributes": {"hvac_mode": "heat", "current_temperature": 19.5,
-                                  "temperature": 21, "friendly_name": eid},
-                   "last_changed": "2026-11-24T10:00:00.000000+00:00",
-                   "last_updated": "2026-11-24T10:00:00.000000+00:00"})
-json.dump({"label_registry": [{"label_id": "light", "name": "Light"},
-                              {"label_id": "lbl_boiler", "name": "Boiler"},
-                              {"label_id": "lbl_radiator", "name": "Radiator"}],
-           "entity_registry": entities, "states": states}, open(sys.argv[1], "w"))
-PY
-curl -sf -X POST "$HA/_fake/set" -H 'content-type: application/json' \
-  --data-binary "@$WORK/registries.json" >/dev/null
+# The home's registries (bench/home_fixture.py): 5 climate entities for heating, 20 lights and
+# switches for electric usage.
+set_home_registries "$HA"
 
 start_tls_platform "$PLATFORM_BUILD_DIR/tests/fake_platform" "$SERIAL"
 
@@ -103,7 +73,8 @@ JSON
 DINODIA_OPTIONS_PATH="$WORK/options.json" DINODIA_DATA_DIR="$WORK/data" \
   DINODIA_SUPERVISOR_URL="$HA" SUPERVISOR_TOKEN="$SUPERVISOR_TOKEN" \
   DINODIA_BIND_ADDRESS=127.0.0.1 DINODIA_SYNC_INTERVAL_SECONDS=1 \
-  DINODIA_TELEMETRY_POLL_SECONDS=1 SSL_CERT_FILE="$WORK/platform.crt" \
+  DINODIA_TELEMETRY_POLL_SECONDS=1 DINODIA_SETTLE_SECONDS="$SETTLE_SECONDS" \
+  SSL_CERT_FILE="$WORK/platform.crt" \
   ${AGENT_WRAPPER:-} "$BUILD_DIR/agent/dinodia-hub-agent" >"$WORK/agent.log" 2>&1 &
 AGENT_PID=$!
 PIDS+=("$AGENT_PID")
@@ -138,8 +109,9 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 PIDS+=($!)
 
 for marker in "Paired with platform" "Heating usage seeded initial entity states" \
-  "Electric usage seeded initial entity states" "Usage tracking subscribed to state_changed"; do
-  for _ in $(seq 1 300); do grep -q "$marker" "$WORK/agent.log" && break; sleep 0.1; done
+  "Electric usage seeded initial entity states" "Usage tracking subscribed to state_changed" \
+  "Settled: start-up code pages given back"; do
+  for _ in $(seq 1 $((300 + SETTLE_SECONDS * 10))); do grep -q "$marker" "$WORK/agent.log" && break; sleep 0.1; done
   grep -q "$marker" "$WORK/agent.log" || { echo "never logged: $marker" >&2; cat "$WORK/agent.log" >&2; exit 1; }
 done
 START_CYCLES=$(cycles)
@@ -154,48 +126,9 @@ if [ "${PAUSE_AT_IDLE:-0}" = 1 ]; then
   while [ ! -e "$WORK/continue" ]; do sleep 1; done
 fi
 
-# Home Assistant's events for the tracked entities at a steady rate: lights and switches toggle,
-# radiators and the boiler change temperature and target (so heating turns on and off).
-python3 - "$HA_PORT" "$EVENT_RATE" "$WORK/events.stop" >"$WORK/events.count" <<'PY' &
-import http.client, json, os, sys, time
-from datetime import datetime, timezone
-port, rate, stop = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
-domains = ["light", "switch", "sensor", "climate", "cover", "camera"]
-electric = [f"{domains[i % 6]}.device_{i}" for i in range(300)
-            if (i + 1) % 5 == 0 and domains[i % 6] in ("light", "switch")]
-heating = ["climate.device_3", "climate.device_9", "climate.device_15", "climate.device_21",
-           "climate.device_27"]
-conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-n = sent = 0
-next_at = time.monotonic()
-while not os.path.exists(stop):
-    now = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-    if n % 2 == 0:
-        eid = electric[(n // 2) % len(electric)]
-        state = {"entity_id": eid, "state": "on" if (n // 2 // len(electric)) % 2 == 0 else "off",
-                 "attributes": {"friendly_name": eid}}
-    else:
-        k = n // 2
-        eid = heating[k % len(heating)]
-        state = {"entity_id": eid, "state": "heat",
-                 "attributes": {"hvac_mode": "heat", "current_temperature": 19 + (k % 7) * 0.5,
-                                "temperature": 21 if (k // len(heating)) % 2 == 0 else 18,
-                                "friendly_name": eid}}
-    state.update({"last_changed": now, "last_updated": now, "context": {"id": f"home{n}"}})
-    event = {"event_type": "state_changed", "origin": "LOCAL", "time_fired": now,
-             "data": {"entity_id": eid, "old_state": None, "new_state": state}}
-    try:
-        conn.request("POST", "/_fake/event", json.dumps(event), {"content-type": "application/json"})
-        if conn.getresponse().read() is not None:
-            sent += 1
-    except Exception:
-        conn.close()
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    n += 1
-    next_at += 1 / rate
-    time.sleep(max(0.0, next_at - time.monotonic()))
-print(sent)
-PY
+# Home Assistant's events for the tracked entities at a steady rate (bench/home_fixture.py).
+python3 "$ROOT/bench/home_fixture.py" events "$HA_PORT" "$EVENT_RATE" "$WORK/events.stop" \
+  >"$WORK/events.count" &
 EVENTS_PID=$!
 PIDS+=("$EVENTS_PID")
 

@@ -20,7 +20,8 @@ std::size_t descriptor_limit();
 
 // Sets the allocator up so that memory freed after a burst can go back to the system: a fixed
 // mmap threshold (glibc raises it after each large free otherwise, which keeps later large
-// buffers on the heap for good). Call once at start, before threads start.
+// buffers on the heap for good), and one heap shared by all threads instead of an arena per
+// thread that each keep their free pages. Call once at start, before threads start.
 void tune_allocator();
 // Gives free heap pages back to the system (malloc_trim); a few milliseconds on a large heap.
 void release_free_memory();

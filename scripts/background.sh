@@ -60,3 +60,11 @@ start_tls_platform() {  # fake_platform binary, serial
     -H 'content-type: application/json' -d "{\"serial\":\"$2\",\"linkedHome\":true}" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["bootstrapSecret"])')
 }
+
+# A home's registries in the Home Assistant stand-in at $1 (its URL): what bench/home.sh and
+# the code-layout profile track (bench/home_fixture.py).
+set_home_registries() {  # fake_ha URL
+  python3 "$(dirname "${BASH_SOURCE[0]}")/../bench/home_fixture.py" registries "$WORK/registries.json"
+  curl -sf -X POST "$1/_fake/set" -H 'content-type: application/json' \
+    --data-binary "@$WORK/registries.json" >/dev/null
+}

@@ -6,10 +6,14 @@
 #
 # The profile is two runs of the Release, statically linked binary (as the add-on image and the
 # benchmark build it) under callgrind: the LAN bridge alone, as the benchmark runs it, and as in a
-# home, with platform sync over TLS to the platform stand-in and usage tracking on. Each starts
-# (and pairs and syncs), then serves the benchmark's workloads (GET /api/, /api/states,
-# camera_proxy, one kiosk's 1-second cycle, WebSocket sessions); the counts are taken before
-# shutdown, whose code is left out.
+# home, with platform sync over TLS to the platform stand-in and usage tracking on (the home's
+# registries and events of bench/home_fixture.py). Each run has two phases, counted apart:
+# start-up (options, pairing, the first cycles, the trackers' seeding) until the agent has
+# settled, and then the settled agent serving the benchmark's workloads (GET /api/, /api/states,
+# camera_proxy, one kiosk's 1-second cycle, WebSocket sessions) while sync cycles and tracker
+# events go on. Settled code comes first, start-up-only code after it: once settled the agent
+# gives back the pages only start-up ran (common/code_pages.hpp), and what maps back in is the
+# settled range alone. Shutdown's code is left out.
 #
 # Re-run it after changes to the relay or to start-up and commit the new file: names the list no
 # longer matches are only placed at the default spot, and the idle RSS in bench/run.sh creeps up.
@@ -42,6 +46,7 @@ SERIAL="DIN-GB-PROFILE01"
 PIDS+=($!)
 HA_PORT=$(wait_port "$WORK/fake_ha.log" LISTENING)
 
+set_home_registries "http://127.0.0.1:$HA_PORT"
 start_tls_platform "$TEST_DIR/tests/fake_platform" "$SERIAL"
 
 # One profiled run: the agent with the given options under callgrind, serving the workloads.
@@ -52,6 +57,7 @@ profile() {  # name, options JSON
   DINODIA_OPTIONS_PATH="$dir/options.json" DINODIA_DATA_DIR="$dir/data" \
     DINODIA_SUPERVISOR_URL="http://127.0.0.1:$HA_PORT" SUPERVISOR_TOKEN="$SUPERVISOR_TOKEN" \
     DINODIA_BIND_ADDRESS=127.0.0.1 DINODIA_SYNC_INTERVAL_SECONDS=3 \
+    DINODIA_TELEMETRY_POLL_SECONDS=3 DINODIA_SETTLE_SECONDS=25 \
     SSL_CERT_FILE="$WORK/platform.crt" \
     valgrind --tool=callgrind --demangle=no --compress-strings=no --compress-pos=no \
     --callgrind-out-file="$dir/callgrind.out" "$BENCH_DIR/agent/dinodia-hub-agent" \
@@ -61,6 +67,13 @@ profile() {  # name, options JSON
   local port
   port=$(wait_port "$dir/agent.log" "Listening" 60)
   local agent="http://127.0.0.1:$port"
+  # Start-up ends when the agent says it has settled (under callgrind it is slow: 25 s).
+  for _ in $(seq 1 600); do grep -q "Settled:" "$dir/agent.log" && break; sleep 0.1; done
+  grep -q "Settled:" "$dir/agent.log" || { echo "$1: never settled" >&2; cat "$dir/agent.log" >&2; exit 1; }
+  callgrind_control --dump "$pid" >/dev/null  # callgrind.out.1: start-up; counters restart
+  for _ in $(seq 1 100); do [ -s "$dir/callgrind.out.1" ] && break; sleep 0.1; done
+  python3 "$ROOT/bench/home_fixture.py" events "$HA_PORT" 4 "$dir/events.stop" >/dev/null &
+  PIDS+=($!)
   local seconds path
   while read -r seconds path; do
     wrk -t1 -c2 -d"$seconds"s -H "Authorization: Bearer $HUB_TOKEN" "$agent$path" >/dev/null
@@ -69,15 +82,17 @@ profile() {  # name, options JSON
 2 /api/camera_proxy/camera.front_door?size=262144"
   "$BENCH_DIR/bench/bench_kiosk_profile" 1 6 "agent=127.0.0.1:$port::/api/websocket:$HUB_TOKEN" >/dev/null
   "$BENCH_DIR/bench/bench_ws_sessions" 127.0.0.1 "$port" /api/websocket "$HUB_TOKEN" 2 3 >/dev/null
-  callgrind_control --dump "$pid" >/dev/null
-  for _ in $(seq 1 100); do [ -s "$dir/callgrind.out.1" ] && break; sleep 0.1; done
+  touch "$dir/events.stop"
+  callgrind_control --dump "$pid" >/dev/null  # callgrind.out.2: settled
+  for _ in $(seq 1 100); do [ -s "$dir/callgrind.out.2" ] && break; sleep 0.1; done
   kill -TERM "$pid"
   wait "$pid" 2>/dev/null || true
 }
 
 # The LAN bridge alone (the benchmark's configuration), then a home's: platform sync over TLS and
-# usage tracking on top. The bridge's functions come first, then what only the home run used, so
-# that a bridge-only process touches one compact range and a home's two.
+# usage tracking on top. The settled bridge's functions come first, then what only the settled
+# home used, so that a bridge-only process touches one compact range and a home's two; then
+# start-up's.
 profile bridge '{"port": 0, "hub_tokens": ["'"$HUB_TOKEN"'"], "log_level": "info",
   "platform_sync_enabled": false, "heating_usage_tracking_enabled": false,
   "electric_usage_tracking_enabled": false}'
@@ -90,8 +105,9 @@ grep -q "Paired with platform" "$WORK/home/agent.log" ||
 # Self cost per function of the binary, hottest first (a cost line right after `calls=` is the
 # callee's inclusive cost and belongs to the callee); the names are the symbols lld matches
 # (callgrind runs with --demangle=no).
-python3 - "$(readlink -f "$BENCH_DIR/agent/dinodia-hub-agent")" "$WORK/bridge/callgrind.out.1" \
-  "$WORK/home/callgrind.out.1" >"$ROOT/agent/symbol-order.txt" <<'PY'
+python3 - "$(readlink -f "$BENCH_DIR/agent/dinodia-hub-agent")" "$WORK/bridge/callgrind.out.2" \
+  "$WORK/home/callgrind.out.2" "$WORK/bridge/callgrind.out.1" "$WORK/home/callgrind.out.1" \
+  >"$ROOT/agent/symbol-order.txt" <<'PY'
 import collections, re, sys
 binary, profiles = sys.argv[1], sys.argv[2:]
 def functions(profile):

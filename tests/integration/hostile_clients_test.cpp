@@ -46,15 +46,18 @@ double seconds_since(Clock::time_point start) {
 }
 
 // The agent in front of fake_ha with the given test-only overrides ("" = not set).
+EnvMap with_env(EnvMap env, const EnvMap& more) {
+  env.insert(more.begin(), more.end());
+  return env;
+}
+
 class Stack {
  public:
-  Stack(const std::string& limits, const std::string& timeouts)
+  Stack(const std::string& limits, const std::string& timeouts, EnvMap extra = {})
       : fake_(dir_, kSupervisorToken),
-        agent_({dir_.path(),
-                "",
-                fake_.url(),
-                kSupervisorToken,
-                {{"DINODIA_BRIDGE_LIMITS", limits}, {"DINODIA_BRIDGE_TIMEOUTS", timeouts}}}) {
+        agent_({dir_.path(), "", fake_.url(), kSupervisorToken,
+                with_env(std::move(extra), {{"DINODIA_BRIDGE_LIMITS", limits},
+                                            {"DINODIA_BRIDGE_TIMEOUTS", timeouts}})}) {
     agent_.start(lan_agent_options(kHubToken));
   }
   ~Stack() { check_no_secrets(agent_.all_logs(), {kSupervisorToken, kHubToken, kWrongToken}); }
@@ -70,11 +73,11 @@ class Stack {
     return status_of(socket.read_response(std::chrono::seconds(5)));
   }
 
-  long rss_kib() {
+  long rss_kib(const std::string& field = "VmRSS") {
     std::ifstream status("/proc/" + std::to_string(agent_.process().pid()) + "/status");
     std::string line;
     while (std::getline(status, line)) {
-      if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+      if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
     }
     return -1;
   }
@@ -318,6 +321,31 @@ TEST_CASE("Memory: the agent runs without glibc's per-thread caches, restarted o
   // The restart happens before the agent does anything: it started the bridge once.
   CHECK(stack.agent().count_log("Connection limits") == 1);
   CHECK(stack.fresh_get("127.0.0.1") == 200);
+}
+
+TEST_CASE("Memory: once settled, the code only start-up ran is given back and the agent runs on") {
+  // DINODIA_SETTLE_SECONDS shortens the home's five minutes (common/code_pages.hpp).
+  Stack stack("", "", {{"DINODIA_SETTLE_SECONDS", "2"}});
+  CHECK(stack.fresh_get("127.0.0.1") == 200);
+  const long before = stack.rss_kib("RssFile");
+  REQUIRE(stack.agent().wait_for_log("Settled: start-up code pages given back",
+                                     std::chrono::seconds(10)));
+  const long after = stack.rss_kib("RssFile");
+  INFO("RssFile before " << before << " KiB, after " << after << " KiB");
+  CHECK(after < before - 1024);
+  // What the pages held is intact: requests, the WebSocket relay and the local routes still run
+  // (their code maps back in as it is used), and the process is the same one.
+  CHECK(stack.fresh_get("127.0.0.1") == 200);
+  WsClient ws;
+  ws.connect(static_cast<std::uint16_t>(stack.port()));
+  REQUIRE(ws.read_json().at("type") == "auth_required");
+  ws.send_json({{"type", "auth"}, {"access_token", kHubToken}});
+  CHECK(ws.read_json(std::chrono::seconds(10)).at("type") == "auth_ok");
+  ws.send_json({{"id", 1}, {"type", "config/entity_registry/list"}});
+  CHECK(ws.read_result(1, std::chrono::seconds(10)).at("success") == true);
+  CHECK(stack.fresh_get("127.0.0.1", kWrongToken) == 401);
+  CHECK(stack.agent().running());
+  CHECK(stack.agent().count_log("Settled: start-up code pages given back") == 1);
 }
 
 TEST_CASE("Failed tokens: counted per address, slowed down, summarised, never locking out") {

@@ -92,7 +92,8 @@ struct SoakSettings {
   std::chrono::milliseconds kiosk_cycle{std::max(100, env_int("DINODIA_SOAK_KIOSK_CYCLE_MS", 500))};
   int rotate_s = std::max(1, env_int("DINODIA_SOAK_ROTATE_SECONDS", 5));
   int ha_restart_at_s = env_int("DINODIA_SOAK_HA_RESTART_AT", 0);
-  std::string table_path = std::getenv("DINODIA_SOAK_TABLE") ? std::getenv("DINODIA_SOAK_TABLE") : "";
+  std::string table_path =
+      std::getenv("DINODIA_SOAK_TABLE") ? std::getenv("DINODIA_SOAK_TABLE") : "";
 };
 
 long status_field_kb(pid_t pid, const char* field) {
@@ -322,20 +323,26 @@ void subscriber(int agent_port, const PublishedToken& tokens, Counters& c, Subsc
 // The home the trackers follow: a boiler and a radiator (labels Boiler, Radiator) and three
 // lights (label Light) among the stand-in's entities.
 const std::vector<std::pair<std::string, std::string>> kTracked{
-    {"climate.device_3", "lbl_boiler"}, {"climate.device_9", "lbl_radiator"},
-    {"light.device_0", "light"},        {"light.device_6", "light"},
+    {"climate.device_3", "lbl_boiler"},
+    {"climate.device_9", "lbl_radiator"},
+    {"light.device_0", "light"},
+    {"light.device_6", "light"},
     {"switch.device_1", "light"}};
 
 Json tracked_state(long n) {
   const auto& [entity, label] = kTracked[static_cast<std::size_t>(n) % kTracked.size()];
   const bool on = (n / static_cast<long>(kTracked.size())) % 2 == 0;
-  if (label == "light") return {{"entity_id", entity}, {"state", on ? "on" : "off"},
-                                {"attributes", {{"friendly_name", entity}}}};
+  if (label == "light")
+    return {{"entity_id", entity},
+            {"state", on ? "on" : "off"},
+            {"attributes", {{"friendly_name", entity}}}};
   return {{"entity_id", entity},
           {"state", "heat"},
           {"attributes",
-           {{"hvac_mode", "heat"}, {"hvac_action", on ? "heating" : "idle"},
-            {"current_temperature", on ? 19.5 : 21.0}, {"temperature", 21},
+           {{"hvac_mode", "heat"},
+            {"hvac_action", on ? "heating" : "idle"},
+            {"current_temperature", on ? 19.5 : 21.0},
+            {"temperature", 21},
             {"friendly_name", entity}}}};
 }
 
@@ -377,20 +384,19 @@ void event_driver(int ha_port, Counters& c, const std::atomic<bool>& stop) {
     }
     ++n;
     // A sensor, then each tracked entity in turn (the usage trackers' events).
-    const Json state = n % 2 ? Json{{"entity_id", "sensor.device_2"},
-                                    {"state", std::to_string(18 + (n % 80) / 10.0)},
-                                    {"attributes",
-                                     {{"unit_of_measurement", "°C"}, {"friendly_name", "Soak"}}}}
-                             : tracked_state(n / 2);
+    const Json state =
+        n % 2 ? Json{{"entity_id", "sensor.device_2"},
+                     {"state", std::to_string(18 + (n % 80) / 10.0)},
+                     {"attributes", {{"unit_of_measurement", "°C"}, {"friendly_name", "Soak"}}}}
+              : tracked_state(n / 2);
     Json with_times = state;
     with_times["last_changed"] = "2026-11-24T10:00:00.000000+00:00";
     with_times["last_updated"] = "2026-11-24T10:00:00.000000+00:00";
     with_times["context"] = {{"id", "soak" + std::to_string(n)}};
-    const Json event{
-        {"event_type", "state_changed"},
-        {"data", {{"entity_id", state["entity_id"]}, {"new_state", with_times}}},
-        {"origin", "LOCAL"},
-        {"time_fired", "2026-11-24T10:00:00.000000+00:00"}};
+    const Json event{{"event_type", "state_changed"},
+                     {"data", {{"entity_id", state["entity_id"]}, {"new_state", with_times}}},
+                     {"origin", "LOCAL"},
+                     {"time_fired", "2026-11-24T10:00:00.000000+00:00"}};
     auto r = client.Post("/_fake/event", event.dump(), "application/json");
     if (r && r->status == 200) ++c.events_sent;
     std::this_thread::sleep_for(kEventEvery);
@@ -534,8 +540,8 @@ TEST_CASE(
     double next = 0;
     for (const auto& s : samples) {
       if (s.t + 1e-6 < next) continue;
-      table << static_cast<int>(next / 60) << "," << s.rss_kb << "," << s.fds << ","
-            << s.threads << "\n";
+      table << static_cast<int>(next / 60) << "," << s.rss_kb << "," << s.fds << "," << s.threads
+            << "\n";
       next += 60;
     }
   }
@@ -598,10 +604,10 @@ TEST_CASE(
           << " failed=" << counters.ws_failed << " events_sent=" << counters.events_sent
           << " received_per_subscriber=" << subs.str() << " ha_restarts=" << ha_restarts
           << " failed_in_restart http=" << counters.http_failed_in_restart
-          << " ws=" << counters.ws_failed_in_restart
-          << " kiosks=" << settings.kiosks << " rotate_s=" << settings.rotate_s
-          << " max_after_warmup=" << max_rss << " rotations=" << published_start << "->"
-          << published_end << " sync_updates=" << agent.count_log("Platform sync updated tokens")
+          << " ws=" << counters.ws_failed_in_restart << " kiosks=" << settings.kiosks
+          << " rotate_s=" << settings.rotate_s << " max_after_warmup=" << max_rss
+          << " rotations=" << published_start << "->" << published_end
+          << " sync_updates=" << agent.count_log("Platform sync updated tokens")
           << " sync_failures=" << agent.count_log("Platform sync failed")
           << " warn_lines=" << agent.count_log(" WARN ")
           << " error_lines=" << agent.count_log(" ERROR ");

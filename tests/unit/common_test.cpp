@@ -1,10 +1,21 @@
 // common/: crypto primitives, text helpers, clock parsing. Vectors come from the specs
 // (RFC 4231, docs/compatibility.md#hub-tokens, docs/platform-protocol.md#signing), not from our own
 // output.
+#include <malloc.h>
+
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <memory>
 #include <set>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "common/clock.hpp"
+#include "common/code_pages.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
 #include "common/process_limits.hpp"
@@ -170,4 +181,87 @@ TEST_CASE("allocator_tunables: per-thread caches off unless already set or under
   CHECK_FALSE(allocator_tunables(std::string("glibc.malloc.tcache_count=7"), false));
   // valgrind and heaptrack preload their tools; a restart would run on without them.
   CHECK_FALSE(allocator_tunables(std::nullopt, true));
+}
+
+namespace {
+long own_status_kib(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  }
+  return -1;
+}
+
+struct Shape {
+  virtual ~Shape() = default;
+  virtual int sides() const = 0;
+};
+struct Square final : Shape {
+  int sides() const override { return 4; }
+};
+struct Triangle final : Shape {
+  int sides() const override { return 3; }
+};
+int twice(int x) {
+  return 2 * x;
+}
+int thrice(int x) {
+  return 3 * x;
+}
+// A table of function pointers: relocated at start in a position-independent build, so its page
+// is private (Anonymous) and must be left alone.
+int (*const kTable[])(int) = {twice, thrice};
+}  // namespace
+
+TEST_CASE("release_file_pages: read-only file pages unmapped, relocated data and code intact") {
+  // What a process touched to start: its own code and the libraries'.
+  std::vector<std::unique_ptr<Shape>> shapes;
+  shapes.push_back(std::make_unique<Square>());
+  shapes.push_back(std::make_unique<Triangle>());
+  const std::function<int(int)> via_function = thrice;
+  const long before = own_status_kib("RssFile");
+  const std::size_t released = dinodia::process::release_file_pages();
+  const long after = own_status_kib("RssFile");
+  INFO("RssFile " << before << " -> " << after << " KiB; released " << released << " KiB");
+  CHECK(released > 256);
+  CHECK(after < before - 256);
+  // The code and the relocated tables work on: virtual calls, function pointers, std::function,
+  // the C library, exceptions (their tables are read-only file pages too).
+  CHECK(shapes[0]->sides() + shapes[1]->sides() == 7);
+  CHECK(kTable[0](5) + kTable[1](5) == 25);
+  CHECK(via_function(7) == 21);
+  CHECK(std::to_string(42) == "42");
+  CHECK_THROWS_AS(std::stoi("not a number"), std::invalid_argument);
+  CHECK(dinodia::crypto::sha256_hex("example-hub-token").size() == 64);
+}
+
+TEST_CASE("tune_allocator: every thread allocates from one heap") {
+  dinodia::process::tune_allocator();
+  // Threads that allocate at the same time: glibc would give each its own arena.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([] {
+      for (int i = 0; i < 20000; ++i) {
+        void* p = std::malloc(static_cast<std::size_t>(64 + i % 512));
+        std::free(p);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  char* text = nullptr;
+  std::size_t size = 0;
+  FILE* out = open_memstream(&text, &size);
+  REQUIRE(out != nullptr);
+  REQUIRE(malloc_info(0, out) == 0);
+  std::fclose(out);
+  const std::string info(text, size);
+  std::free(text);
+  std::size_t heaps = 0;
+  for (auto at = info.find("<heap nr="); at != std::string::npos;
+       at = info.find("<heap nr=", at + 1)) {
+    ++heaps;
+  }
+  INFO(info.substr(0, 400));
+  CHECK(heaps == 1);
 }
