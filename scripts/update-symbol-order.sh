@@ -9,11 +9,15 @@
 # home, with platform sync over TLS to the platform stand-in and usage tracking on (the home's
 # registries and events of bench/home_fixture.py). Each run has two phases, counted apart:
 # start-up (options, pairing, the first cycles, the trackers' seeding) until the agent has
-# settled, and then the settled agent serving the benchmark's workloads (GET /api/, /api/states,
-# camera_proxy, one kiosk's 1-second cycle, WebSocket sessions) while sync cycles and tracker
-# events go on. Settled code comes first, start-up-only code after it: once settled the agent
-# gives back the pages only start-up ran (common/code_pages.hpp), and what maps back in is the
-# settled range alone. Shutdown's code is left out.
+# settled, and then the settled agent at work: the bridge serving the benchmark's workloads
+# (GET /api/, /api/states, camera_proxy, one kiosk's 1-second cycle, WebSocket sessions); the
+# home syncing and tracking events for 20 s with no LAN client, as bench/home.sh measures it.
+# Settled code comes first, start-up-only code after it: once settled the agent gives back the
+# pages only start-up ran (common/code_pages.hpp), and what maps back in is the settled range
+# alone. The order: what the settled home runs of the bridge's code (start-up or settled), then
+# the rest of the bridge's code, then the settled home's own, then the home's start-up. A bridge
+# touches the first two parts from the start; a settled home with no client on the LAN the first
+# and the third. Shutdown's code is left out.
 #
 # Re-run it after changes to the relay or to start-up and commit the new file: names the list no
 # longer matches are only placed at the default spot, and the idle RSS in bench/run.sh creeps up.
@@ -50,7 +54,7 @@ set_home_registries "http://127.0.0.1:$HA_PORT"
 start_tls_platform "$TEST_DIR/tests/fake_platform" "$SERIAL"
 
 # One profiled run: the agent with the given options under callgrind, serving the workloads.
-profile() {  # name, options JSON
+profile() {  # name, options JSON, lan (serve the benchmark's workloads once settled) or quiet
   local dir="$WORK/$1"
   mkdir -p "$dir/data"
   echo "$2" >"$dir/options.json"
@@ -75,13 +79,17 @@ profile() {  # name, options JSON
   python3 "$ROOT/bench/home_fixture.py" events "$HA_PORT" 4 "$dir/events.stop" >/dev/null &
   PIDS+=($!)
   local seconds path
-  while read -r seconds path; do
-    wrk -t1 -c2 -d"$seconds"s -H "Authorization: Bearer $HUB_TOKEN" "$agent$path" >/dev/null
-  done <<<"3 /api/
+  if [ "$3" = lan ]; then
+    while read -r seconds path; do
+      wrk -t1 -c2 -d"$seconds"s -H "Authorization: Bearer $HUB_TOKEN" "$agent$path" >/dev/null
+    done <<<"3 /api/
 3 /api/states
 2 /api/camera_proxy/camera.front_door?size=262144"
-  "$BENCH_DIR/bench/bench_kiosk_profile" 1 6 "agent=127.0.0.1:$port::/api/websocket:$HUB_TOKEN" >/dev/null
-  "$BENCH_DIR/bench/bench_ws_sessions" 127.0.0.1 "$port" /api/websocket "$HUB_TOKEN" 2 3 >/dev/null
+    "$BENCH_DIR/bench/bench_kiosk_profile" 1 6 "agent=127.0.0.1:$port::/api/websocket:$HUB_TOKEN" >/dev/null
+    "$BENCH_DIR/bench/bench_ws_sessions" 127.0.0.1 "$port" /api/websocket "$HUB_TOKEN" 2 3 >/dev/null
+  else
+    sleep 20
+  fi
   touch "$dir/events.stop"
   callgrind_control --dump "$pid" >/dev/null  # callgrind.out.2: settled
   for _ in $(seq 1 100); do [ -s "$dir/callgrind.out.2" ] && break; sleep 0.1; done
@@ -90,31 +98,29 @@ profile() {  # name, options JSON
 }
 
 # The LAN bridge alone (the benchmark's configuration), then a home's: platform sync over TLS and
-# usage tracking on top. The settled bridge's functions come first, then what only the settled
-# home used, so that a bridge-only process touches one compact range and a home's two; then
-# start-up's.
+# usage tracking on top, with no client on the LAN once settled.
 profile bridge '{"port": 0, "hub_tokens": ["'"$HUB_TOKEN"'"], "log_level": "info",
   "platform_sync_enabled": false, "heating_usage_tracking_enabled": false,
-  "electric_usage_tracking_enabled": false}'
+  "electric_usage_tracking_enabled": false}' lan
 profile home '{"port": 0, "hub_tokens": ["'"$HUB_TOKEN"'"], "log_level": "info",
   "platform_sync_enabled": true, "platform_base_url": "'"$PLATFORM"'",
-  "hub_agent_id": "'"$SERIAL"'", "hub_agent_secret": "'"$BOOTSTRAP"'"}'
+  "hub_agent_id": "'"$SERIAL"'", "hub_agent_secret": "'"$BOOTSTRAP"'"}' quiet
 grep -q "Paired with platform" "$WORK/home/agent.log" ||
   { echo "the agent never paired with the platform stand-in:" >&2; cat "$WORK/home/agent.log" >&2; exit 1; }
 
 # Self cost per function of the binary, hottest first (a cost line right after `calls=` is the
 # callee's inclusive cost and belongs to the callee); the names are the symbols lld matches
 # (callgrind runs with --demangle=no).
-python3 - "$(readlink -f "$BENCH_DIR/agent/dinodia-hub-agent")" "$WORK/bridge/callgrind.out.2" \
-  "$WORK/home/callgrind.out.2" "$WORK/bridge/callgrind.out.1" "$WORK/home/callgrind.out.1" \
+python3 - "$(readlink -f "$BENCH_DIR/agent/dinodia-hub-agent")" "$WORK/bridge/callgrind.out.1" \
+  "$WORK/bridge/callgrind.out.2" "$WORK/home/callgrind.out.1" "$WORK/home/callgrind.out.2" \
   >"$ROOT/agent/symbol-order.txt" <<'PY'
 import collections, re, sys
 binary, profiles = sys.argv[1], sys.argv[2:]
-def functions(profile):
+def functions(*phases):
     obj = fn = None
     after_call = False
     cost = collections.Counter()
-    for line in open(profile, errors="replace"):
+    for line in (l for phase in phases for l in open(phase, errors="replace")):
         if line.startswith("ob="):
             obj = line[3:].strip()
         elif line.startswith("fn="):
@@ -130,11 +136,17 @@ def functions(profile):
                 if len(fields) >= 2:
                     cost[fn] += int(fields[1])
     return [name for name, _ in sorted(cost.items(), key=lambda item: (-item[1], item[0]))]
+# profiles: the bridge's start-up and settled phases, then the home's. First what the settled
+# home runs of the bridge's code, then the rest of the bridge's, then the settled home's own,
+# then the home's start-up.
+bridge = functions(profiles[0], profiles[1])
+home_settled = set(functions(profiles[3]))
+order = [n for n in bridge if n in home_settled] + [n for n in bridge if n not in home_settled] + \
+    functions(profiles[3]) + functions(profiles[2])
 listed = set()
-for profile in profiles:
-    for name in functions(profile):
-        if name not in listed:
-            listed.add(name)
-            print(name)
+for name in order:
+    if name not in listed:
+        listed.add(name)
+        print(name)
 PY
 echo "agent/symbol-order.txt: $(wc -l <"$ROOT/agent/symbol-order.txt") functions"
