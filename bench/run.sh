@@ -179,8 +179,8 @@ ORDER_LISTED=$(wc -l <"$ROOT/agent/symbol-order.txt")
 ORDER_FOUND=$(nm --defined-only "$BUILD_DIR/agent/dinodia-hub-agent" |
   awk 'NR == FNR { have[$3] = 1; next } ($0 in have) { n++ } END { print n + 0 }' - "$ROOT/agent/symbol-order.txt")
 {
-  echo "| workload | direct (req/s) | agent (req/s) | nginx (req/s) | forwarder (req/s) | agent/direct (median of paired rounds) | agent/direct per round | agent/nginx | forwarder/direct (the floor) | target | p99 direct / agent / nginx |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| workload | direct (req/s) | agent (req/s) | nginx (req/s) | forwarder (req/s) | agent/direct (median of paired rounds) | agent/direct per round | agent/nginx | nginx/direct | forwarder/direct (the floor) | target | p99 direct / agent / nginx |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for w in "api:GET /api/ @16:≥ 0.5× direct" "states:GET /api/states (300 entities) @16:≥ 0.7× direct" \
     "camera:camera_proxy 256 KiB @8:≥ 0.7× direct" "ws:WebSocket sessions/s @16:≥ 0.5× direct" \
     "relay:WebSocket relay, pings 8 in flight (msg/s) @$RELAY_CONNECTIONS:≥ nginx's ratio" \
@@ -188,13 +188,14 @@ ORDER_FOUND=$(nm --defined-only "$BUILD_DIR/agent/dinodia-hub-agent" |
     IFS=: read -r key label target <<<"$w"
     [[ " ${WORKLOADS[*]} " == *" $key "* ]] || continue
     d=${RESULT[$key/direct]}; a=${RESULT[$key/agent]}; n=${RESULT[$key/nginx]}; f=${RESULT[$key/forwarder]}
-    per_round=(); per_round_nginx=(); per_round_floor=()
+    per_round=(); per_round_nginx=(); per_round_nginx_direct=(); per_round_floor=()
     for round in $(seq 1 "$ROUNDS"); do
       per_round+=("$(ratio "${ROUND_RESULT[$key/agent/$round]}" "${ROUND_RESULT[$key/direct/$round]}")")
       per_round_nginx+=("$(ratio "${ROUND_RESULT[$key/agent/$round]}" "${ROUND_RESULT[$key/nginx/$round]}")")
+      per_round_nginx_direct+=("$(ratio "${ROUND_RESULT[$key/nginx/$round]}" "${ROUND_RESULT[$key/direct/$round]}")")
       per_round_floor+=("$(ratio "${ROUND_RESULT[$key/forwarder/$round]}" "${ROUND_RESULT[$key/direct/$round]}")")
     done
-    echo "| $label | $d | $a | $n | $f | **$(median "${per_round[@]}")** | $(IFS=' '; echo "${per_round[*]}") | $(median "${per_round_nginx[@]}") | $(median "${per_round_floor[@]}") | $target | ${P99[$key/direct]} / ${P99[$key/agent]} / ${P99[$key/nginx]} |"
+    echo "| $label | $d | $a | $n | $f | **$(median "${per_round[@]}")** | $(IFS=' '; echo "${per_round[*]}") | $(median "${per_round_nginx[@]}") | $(median "${per_round_nginx_direct[@]}") | $(median "${per_round_floor[@]}") | $target | ${P99[$key/direct]} / ${P99[$key/agent]} / ${P99[$key/nginx]} |"
   done
   echo
   echo "Agent RSS: idle $((IDLE_RSS / 1024)).$(( (IDLE_RSS % 1024) * 10 / 1024 )) MiB (target ≤ 8 MB = 7.6 MiB; of it $((IDLE_ANON / 1024)).$(( (IDLE_ANON % 1024) * 10 / 1024 )) MiB private, the rest code pages mapped from the page cache), peak $((PEAK_RSS / 1024)).$(( (PEAK_RSS % 1024) * 10 / 1024 )) MiB (target ≤ 32 MB = 30.5 MiB). Code layout: $ORDER_FOUND of the $ORDER_LISTED functions agent/symbol-order.txt lists are in this binary."

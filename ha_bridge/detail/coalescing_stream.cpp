@@ -1,6 +1,9 @@
 #include "ha_bridge/detail/coalescing_stream.hpp"
 
 #include <boost/asio/write.hpp>
+#include <boost/beast/websocket/detail/prng.hpp>
+#include <cstdint>
+#include <cstring>
 
 namespace dinodia::ha_bridge::detail {
 
@@ -51,6 +54,101 @@ void CoalescingStream::async_drain(DoneHandler done) {
   store(state.drained, std::move(done));
 }
 
+void CoalescingStream::write_message(bool binary, std::string_view payload, bool masked) {
+  State& state = *state_;
+  if (state.failed) return;  // the pending read reports the broken connection
+  // RFC 6455 section 5.2: FIN and the opcode; the mask bit and the length in 7, 7+16 or 7+64 bits;
+  // the masking key.
+  unsigned char header[14];
+  std::size_t at = 0;
+  header[at++] = static_cast<unsigned char>(0x80 | (binary ? 0x2 : 0x1));
+  const unsigned char mask_bit = masked ? 0x80 : 0x00;
+  const std::uint64_t size = payload.size();
+  if (size <= 125) {
+    header[at++] = static_cast<unsigned char>(mask_bit | size);
+  } else if (size <= 0xffff) {
+    header[at++] = static_cast<unsigned char>(mask_bit | 126);
+    header[at++] = static_cast<unsigned char>(size >> 8);
+    header[at++] = static_cast<unsigned char>(size);
+  } else {
+    header[at++] = static_cast<unsigned char>(mask_bit | 127);
+    for (int shift = 56; shift >= 0; shift -= 8) {
+      header[at++] = static_cast<unsigned char>(size >> shift);
+    }
+  }
+  unsigned char key[4] = {};
+  if (masked) {
+    // As Beast's create_mask: a non-zero key from its secure generator.
+    std::uint32_t value = 0;
+    auto generator = beast::websocket::detail::make_prng(true);
+    while (value == 0) value = generator();
+    std::memcpy(key, &value, sizeof key);
+    std::memcpy(header + at, key, sizeof key);
+    at += sizeof key;
+  }
+  std::string& pending = state.pending;
+  const std::size_t start = pending.size() + at;
+  pending.append(reinterpret_cast<const char*>(header), at);
+  pending.append(payload);
+  if (masked) {
+    for (std::size_t i = 0; i < payload.size(); ++i) {
+      pending[start + i] = static_cast<char>(pending[start + i] ^ key[i % 4]);
+    }
+  }
+  // Messages that the loop has already queued for this socket (the rest of what one receive
+  // brought) join before the send.
+  if (state.send_posted) {
+    state.more_since_post = true;
+  } else if (!state.writing) {
+    post_send(state_);
+  }
+}
+
+void CoalescingStream::post_send(const std::shared_ptr<State>& state) {
+  state->send_posted = true;
+  state->more_since_post = false;
+  asio::post(state->stream->get_executor(), [state] {
+    if (state->stream == nullptr) return;
+    // The first turn lets the messages queued behind this one run; later turns go on while
+    // they keep adding.
+    if ((state->deferrals == 0 || state->more_since_post) && state->deferrals < kMaxDeferrals &&
+        state->pending.size() <= kHoldBytes) {
+      ++state->deferrals;
+      post_send(state);
+      return;
+    }
+    state->send_posted = false;
+    state->deferrals = 0;
+    if (!state->writing) send_pending(state);
+  });
+}
+
+void CoalescingStream::send_pending(const std::shared_ptr<State>& state) {
+  if (state->pending.empty() || state->failed) return;
+  beast::error_code ec;
+  const std::size_t sent = send_now(*state->stream, asio::buffer(state->pending), ec);
+  if (ec) {
+    state->failed = ec;
+    state->pending.clear();
+  } else if (sent == state->pending.size()) {
+    state->pending.clear();
+  } else {
+    state->pending.erase(0, sent);
+    flush(state);
+    return;
+  }
+  settle(*state);
+}
+
+void CoalescingStream::async_wait_room(DoneHandler done) {
+  State& state = *state_;
+  if (state.failed || has_room()) {
+    complete_later(next_.get_executor(), std::move(done), state.failed);
+    return;
+  }
+  store(state.room, std::move(done));
+}
+
 void CoalescingStream::flush(const std::shared_ptr<State>& state) {
   if (state->writing || state->pending.empty() || state->failed) return;
   state->writing = true;
@@ -81,6 +179,9 @@ void CoalescingStream::settle(State& state) {
   if (state.held && (state.failed || state.pending.size() <= kHoldBytes)) {
     const std::size_t size = state.failed ? 0 : state.held_size;
     complete_later(executor, std::move(state.held), state.failed, size);
+  }
+  if (state.room && (state.failed || state.pending.size() <= kHoldBytes)) {
+    complete_later(executor, std::move(state.room), state.failed);
   }
   if (state.drained && (state.failed || (state.pending.empty() && !state.writing))) {
     complete_later(executor, std::move(state.drained), state.failed);

@@ -1,23 +1,26 @@
 #pragma once
 // Internal to ha_bridge: the TCP layer under each of the WebSocket relay's Beast streams
-// (ws_peer.hpp), in place of Beast's tcp_stream on the hot path (docs/lan-bridge.md, "Throughput").
+// (ws_peer.hpp), in place of Beast's tcp_stream on the hot path (docs/lan-bridge.md#throughput).
 //
-// A frame Beast writes goes to the socket at once, with one non-blocking send, when nothing is
-// waiting; its completion is posted. Only when the socket cannot take it all (the peer reads
-// slower than frames come) is the rest kept in a buffer, and the frames that arrive meanwhile
-// join it: the buffer goes out in one write, as a byte-copying proxy sends what has gathered.
-// Each frame stays its own WebSocket message, byte for byte; only the system calls are shared.
+// The relay's messages under kDirectBytes are framed here (write_message), as Beast would frame
+// them, without Beast's asynchronous write: every message waiting goes out in the relay's one
+// call. Bytes go to the socket at once with one non-blocking send when nothing is waiting. Only
+// when the socket cannot take them all (the peer reads slower than messages come) does the rest
+// wait in a buffer, and what comes meanwhile joins it and goes out with it in one write. Each
+// message stays its own WebSocket frame, byte for byte; only system calls are shared. Beast's
+// own writes (handshake, control frames, messages of kDirectBytes or more) pass through the same
+// order (async_write_some).
 //
-// A write is accepted while less than kHoldBytes wait; beyond that it completes only once the
-// socket has taken what was before it, so a client that does not read still fills the relay's
-// bounded queue behind it. A frame of kDirectBytes or more with nothing waiting is handed to the
-// socket's own asynchronous write, without a copy.
+// Bounds: while more than kHoldBytes wait, has_room() is false and a write of Beast's completes
+// only once the socket has taken what was before it, so a client that does not read still fills
+// the relay's bounded queue behind it. A frame of kDirectBytes or more from Beast with nothing
+// waiting is handed to the socket's own asynchronous write, without a copy.
 //
 // It also notes when Beast last asked for more bytes, which is when the peer last sent some: the
 // relay's keep-alive reads it instead of Beast's idle timer, which re-arms on every message
 // read (ws_peer.hpp).
 //
-// Beast serialises the writes on a stream (its write lock), so at most one write is pending
+// Beast serialises its writes on a stream (its write lock), so at most one of them is pending
 // here at a time. Close: Beast's teardown waits until the buffer is out, so the close frame is
 // sent before the socket is shut down.
 #include <boost/asio/any_completion_handler.hpp>
@@ -32,6 +35,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace dinodia::ha_bridge::detail {
@@ -45,6 +49,8 @@ class CoalescingStream {
 
   static constexpr std::size_t kHoldBytes = 64 * 1024;
   static constexpr std::size_t kDirectBytes = 16 * 1024;
+  // How many more turns of the loop a send of gathered messages waits while more keep coming.
+  static constexpr int kMaxDeferrals = 16;
   // Capacity kept between bursts; above it a drained buffer is given back.
   static constexpr std::size_t kKeepCapacity = 4 * 1024;
 
@@ -87,7 +93,7 @@ class CoalescingStream {
             return;
           }
           boost::beast::error_code ec;
-          const std::size_t sent = send_now(b, ec);
+          const std::size_t sent = send_now(next_, b, ec);
           if (ec) {
             completed(WriteHandler(std::move(handler)), ec, 0);
             return;
@@ -101,23 +107,38 @@ class CoalescingStream {
   // Calls `done` once everything accepted has been handed to the socket (or writing failed).
   void async_drain(DoneHandler done);
 
+  // Sends one whole message as a single final frame without extension bits, masked with a fresh
+  // key from Beast's generator when `masked` (the relay is Core's client): the frame Beast
+  // writes for it, without Beast's write operation. Only while Beast has no data write of its
+  // own in progress on this stream (its control frames are always taken whole, so they never
+  // interleave with this).
+  void write_message(bool binary, std::string_view payload, bool masked);
+  // False while kHoldBytes or more wait: then async_wait_room says when to go on.
+  bool has_room() const { return state_->pending.size() <= kHoldBytes; }
+  void async_wait_room(DoneHandler done);
+
  private:
   struct State {
     boost::beast::tcp_stream* stream = nullptr;  // null once the layer is gone
     std::string pending;                         // accepted, not yet handed to the socket
     std::string sending;                         // the write in flight
     bool writing = false;
+    bool send_posted = false;  // a send of what write_message gathered is on the loop
+    bool more_since_post = false;
+    int deferrals = 0;
     boost::beast::error_code failed;
     WriteHandler held;  // a write accepted beyond kHoldBytes, completed after the next flush
     std::size_t held_size = 0;
+    DoneHandler room;  // async_wait_room's
     DoneHandler drained;
   };
 
   bool idle() const { return state_->pending.empty() && !state_->writing; }
-  // One non-blocking send; how much the socket took (0 when it is full: would_block is no error).
+  // One non-blocking send on `socket`; how much it took (0 when full: would_block is no error).
   template <class ConstBufferSequence>
-  std::size_t send_now(const ConstBufferSequence& buffers, boost::beast::error_code& ec) {
-    auto& socket = next_.socket();
+  static std::size_t send_now(boost::beast::tcp_stream& stream, const ConstBufferSequence& buffers,
+                              boost::beast::error_code& ec) {
+    auto& socket = stream.socket();
     if (!socket.non_blocking()) socket.non_blocking(true, ec);
     const std::size_t sent = ec ? 0 : socket.write_some(buffers, ec);
     if (ec == boost::asio::error::would_block) ec = {};
@@ -134,6 +155,10 @@ class CoalescingStream {
     boost::asio::buffer_copy(boost::asio::buffer(pending.data() + at, to - from), rest);
   }
   void accepted(WriteHandler handler, std::size_t size);
+  // The send of what write_message gathered, after the loop has run what was queued.
+  static void post_send(const std::shared_ptr<State>& state);
+  // One non-blocking send of what waits; the rest goes out asynchronously.
+  static void send_pending(const std::shared_ptr<State>& state);
   void completed(WriteHandler handler, boost::beast::error_code ec, std::size_t size);
   static void flush(const std::shared_ptr<State>& state);
   static void on_flushed(const std::shared_ptr<State>& state, boost::beast::error_code ec);

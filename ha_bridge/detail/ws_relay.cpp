@@ -10,7 +10,7 @@
 // then a client may hold a few KiB, counted against a budget for the whole bridge.
 //
 // Messages move the same way in both directions (ws_peer.hpp): what one side reads is queued on
-// the other, and pump() writes each side's queue one message at a time.
+// the other, and pump() writes each side's queue in order (docs/lan-bridge.md#throughput).
 //
 // Concurrency: both streams, the timers and every handler run on the single thread of the
 // worker that accepted the client (its io_context runs on that one thread: an implicit strand),
@@ -512,31 +512,60 @@ class Relay : public std::enable_shared_from_this<Relay> {
   // The client's side as the shared_ptr pump() takes; it shares the relay's ownership.
   std::shared_ptr<WsPeer> client_side() { return {shared_from_this(), &client_}; }
 
-  // Writes the front of `side`'s queue, either direction: a message, or the close frame after
-  // which nothing more goes out. One at a time; on_written starts the next.
+  // Writes `side`'s queue, either direction, in order: messages, or the close frame after which
+  // nothing more goes out. A message under CoalescingStream::kDirectBytes is framed by the socket
+  // layer itself and costs no asynchronous operation, so every message waiting goes out in this
+  // one call (and in one send when the socket takes them all: docs/lan-bridge.md#throughput).
+  // A larger one, and the close, go through Beast, one at a time; on_written goes on.
   void pump(const std::shared_ptr<WsPeer>& side) {
-    if (!side->open || side->writing || side->queue.empty()) return;
-    Outgoing& next = side->queue.front();
-    side->writing = true;
-    if (next.is_close) {
-      side->ws.async_close(next.reason, [self = shared_from_this(), side](beast::error_code ec) {
-        side->writing = false;
-        side->drop_queue();
-        if (ec) side->close_socket();
-      });
-      return;
+    auto& layer = side->ws.next_layer();
+    const bool to_upstream = side.get() != &client_;
+    // Beast's is_open turns false once a close frame came (it answers it itself): nothing after.
+    while (side->open && side->ws.is_open() && !side->writing && !side->queue.empty()) {
+      Outgoing& next = side->queue.front();
+      if (next.is_close) {
+        side->writing = true;
+        side->ws.async_close(next.reason, [self = shared_from_this(), side](beast::error_code ec) {
+          side->writing = false;
+          side->drop_queue();
+          if (ec) side->close_socket();
+        });
+        return;
+      }
+      if (next.data.size() >= CoalescingStream::kDirectBytes) {
+        side->writing = true;
+        side->ws.text(!next.binary);
+        side->ws.async_write(asio::buffer(next.data),
+                             [self = shared_from_this(), side](beast::error_code ec, std::size_t) {
+                               self->on_written(side, ec, true);
+                             });
+        return;
+      }
+      if (!layer.has_room()) {
+        // The peer reads slower than messages come: wait until the layer has sent its backlog.
+        side->writing = true;
+        layer.async_wait_room([self = shared_from_this(), side](beast::error_code ec) {
+          self->on_written(side, ec, false);
+        });
+        return;
+      }
+      // Client to Home Assistant frames are masked (the relay is Core's client), as Beast's.
+      layer.write_message(next.binary, next.data, to_upstream);
+      side->pop_sent();
     }
-    side->ws.text(!next.binary);
-    side->ws.async_write(asio::buffer(next.data),
-                         [self = shared_from_this(), side](beast::error_code ec, std::size_t) {
-                           self->on_written(side, ec);
-                         });
+    // Back-pressure: the client is read again once Home Assistant has taken half its backlog.
+    if (to_upstream && client_read_paused_ &&
+        side->queued_bytes <= ctx_->config.ws_client_send_queue_bytes / 2) {
+      client_read_paused_ = false;
+      if (!ending_) read_client();
+    }
   }
 
-  void on_written(const std::shared_ptr<WsPeer>& side, beast::error_code ec) {
+  // A write through Beast ended (`sent_front`), or the wait for room in the socket layer did.
+  void on_written(const std::shared_ptr<WsPeer>& side, beast::error_code ec, bool sent_front) {
     const bool to_client = side.get() == &client_;
     side->writing = false;
-    side->pop_sent();
+    if (sent_front) side->pop_sent();
     if (ec) {
       side->drop_queue();
       side->close_socket();
@@ -555,12 +584,6 @@ class Relay : public std::enable_shared_from_this<Relay> {
       return;
     }
     pump(side);
-    // Back-pressure: the client is read again once Home Assistant has taken half its backlog.
-    if (!to_client && client_read_paused_ &&
-        side->queued_bytes <= ctx_->config.ws_client_send_queue_bytes / 2) {
-      client_read_paused_ = false;
-      if (!ending_) read_client();
-    }
   }
 
   // ---------------------------------------------------------------- keep-alive
