@@ -1,9 +1,9 @@
 #include "ha_bridge/detail/coalescing_stream.hpp"
 
 #include <boost/asio/write.hpp>
+#include <boost/beast/websocket/detail/mask.hpp>
 #include <boost/beast/websocket/detail/prng.hpp>
 #include <cstdint>
-#include <cstring>
 
 namespace dinodia::ha_bridge::detail {
 
@@ -76,24 +76,22 @@ void CoalescingStream::write_message(bool binary, std::string_view payload, bool
       header[at++] = static_cast<unsigned char>(size >> shift);
     }
   }
-  unsigned char key[4] = {};
+  std::uint32_t key = 0;
   if (masked) {
-    // As Beast's create_mask: a non-zero key from its secure generator.
-    std::uint32_t value = 0;
+    // As Beast's create_mask: a non-zero key from its secure generator, sent little-endian.
     auto generator = beast::websocket::detail::make_prng(true);
-    while (value == 0) value = generator();
-    std::memcpy(key, &value, sizeof key);
-    std::memcpy(header + at, key, sizeof key);
-    at += sizeof key;
+    while (key == 0) key = generator();
+    for (int i = 0; i < 4; ++i) header[at++] = static_cast<unsigned char>(key >> (8 * i));
   }
   std::string& pending = state.pending;
   const std::size_t start = pending.size() + at;
   pending.append(reinterpret_cast<const char*>(header), at);
   pending.append(payload);
   if (masked) {
-    for (std::size_t i = 0; i < payload.size(); ++i) {
-      pending[start + i] = static_cast<char>(pending[start + i] ^ key[i % 4]);
-    }
+    beast::websocket::detail::prepared_key prepared;
+    beast::websocket::detail::prepare_key(prepared, key);
+    beast::websocket::detail::mask_inplace(
+        asio::mutable_buffer(pending.data() + start, payload.size()), prepared);
   }
   // Messages that the loop has already queued for this socket (the rest of what one receive
   // brought) join before the send.
