@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -87,22 +88,65 @@ void clear_received(Ws& ws, std::int64_t id) {
   ws.write(asio::buffer(R"({"id":)" + std::to_string(id) + R"(,"type":"fake/clear_received"})"));
 }
 
-int run_ping(const std::string& host, const std::string& port, const std::string& path,
-             const std::string& token, int connections, int seconds, int in_flight) {
-  std::atomic<long> messages{0}, errors{0};
+// One thread per connection, each with its own authenticated stream (as bench/ws_sessions.cpp).
+// `body(ws, c, latencies, ready)` runs connection c's workload and counts it in `ready` once it is
+// set up; an exception counts one error (and the connection as ready, so nobody waits for it).
+class Connections {
+ public:
+  template <class Body>
+  Connections(
+      int count, const std::string& host, const std::string& port, const std::string& path,
+      const std::string& token, const char* what, Body body, std::function<void()> on_error = [] {})
+      : count_(count) {
+    for (int c = 0; c < count; ++c) {
+      threads_.emplace_back([=, this] {
+        std::vector<double> local;
+        try {
+          asio::io_context ioc;
+          Ws ws(ioc);
+          open_authenticated(ws, host, port, path, token);
+          body(ws, c, local, ready);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "ws_relay: %s %d: %s\n", what, c, e.what());
+          ++errors;
+          ready.fetch_add(1);
+          on_error();
+        }
+        std::lock_guard lock(mutex_);
+        latencies_.insert(latencies_.end(), local.begin(), local.end());
+      });
+    }
+  }
+  Connections(const Connections&) = delete;
+  Connections& operator=(const Connections&) = delete;
+
+  void wait_ready() const {
+    while (ready.load() < count_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  // Waits for every connection; the latencies they measured.
+  std::vector<double> join() {
+    for (auto& t : threads_) t.join();
+    return latencies_;
+  }
+
+  std::atomic<long> errors{0};
   std::atomic<int> ready{0};
+
+ private:
+  int count_;
+  std::mutex mutex_;
+  std::vector<double> latencies_;
+  std::vector<std::thread> threads_;
+};
+
+int run_ping(const std::string& host, const std::string& port, const std::string& path,
+             const std::string& token, int count, int seconds, int in_flight) {
+  std::atomic<long> messages{0};
   std::atomic<bool> go{false};
-  std::mutex latency_mutex;
-  std::vector<double> latencies;
-  std::vector<std::thread> workers;
   Clock::time_point deadline;
-  for (int c = 0; c < connections; ++c) {
-    workers.emplace_back([&, c] {
-      std::vector<double> local;
-      try {
-        asio::io_context ioc;
-        Ws ws(ioc);
-        open_authenticated(ws, host, port, path, token);
+  Connections connections(
+      count, host, port, path, token, "connection",
+      [&](Ws& ws, int c, std::vector<double>& local, std::atomic<int>& ready) {
         ready.fetch_add(1);
         while (!go.load()) std::this_thread::yield();
         std::vector<std::int64_t> sent_at(static_cast<std::size_t>(in_flight));
@@ -118,10 +162,7 @@ int run_ping(const std::string& host, const std::string& port, const std::string
           ws.read(buffer);
           const std::string expected =
               R"({"id":)" + std::to_string(answered) + R"(,"type":"pong"})";
-          if (text_of(buffer) != expected) {
-            ++errors;
-            return;
-          }
+          if (text_of(buffer) != expected) throw std::runtime_error("unexpected answer");
           buffer.clear();
           local.push_back((now_ns() - sent_at[static_cast<std::size_t>(answered % in_flight)]) /
                           1e6);
@@ -142,25 +183,18 @@ int run_ping(const std::string& host, const std::string& port, const std::string
         ws.close(websocket::close_code::normal);
         beast::error_code ec;
         while (!ec) ws.read(buffer, ec);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "ws_relay ping: connection %d: %s\n", c, e.what());
-        ++errors;
-        ready.fetch_add(1);
-      }
-      std::lock_guard lock(latency_mutex);
-      latencies.insert(latencies.end(), local.begin(), local.end());
-    });
-  }
-  while (ready.load() < connections) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      });
+  connections.wait_ready();
   deadline = Clock::now() + std::chrono::seconds(seconds);
   go.store(true);
-  for (auto& w : workers) w.join();
+  std::vector<double> latencies = connections.join();
+  const long errors = connections.errors.load();
   std::printf(
       "{\"messages\":%ld,\"errors\":%ld,\"seconds\":%d,\"messages_per_second\":%.1f,"
       "\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
-      messages.load(), errors.load(), seconds, static_cast<double>(messages.load()) / seconds,
+      messages.load(), errors, seconds, static_cast<double>(messages.load()) / seconds,
       percentile(latencies, 0.50), percentile(latencies, 0.99));
-  return errors.load() > 0 && messages.load() == 0 ? 1 : 0;
+  return errors > 0 && messages.load() == 0 ? 1 : 0;
 }
 
 // The time the driver put into the event's new state ("state":"<ns>"), or -1.
@@ -184,18 +218,10 @@ void fire(Ws& driver, long id, std::int64_t state) {
 int run_fanout(const std::string& host, const std::string& port, const std::string& path,
                const std::string& token, int clients, int seconds, const std::string& ha_port,
                const std::string& ha_token, int window) {
-  std::atomic<long> delivered{0}, errors{0};
-  std::atomic<int> ready{0};
-  std::mutex latency_mutex;
-  std::vector<double> latencies;
-  std::vector<std::thread> subscribers;
-  for (int c = 0; c < clients; ++c) {
-    subscribers.emplace_back([&, c] {
-      std::vector<double> local;
-      try {
-        asio::io_context ioc;
-        Ws ws(ioc);
-        open_authenticated(ws, host, port, path, token);
+  std::atomic<long> delivered{0};
+  Connections subscribers(
+      clients, host, port, path, token, "client",
+      [&](Ws& ws, int, std::vector<double>& local, std::atomic<int>& ready) {
         ws.write(asio::buffer(
             std::string(R"({"id":1,"type":"subscribe_events","event_type":"state_changed"})")));
         beast::flat_buffer buffer;
@@ -218,17 +244,10 @@ int run_fanout(const std::string& host, const std::string& port, const std::stri
         ws.close(websocket::close_code::normal);
         beast::error_code ec;
         while (!ec) ws.read(buffer, ec);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "ws_relay fanout: client %d: %s\n", c, e.what());
-        ++errors;
-        ready.fetch_add(1);
-        delivered.notify_one();  // the driver stops on an error
-      }
-      std::lock_guard lock(latency_mutex);
-      latencies.insert(latencies.end(), local.begin(), local.end());
-    });
-  }
-  while (ready.load() < clients) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      },
+      [&] { delivered.notify_one(); });  // the driver stops on an error
+  std::atomic<long>& errors = subscribers.errors;
+  subscribers.wait_ready();
 
   long fired = 0;
   long delivered_in_time = 0;
@@ -265,7 +284,7 @@ int run_fanout(const std::string& host, const std::string& port, const std::stri
     std::fprintf(stderr, "ws_relay fanout: driver: %s\n", e.what());
     ++errors;
   }
-  for (auto& s : subscribers) s.join();
+  std::vector<double> latencies = subscribers.join();
   if (delivered.load() != fired * clients) ++errors;
   std::printf(
       "{\"events_fired\":%ld,\"events_delivered\":%ld,\"errors\":%ld,\"seconds\":%d,"
