@@ -9,7 +9,9 @@
 #             one of its own to the stand-in: the floor for one extra hop (throughput cells only)
 # Workloads: GET /api/ and GET /api/states (300 entities, ~200 KB) at 16 connections,
 # camera_proxy 256 KiB at 8, WebSocket sessions per second at 16 (connect, auth,
-# config/entity_registry/list, close); plus the agent's RSS idle and at peak.
+# config/entity_registry/list, close), the WebSocket relay's throughput (8 connections, pings
+# pipelined 8 deep) and events fan-out (16 clients subscribed to state_changed while Home Assistant
+# fires events as fast as they are delivered); plus the agent's RSS idle and at peak.
 # Kiosk profile: K = 1, 3, 10 kiosks each running the 1-second Home-mode cycle
 # (docs/platform-protocol.md#apps) for KIOSK_SECONDS, with p50/p99 per step, the agent's CPU time per cycle,
 # the Home Assistant requests per cycle and the agent's RSS.
@@ -17,18 +19,26 @@
 #
 #   ./bench/run.sh     # ROUNDS=7 rounds of DURATION=3 seconds per cell; the kiosk profile in
 #                      # KIOSK_ROUNDS=3 rounds of KIOSK_SECONDS=60 per K
+#   WORKLOADS="relay fanout" KIOSK_SECONDS=0 ./bench/run.sh   # only some throughput cells
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 DURATION="${DURATION:-3}"
 ROUNDS="${ROUNDS:-7}"
 BUILD_DIR="${BUILD_DIR:-build-bench}"
-DINODIA_BENCH_DEPS=1 ./scripts/install-deps.sh
-# Linked as the add-on image links it (addon/Dockerfile): OpenSSL, SQLite and the C++ runtime
-# inside the binary.
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDINODIA_STATIC_DEPS=ON >/dev/null
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target dinodia-hub-agent fake_ha bench_ws_sessions \
-  bench_kiosk_profile bench_forwarder >/dev/null
+# The throughput cells to run, in this order within each round.
+read -r -a WORKLOADS <<<"${WORKLOADS:-api states camera ws relay fanout}"
+RELAY_CONNECTIONS="${RELAY_CONNECTIONS:-8}"
+FANOUT_CLIENTS="${FANOUT_CLIENTS:-16}"
+# SKIP_BUILD=1 measures the binaries already in BUILD_DIR (e.g. a copy of an earlier commit's).
+if [ "${SKIP_BUILD:-0}" != "1" ]; then
+  DINODIA_BENCH_DEPS=1 ./scripts/install-deps.sh
+  # Linked as the add-on image links it (addon/Dockerfile): OpenSSL, SQLite and the C++ runtime
+  # inside the binary.
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDINODIA_STATIC_DEPS=ON >/dev/null
+  cmake --build "$BUILD_DIR" -j "$(nproc)" --target dinodia-hub-agent fake_ha bench_ws_sessions \
+    bench_ws_relay bench_kiosk_profile bench_forwarder >/dev/null
+fi
 KIOSK_SECONDS="${KIOSK_SECONDS:-60}"  # per round; 0 skips the kiosk profile
 KIOSK_ROUNDS="${KIOSK_ROUNDS:-3}"
 
@@ -112,6 +122,21 @@ run_ws() {  # target round
   errors=$(echo "$out" | sed -E 's/.*"errors":([0-9]+).*/\1/')
   [ "$errors" = "0" ] || echo "warning: $errors failed WebSocket sessions via $1" >&2
 }
+# The relay cells (bench/ws_relay.cpp): messages or events per second, p99 in ms.
+run_ws_relay() {  # workload target round
+  local out
+  case $1 in
+    relay) out=$("$BUILD_DIR/bench/bench_ws_relay" ping 127.0.0.1 "$(PORT_OF "$2")" "${WSPATH[$2]}" \
+      "${WSTOKEN[$2]}" "$RELAY_CONNECTIONS" "$DURATION" 8 || true) ;;
+    fanout) out=$("$BUILD_DIR/bench/bench_ws_relay" fanout 127.0.0.1 "$(PORT_OF "$2")" "${WSPATH[$2]}" \
+      "${WSTOKEN[$2]}" "$FANOUT_CLIENTS" "$DURATION" "$FAKE_PORT" "$SUPERVISOR_TOKEN" 8 || true) ;;
+  esac
+  ROUND_RESULT[$1/$2/$3]=$(echo "$out" | sed -E 's/.*"(messages|events)_per_second":([0-9.]+).*/\2/')
+  P99[$1/$2/$3]=$(echo "$out" | sed -E 's/.*"p99_ms":([0-9.]+).*/\1ms/')
+  local errors
+  errors=$(echo "$out" | sed -E 's/.*"errors":([0-9]+).*/\1/')
+  [ "$errors" = "0" ] || echo "warning: $errors errors in the $1 cell via $2: $out" >&2
+}
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 # The machine is shared and virtual: its speed drifts, by a factor of two within minutes on
@@ -121,7 +146,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1
 # the median over the rounds.
 TARGETS=(direct agent nginx forwarder)
 for round in $(seq 1 "$ROUNDS"); do
-  for workload in api states camera ws; do
+  for workload in "${WORKLOADS[@]}"; do
     for i in 0 1 2 3; do
       t=${TARGETS[$(( (i + round) % 4 ))]}
       case $workload in
@@ -129,11 +154,12 @@ for round in $(seq 1 "$ROUNDS"); do
         states) run_wrk states "$t" /api/states 16 "$round" ;;
         camera) run_wrk camera "$t" "/api/camera_proxy/camera.front_door?size=262144" 8 "$round" ;;
         ws) run_ws "$t" "$round" ;;
+        relay | fanout) run_ws_relay "$workload" "$t" "$round" ;;
       esac
     done
   done
 done
-for key in api states camera ws; do
+for key in "${WORKLOADS[@]}"; do
   for t in direct agent nginx forwarder; do
     values=(); p99s=()
     for round in $(seq 1 "$ROUNDS"); do
@@ -153,18 +179,23 @@ ORDER_LISTED=$(wc -l <"$ROOT/agent/symbol-order.txt")
 ORDER_FOUND=$(nm --defined-only "$BUILD_DIR/agent/dinodia-hub-agent" |
   awk 'NR == FNR { have[$3] = 1; next } ($0 in have) { n++ } END { print n + 0 }' - "$ROOT/agent/symbol-order.txt")
 {
-  echo "| workload | direct (req/s) | agent (req/s) | nginx (req/s) | forwarder (req/s) | agent/direct (median of paired rounds) | agent/direct per round | agent/nginx | forwarder/direct (the floor) | target | p99 direct / agent / nginx |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|"
-  for w in "api:GET /api/ @16:0.5" "states:GET /api/states (300 entities) @16:0.7" "camera:camera_proxy 256 KiB @8:0.7" "ws:WebSocket sessions/s @16:0.5"; do
+  echo "| workload | direct (req/s) | agent (req/s) | nginx (req/s) | forwarder (req/s) | agent/direct (median of paired rounds) | agent/direct per round | agent/nginx | nginx/direct | forwarder/direct (the floor) | target | p99 direct / agent / nginx |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  for w in "api:GET /api/ @16:≥ 0.5× direct" "states:GET /api/states (300 entities) @16:≥ 0.7× direct" \
+    "camera:camera_proxy 256 KiB @8:≥ 0.7× direct" "ws:WebSocket sessions/s @16:≥ 0.5× direct" \
+    "relay:WebSocket relay, pings 8 in flight (msg/s) @$RELAY_CONNECTIONS:≥ nginx's ratio" \
+    "fanout:events fan-out (events/s) @$FANOUT_CLIENTS:≥ nginx's ratio"; do
     IFS=: read -r key label target <<<"$w"
+    [[ " ${WORKLOADS[*]} " == *" $key "* ]] || continue
     d=${RESULT[$key/direct]}; a=${RESULT[$key/agent]}; n=${RESULT[$key/nginx]}; f=${RESULT[$key/forwarder]}
-    per_round=(); per_round_nginx=(); per_round_floor=()
+    per_round=(); per_round_nginx=(); per_round_nginx_direct=(); per_round_floor=()
     for round in $(seq 1 "$ROUNDS"); do
       per_round+=("$(ratio "${ROUND_RESULT[$key/agent/$round]}" "${ROUND_RESULT[$key/direct/$round]}")")
       per_round_nginx+=("$(ratio "${ROUND_RESULT[$key/agent/$round]}" "${ROUND_RESULT[$key/nginx/$round]}")")
+      per_round_nginx_direct+=("$(ratio "${ROUND_RESULT[$key/nginx/$round]}" "${ROUND_RESULT[$key/direct/$round]}")")
       per_round_floor+=("$(ratio "${ROUND_RESULT[$key/forwarder/$round]}" "${ROUND_RESULT[$key/direct/$round]}")")
     done
-    echo "| $label | $d | $a | $n | $f | **$(median "${per_round[@]}")** | $(IFS=' '; echo "${per_round[*]}") | $(median "${per_round_nginx[@]}") | $(median "${per_round_floor[@]}") | ≥ $target× direct | ${P99[$key/direct]} / ${P99[$key/agent]} / ${P99[$key/nginx]} |"
+    echo "| $label | $d | $a | $n | $f | **$(median "${per_round[@]}")** | $(IFS=' '; echo "${per_round[*]}") | $(median "${per_round_nginx[@]}") | $(median "${per_round_nginx_direct[@]}") | $(median "${per_round_floor[@]}") | $target | ${P99[$key/direct]} / ${P99[$key/agent]} / ${P99[$key/nginx]} |"
   done
   echo
   echo "Agent RSS: idle $((IDLE_RSS / 1024)).$(( (IDLE_RSS % 1024) * 10 / 1024 )) MiB (target ≤ 8 MB = 7.6 MiB; of it $((IDLE_ANON / 1024)).$(( (IDLE_ANON % 1024) * 10 / 1024 )) MiB private, the rest code pages mapped from the page cache), peak $((PEAK_RSS / 1024)).$(( (PEAK_RSS % 1024) * 10 / 1024 )) MiB (target ≤ 32 MB = 30.5 MiB). Code layout: $ORDER_FOUND of the $ORDER_LISTED functions agent/symbol-order.txt lists are in this binary."

@@ -40,6 +40,22 @@ void WsPeer::drop_queue(bool keep_front) {
   }
 }
 
+WsPeer::Idle WsPeer::check_idle(std::chrono::steady_clock::time_point now,
+                                std::chrono::steady_clock::duration interval,
+                                std::chrono::steady_clock::time_point& next) {
+  const auto heard = ws.next_layer().last_read_start();
+  if (pinged && heard > pinged_at) pinged = false;
+  if (heard + interval > now) {
+    next = heard + interval;
+    return Idle::wait;
+  }
+  if (pinged) return Idle::timed_out;
+  pinged = true;
+  pinged_at = now;
+  next = now + interval;
+  return Idle::ping;
+}
+
 void WsPeer::close_socket() {
   boost::beast::error_code ignored;
   boost::beast::get_lowest_layer(ws).socket().close(ignored);

@@ -1,13 +1,19 @@
 #pragma once
 // Internal to ha_bridge: one side of the WebSocket relay (ws_relay.cpp), the client's or Home
 // Assistant's. The relay moves messages the same way in both directions: what one side reads is
-// queued on the other, and each side's queue is written one message at a time.
+// queued on the other, and each side's queue is written one message at a time. Under each Beast
+// stream, a layer that lets the frames waiting for one socket share a write
+// (coalescing_stream.hpp).
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <string>
+
+#include "ha_bridge/detail/coalescing_stream.hpp"
 
 namespace dinodia::ha_bridge::detail {
 
@@ -20,7 +26,8 @@ struct WsPeer {
     boost::beast::websocket::close_reason reason;
   };
 
-  explicit WsPeer(boost::beast::tcp_stream stream) : ws(std::move(stream)) {}
+  explicit WsPeer(boost::beast::tcp_stream stream)
+      : ws(std::move(stream)), keep_alive_timer(ws.get_executor()) {}
 
   // The message just read, taken out of the read buffer.
   std::string take_message();
@@ -33,7 +40,15 @@ struct WsPeer {
   // Closes the socket at once, without a close handshake.
   void close_socket();
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws;
+  // The keep-alive, as Beast's keep_alive_pings did it (a ping once the peer has been silent for
+  // an interval; timed out when it is still silent an interval after the ping), but without
+  // Beast's idle timer, which re-arms on every message read. The relay's timer looks at `next`.
+  enum class Idle { wait, ping, timed_out };
+  Idle check_idle(std::chrono::steady_clock::time_point now,
+                  std::chrono::steady_clock::duration interval,
+                  std::chrono::steady_clock::time_point& next);
+
+  boost::beast::websocket::stream<CoalescingStream> ws;
   boost::beast::flat_buffer buffer;
   std::deque<Outgoing> queue;
   std::size_t queued_bytes = 0;
@@ -42,6 +57,10 @@ struct WsPeer {
   bool writing = false;        // a write or the close handshake is pending
   bool close_started = false;  // the close frame is queued (or the socket closed): nothing more
   bool aborted = false;        // closed past its queue (a slow client): nothing else goes out
+  boost::asio::steady_timer keep_alive_timer;
+  std::chrono::steady_clock::time_point pinged_at;
+  bool pinged = false;     // a keep-alive ping went out and nothing was heard since
+  bool timed_out = false;  // closed by the keep-alive: what the pending read reports
 };
 
 }  // namespace dinodia::ha_bridge::detail

@@ -10,7 +10,7 @@
 // then a client may hold a few KiB, counted against a budget for the whole bridge.
 //
 // Messages move the same way in both directions (ws_peer.hpp): what one side reads is queued on
-// the other, and pump() writes each side's queue one message at a time.
+// the other, and pump() writes each side's queue in order (docs/lan-bridge.md#throughput).
 //
 // Concurrency: both streams, the timers and every handler run on the single thread of the
 // worker that accepted the client (its io_context runs on that one thread: an implicit strand),
@@ -39,6 +39,7 @@ namespace {
 namespace websocket = beast::websocket;
 // The worker's loop, run by one thread (see above).
 using Loop = asio::any_io_executor;
+using Clock = std::chrono::steady_clock;
 
 // How long a close handshake may take before the sockets are simply closed.
 constexpr std::chrono::seconds kCloseLinger{5};
@@ -109,12 +110,9 @@ class Relay : public std::enable_shared_from_this<Relay> {
     const auto& cfg = ctx_->config;
     websocket::stream_base::timeout timeouts;
     timeouts.handshake_timeout = cfg.ws_auth_timeout;
-    // Beast's idle timer ticks every idle_timeout / 2 = ws_ping_interval: a tick sends a ping,
-    // and a tick that finds nothing received (not even a pong) since the previous ping closes
-    // the connection. So a client gets a ping every ws_ping_interval and is dropped once it
-    // has been silent for more than one and at most two intervals (bridge_behaviour_test).
-    timeouts.idle_timeout = 2 * cfg.ws_ping_interval;
-    timeouts.keep_alive_pings = true;
+    // Pings come from the relay's keep-alive (arm_keep_alive), not Beast's idle timer.
+    timeouts.idle_timeout = websocket::stream_base::none();
+    timeouts.keep_alive_pings = false;
     client_.ws.set_option(timeouts);
     client_.ws.auto_fragment(false);
     // Until the client has proved a hub token, nothing but a small auth message is expected.
@@ -133,6 +131,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
       return;
     }
     client_.open = true;
+    arm_keep_alive(client_side(), Clock::now() + ctx_->config.ws_ping_interval);
     auth_timer_.expires_after(ctx_->config.ws_auth_timeout);
     auth_timer_.async_wait([weak = weak_from_this()](beast::error_code timer_ec) {
       auto self = weak.lock();
@@ -196,6 +195,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
   void on_client_read(beast::error_code ec) {
     client_.reading = false;
     if (ec) {
+      if (client_.timed_out) ec = beast::error::timeout;
       client_read_done_ = true;
       client_.open = false;
       if (ec == websocket::error::closed) {
@@ -352,6 +352,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
       return;
     }
     up->open = true;
+    arm_keep_alive(up, Clock::now() + ctx_->config.ws_ping_interval);
     read_upstream(up);
     // A client already greeted and authenticated: log in at once instead of a round trip later
     // (Core reads the auth message after sending auth_required, so it may arrive first).
@@ -381,6 +382,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
     up->reading = false;
     if (up != upstream_) return;  // a connection we already replaced
     if (ec) {
+      if (up->timed_out) ec = beast::error::timeout;
       up->open = false;
       if (ec == websocket::error::closed) {
         // Core (or the Supervisor) closed: the client gets the same code and reason.
@@ -510,31 +512,60 @@ class Relay : public std::enable_shared_from_this<Relay> {
   // The client's side as the shared_ptr pump() takes; it shares the relay's ownership.
   std::shared_ptr<WsPeer> client_side() { return {shared_from_this(), &client_}; }
 
-  // Writes the front of `side`'s queue, either direction: a message, or the close frame after
-  // which nothing more goes out. One at a time; on_written starts the next.
+  // Writes `side`'s queue, either direction, in order: messages, or the close frame after which
+  // nothing more goes out. A message under CoalescingStream::kDirectBytes is framed by the socket
+  // layer itself and costs no asynchronous operation, so every message waiting goes out in this
+  // one call (and in one send when the socket takes them all: docs/lan-bridge.md#throughput).
+  // A larger one, and the close, go through Beast, one at a time; on_written goes on.
   void pump(const std::shared_ptr<WsPeer>& side) {
-    if (!side->open || side->writing || side->queue.empty()) return;
-    Outgoing& next = side->queue.front();
-    side->writing = true;
-    if (next.is_close) {
-      side->ws.async_close(next.reason, [self = shared_from_this(), side](beast::error_code ec) {
-        side->writing = false;
-        side->drop_queue();
-        if (ec) side->close_socket();
-      });
-      return;
+    auto& layer = side->ws.next_layer();
+    const bool to_upstream = side.get() != &client_;
+    // Beast's is_open turns false once a close frame came (it answers it itself): nothing after.
+    while (side->open && side->ws.is_open() && !side->writing && !side->queue.empty()) {
+      Outgoing& next = side->queue.front();
+      if (next.is_close) {
+        side->writing = true;
+        side->ws.async_close(next.reason, [self = shared_from_this(), side](beast::error_code ec) {
+          side->writing = false;
+          side->drop_queue();
+          if (ec) side->close_socket();
+        });
+        return;
+      }
+      if (next.data.size() >= CoalescingStream::kDirectBytes) {
+        side->writing = true;
+        side->ws.text(!next.binary);
+        side->ws.async_write(asio::buffer(next.data),
+                             [self = shared_from_this(), side](beast::error_code ec, std::size_t) {
+                               self->on_written(side, ec, true);
+                             });
+        return;
+      }
+      if (!layer.has_room()) {
+        // The peer reads slower than messages come: wait until the layer has sent its backlog.
+        side->writing = true;
+        layer.async_wait_room([self = shared_from_this(), side](beast::error_code ec) {
+          self->on_written(side, ec, false);
+        });
+        return;
+      }
+      // Client to Home Assistant frames are masked (the relay is Core's client), as Beast's.
+      layer.write_message(next.binary, next.data, to_upstream);
+      side->pop_sent();
     }
-    side->ws.text(!next.binary);
-    side->ws.async_write(asio::buffer(next.data),
-                         [self = shared_from_this(), side](beast::error_code ec, std::size_t) {
-                           self->on_written(side, ec);
-                         });
+    // Back-pressure: the client is read again once Home Assistant has taken half its backlog.
+    if (to_upstream && client_read_paused_ &&
+        side->queued_bytes <= ctx_->config.ws_client_send_queue_bytes / 2) {
+      client_read_paused_ = false;
+      if (!ending_) read_client();
+    }
   }
 
-  void on_written(const std::shared_ptr<WsPeer>& side, beast::error_code ec) {
+  // A write through Beast ended (`sent_front`), or the wait for room in the socket layer did.
+  void on_written(const std::shared_ptr<WsPeer>& side, beast::error_code ec, bool sent_front) {
     const bool to_client = side.get() == &client_;
     side->writing = false;
-    side->pop_sent();
+    if (sent_front) side->pop_sent();
     if (ec) {
       side->drop_queue();
       side->close_socket();
@@ -553,12 +584,41 @@ class Relay : public std::enable_shared_from_this<Relay> {
       return;
     }
     pump(side);
-    // Back-pressure: the client is read again once Home Assistant has taken half its backlog.
-    if (!to_client && client_read_paused_ &&
-        side->queued_bytes <= ctx_->config.ws_client_send_queue_bytes / 2) {
-      client_read_paused_ = false;
-      if (!ending_) read_client();
+  }
+
+  // ---------------------------------------------------------------- keep-alive
+
+  // Each side's pings and idle timeout (WsPeer::check_idle). The timer is re-armed once per
+  // interval at most, where Beast's own re-armed on every message read (docs/lan-bridge.md,
+  // "Throughput"). A client gets a ping once it has been silent for ws_ping_interval and is
+  // dropped when still silent an interval after it (bridge_behaviour_test).
+  void arm_keep_alive(const std::shared_ptr<WsPeer>& side, Clock::time_point at) {
+    side->keep_alive_timer.expires_at(at);
+    side->keep_alive_timer.async_wait(
+        [weak = weak_from_this(), weak_side = std::weak_ptr<WsPeer>(side)](beast::error_code ec) {
+          auto self = weak.lock();
+          auto peer = weak_side.lock();
+          if (ec || !self || !peer) return;
+          self->on_keep_alive(peer);
+        });
+  }
+
+  void on_keep_alive(const std::shared_ptr<WsPeer>& side) {
+    if (!side->open || side->close_started || ending_) return;
+    Clock::time_point next;
+    switch (side->check_idle(Clock::now(), ctx_->config.ws_ping_interval, next)) {
+      case WsPeer::Idle::wait:
+        break;
+      case WsPeer::Idle::ping:
+        side->ws.async_ping({}, [](beast::error_code) {});
+        break;
+      case WsPeer::Idle::timed_out:
+        // The pending read ends with the timeout, as with Beast's idle timer.
+        side->timed_out = true;
+        side->close_socket();
+        return;
     }
+    arm_keep_alive(side, next);
   }
 
   // ---------------------------------------------------------------- ending
@@ -569,6 +629,8 @@ class Relay : public std::enable_shared_from_this<Relay> {
     if (!ending_) {
       ending_ = true;
       auth_timer_.cancel();
+      client_.keep_alive_timer.cancel();
+      if (upstream_) upstream_->keep_alive_timer.cancel();
       greeting_timer_.cancel();
       stop_learning();
       preauth_.clear();
@@ -607,6 +669,8 @@ class Relay : public std::enable_shared_from_this<Relay> {
   void hard_close_all() {
     ending_ = true;
     auth_timer_.cancel();
+    client_.keep_alive_timer.cancel();
+    if (upstream_) upstream_->keep_alive_timer.cancel();
     greeting_timer_.cancel();
     stop_learning();
     resolver_.cancel();

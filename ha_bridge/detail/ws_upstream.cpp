@@ -18,8 +18,9 @@ void upgrade(const std::shared_ptr<WsUpstream>& up, const BridgeContext& ctx, Do
   beast::get_lowest_layer(up->ws).expires_never();  // the websocket timeouts take over
   websocket::stream_base::timeout timeouts;
   timeouts.handshake_timeout = cfg.upstream_connect_timeout;
-  timeouts.idle_timeout = 2 * cfg.ws_ping_interval;
-  timeouts.keep_alive_pings = true;
+  // Pings come from the relay's keep-alive (ws_relay.cpp, arm_keep_alive).
+  timeouts.idle_timeout = websocket::stream_base::none();
+  timeouts.keep_alive_pings = false;
   up->ws.set_option(timeouts);
   up->ws.read_message_max(cfg.ws_max_message_from_upstream);
   up->ws.set_option(websocket::stream_base::decorator(
