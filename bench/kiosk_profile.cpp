@@ -69,6 +69,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -105,6 +106,26 @@ const Headers kUrlSession = {{"Accept", "*/*"},
                              {"Accept-Encoding", "gzip, deflate, br"},
                              {"User-Agent", "Dinodia/1 CFNetwork/1568.100.1 Darwin/24.0.0"},
                              {"Connection", "keep-alive"}};
+
+// How an app names its steps and which headers it sends ("Authorization" is filled in with the
+// target's token).
+struct App {
+  const char *api, *states, *tmpl;
+  Headers probe, call;
+  const Headers* defaults;
+};
+const App kKiosk = {"api",
+                    "states",
+                    "template",
+                    {{"Authorization", ""}},
+                    {{"Authorization", ""}, {"Content-Type", "application/json"}},
+                    &kOkHttp};
+const App kIphone = {"ios_api",
+                     "ios_states",
+                     "ios_template",
+                     {{"Authorization", ""}, {"Content-Type", "application/json"}},
+                     {{"Authorization", ""}, {"Content-Type", "application/json"}},
+                     &kUrlSession};
 
 struct Config {
   std::string host, port, prefix, ws_path, token;
@@ -301,132 +322,105 @@ class Run {
     return a;
   }
 
-  // src/api/dinodia.ts fetchDevicesForUser in Home mode (see the top of the file).
-  bool kiosk_refresh(Connection& c, Samples& out) {
-    const Headers auth = {{"Authorization", ""}};
-    const Headers json_call = {{"Authorization", ""}, {"Content-Type", "application/json"}};
-    if (!step(out, "api", [&] {
-           return c.request(http::verb::get, "/api/", auth, kOkHttp, "", 2);
+  // The part of a refresh both apps share (src/api/dinodia.ts and src/api/ha.ts;
+  // DinodiaService.swift and HAService.swift): the probe, whose failure ends the refresh, the
+  // states, the template. The template's answer, or nothing when the refresh ended early.
+  std::optional<Answer> probe_states_template(Connection& c, Samples& out, const App& app) {
+    if (!step(out, app.api, [&] {
+           return c.request(http::verb::get, "/api/", app.probe, *app.defaults, "", 2);
          }).ok) {
-      return false;
+      return std::nullopt;
     }
     const auto sent = Clock::now();
-    const Answer states = step(out, "states", [&] {
-      return c.request(http::verb::get, "/api/states", json_call, kOkHttp, "", 5);
+    const Answer states = step(out, app.states, [&] {
+      return c.request(http::verb::get, "/api/states", app.call, *app.defaults, "", 5);
     });
-    if (!states.ok) return false;
+    if (!states.ok) return std::nullopt;
     note_states(out, sent, states.body);
-    const Answer tmpl = step(out, "template", [&] {
-      return c.request(http::verb::post, "/api/template", json_call, kOkHttp, template_body(), 5);
+    return step(out, app.tmpl, [&] {
+      return c.request(http::verb::post, "/api/template", app.call, *app.defaults, template_body(),
+                       5);
     });
-    if (!needs_registry(tmpl)) return true;
+  }
+
+  // src/api/dinodia.ts fetchDevicesForUser in Home mode (see the top of the file).
+  bool kiosk_refresh(Connection& c, Samples& out) {
+    const auto tmpl = probe_states_template(c, out, kKiosk);
+    if (!tmpl) return false;
+    if (!needs_registry(*tmpl)) return true;
     return step(out, "websocket", [&] { return c.ws_call("config/entity_registry/list"); }).ok;
   }
 
-  // HAService.swift getDevicesWithMetadata after DinodiaService.swift's probe.
+  // DinodiaService.swift fetchDevicesForUser: the app falls back to no metadata when the template
+  // fails.
   bool iphone_refresh(Connection& c, Samples& out) {
-    const Headers call = {{"Authorization", ""}, {"Content-Type", "application/json"}};
-    if (!step(out, "ios_api", [&] {
-           return c.request(http::verb::get, "/api/", call, kUrlSession, "", 2);
-         }).ok) {
-      return false;
-    }
-    const auto sent = Clock::now();
-    const Answer states = step(out, "ios_states", [&] {
-      return c.request(http::verb::get, "/api/states", call, kUrlSession, "", 5);
-    });
-    if (!states.ok) return false;
-    note_states(out, sent, states.body);
-    step(out, "ios_template", [&] {
-      return c.request(http::verb::post, "/api/template", call, kUrlSession, template_body(), 5);
-    });
-    return true;  // the app falls back to no metadata when the template fails
+    return probe_states_template(c, out, kIphone).has_value();
   }
 
-  void kiosk(int k, int kiosks) {
+  // One simulated client: its own connections (one per target), its n-th action through target
+  // (index + n) mod N; `act` returns when to act next. What it saw is merged at the end.
+  template <typename Act>
+  void client(int index, Clock::time_point start, Act act) {
     asio::io_context ioc;
     auto conns = connections(ioc);
     std::vector<Samples> local(targets_.size());
-    const auto start = Clock::now() + std::chrono::milliseconds(1000 * k / std::max(kiosks, 1));
     std::this_thread::sleep_until(start);
-    std::thread camera;
-    if (k < o_.camera_viewers) camera = std::thread([this, k] { camera_viewer(k); });
-    for (std::size_t cycle = 0, tick = 0; Clock::now() < deadline_; ++cycle) {
-      const std::size_t which = (static_cast<std::size_t>(k) + cycle) % targets_.size();
-      Samples& out = local[which];
-      const bool ok = kiosk_refresh(*conns[which], out);
+    for (std::size_t n = 0; Clock::now() < deadline_; ++n) {
+      const std::size_t which = (static_cast<std::size_t>(index) + n) % targets_.size();
+      std::this_thread::sleep_until(std::min(act(*conns[which], local[which]), deadline_));
+    }
+    merge(local);
+  }
+
+  void kiosk(int k, Clock::time_point start) {
+    std::size_t tick = 0;
+    client(k, start, [&](Connection& c, Samples& out) {
+      const bool ok = kiosk_refresh(c, out);
       ++out.cycles;
       if (!ok) ++out.errors;
       // setInterval keeps its 1-second grid; ticks that fell inside this refresh joined it.
       const auto next =
-          tick + 1 +
-          static_cast<std::size_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                       Clock::now() - (start + std::chrono::seconds(tick))) /
-                                   std::chrono::seconds(1));
+          1 + static_cast<std::size_t>((Clock::now() - start) / std::chrono::seconds(1));
       out.overruns += static_cast<long>(next - tick - 1);
       tick = next;
-      std::this_thread::sleep_until(start + std::chrono::seconds(tick));
-    }
-    if (camera.joinable()) camera.join();
-    merge(local);
+      return start + std::chrono::seconds(tick);
+    });
   }
 
   // src/components/DeviceDetail.tsx: the image at once, then every 15 s, a new ?ts= each time.
-  void camera_viewer(int k) {
-    asio::io_context ioc;
-    auto conns = connections(ioc);
-    std::vector<Samples> local(targets_.size());
-    const Headers auth = {{"Authorization", ""}};
-    for (std::size_t n = 0; Clock::now() < deadline_; ++n) {
+  void camera_viewer(int k, Clock::time_point start) {
+    client(k, start, [&](Connection& c, Samples& out) {
       const auto t = Clock::now();
-      const std::size_t which = (static_cast<std::size_t>(k) + n) % targets_.size();
       const auto ts = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
-      step(local[which], "camera", [&] {
-        return conns[which]->request(http::verb::get,
-                                     "/api/camera_proxy/" + o_.camera + "?ts=" + std::to_string(ts),
-                                     auth, kOkHttp, "", 10);
+      step(out, "camera", [&] {  // Authorization only, as the probe
+        return c.request(http::verb::get,
+                         "/api/camera_proxy/" + o_.camera + "?ts=" + std::to_string(ts),
+                         kKiosk.probe, kOkHttp, "", 10);
       });
-      std::this_thread::sleep_until(std::min(t + std::chrono::seconds(15), deadline_));
-    }
-    merge(local);
+      return t + std::chrono::seconds(15);
+    });
   }
 
-  void iphone_refresher(int i) {
-    asio::io_context ioc;
-    auto conns = connections(ioc);
-    std::vector<Samples> local(targets_.size());
-    std::this_thread::sleep_for(
-        std::chrono::milliseconds(500 + 1000 * i / std::max(o_.iphones, 1)));
-    // The first refresh, then Timer(12 s) scheduled once it has ended (DeviceStore.init).
-    auto next = Clock::now();
-    for (std::size_t cycle = 0; Clock::now() < deadline_; ++cycle) {
-      const std::size_t which = (static_cast<std::size_t>(i) + cycle) % targets_.size();
-      const bool ok = iphone_refresh(*conns[which], local[which]);
-      ++local[which].ios_cycles;
-      if (!ok) ++local[which].ios_errors;
-      next = cycle == 0 ? Clock::now() + std::chrono::seconds(12) : next + std::chrono::seconds(12);
-      std::this_thread::sleep_until(std::min(next, deadline_));
-    }
-    merge(local);
+  // The first refresh, then Timer(12 s) scheduled once it has ended (DeviceStore.swift init).
+  void iphone_refresher(int i, Clock::time_point start) {
+    std::optional<Clock::time_point> next;
+    client(i, start, [&](Connection& c, Samples& out) {
+      const bool ok = iphone_refresh(c, out);
+      ++out.ios_cycles;
+      if (!ok) ++out.ios_errors;
+      next = (next ? *next : Clock::now()) + std::chrono::seconds(12);
+      return *next;
+    });
   }
 
-  void iphone_prober(int i) {
-    asio::io_context ioc;
-    auto conns = connections(ioc);
-    std::vector<Samples> local(targets_.size());
-    const Headers call = {{"Authorization", ""}, {"Content-Type", "application/json"}};
-    std::this_thread::sleep_for(
-        std::chrono::milliseconds(700 + 1000 * i / std::max(o_.iphones, 1)));
-    for (std::size_t n = 0; Clock::now() < deadline_; ++n) {
-      const std::size_t which = (static_cast<std::size_t>(i) + n) % targets_.size();
-      step(local[which], "ios_probe", [&] {
-        return conns[which]->request(http::verb::get, "/api/", call, kUrlSession, "", 4);
-      });
-      std::this_thread::sleep_until(std::min(Clock::now() + std::chrono::seconds(5), deadline_));
-    }
-    merge(local);
+  void iphone_prober(int i, Clock::time_point start) {
+    client(i, start, [&](Connection& c, Samples& out) {
+      step(out, "ios_probe",
+           [&] { return c.request(http::verb::get, "/api/", kIphone.call, kUrlSession, "", 4); });
+      return Clock::now() + std::chrono::seconds(5);
+    });
   }
 
   // POSTs state_changed events for the sequence entity at the configured rate; records when each
@@ -473,10 +467,19 @@ class Run {
     merged_.resize(targets_.size());
     std::vector<std::thread> threads;
     threads.emplace_back([this] { publisher(); });
-    for (int k = 0; k < kiosks; ++k) threads.emplace_back([this, k, kiosks] { kiosk(k, kiosks); });
+    // Kiosks spread over the second, as real ones are not synchronised; the iPhones in between.
+    const auto t0 = Clock::now();
+    for (int k = 0; k < kiosks; ++k) {
+      const auto start = t0 + std::chrono::milliseconds(1000 * k / kiosks);
+      threads.emplace_back([this, k, start] { kiosk(k, start); });
+      if (k < o_.camera_viewers)
+        threads.emplace_back([this, k, start] { camera_viewer(k, start); });
+    }
     for (int i = 0; i < o_.iphones; ++i) {
-      threads.emplace_back([this, i] { iphone_refresher(i); });
-      threads.emplace_back([this, i] { iphone_prober(i); });
+      const auto start = t0 + std::chrono::milliseconds(500 + 1000 * i / o_.iphones);
+      threads.emplace_back([this, i, start] { iphone_refresher(i, start); });
+      threads.emplace_back(
+          [this, i, start] { iphone_prober(i, start + std::chrono::milliseconds(200)); });
     }
     for (auto& t : threads) t.join();
   }
