@@ -113,19 +113,22 @@ struct App {
   const char *api, *states, *tmpl;
   Headers probe, call;
   const Headers* defaults;
+  bool probe_needs_2xx;  // the kiosk goes on after any answer (ha.ts: `return res.status > 0`)
 };
 const App kKiosk = {"api",
                     "states",
                     "template",
                     {{"Authorization", ""}},
                     {{"Authorization", ""}, {"Content-Type", "application/json"}},
-                    &kOkHttp};
+                    &kOkHttp,
+                    false};
 const App kIphone = {"ios_api",
                      "ios_states",
                      "ios_template",
                      {{"Authorization", ""}, {"Content-Type", "application/json"}},
                      {{"Authorization", ""}, {"Content-Type", "application/json"}},
-                     &kUrlSession};
+                     &kUrlSession,
+                     true};
 
 struct Config {
   std::string host, port, prefix, ws_path, token;
@@ -162,7 +165,8 @@ void set_timeouts(tcp::socket& s, int seconds) {
 }
 
 struct Answer {
-  bool ok = false;
+  bool ok = false;  // a 2xx answer
+  int status = 0;   // 0: no answer
   std::uint64_t digest = 0;
   std::string body;
 };
@@ -197,7 +201,8 @@ class Connection {
         auto& res = parser.get();
         if (!res.keep_alive()) socket_.close();
         Answer a;
-        a.ok = res.result_int() >= 200 && res.result_int() < 300;
+        a.status = static_cast<int>(res.result_int());
+        a.ok = a.status >= 200 && a.status < 300;
         std::uint64_t h = fnv1a(kFnvBasis, std::to_string(res.result_int()));
         h = fnv1a(h, res[http::field::content_type]);
         a.digest = fnv1a(h, res.body());
@@ -326,11 +331,10 @@ class Run {
   // DinodiaService.swift and HAService.swift): the probe, whose failure ends the refresh, the
   // states, the template. The template's answer, or nothing when the refresh ended early.
   std::optional<Answer> probe_states_template(Connection& c, Samples& out, const App& app) {
-    if (!step(out, app.api, [&] {
-           return c.request(http::verb::get, "/api/", app.probe, *app.defaults, "", 2);
-         }).ok) {
-      return std::nullopt;
-    }
+    const Answer probe = step(out, app.api, [&] {
+      return c.request(http::verb::get, "/api/", app.probe, *app.defaults, "", 2);
+    });
+    if (app.probe_needs_2xx ? !probe.ok : probe.status == 0) return std::nullopt;
     const auto sent = Clock::now();
     const Answer states = step(out, app.states, [&] {
       return c.request(http::verb::get, "/api/states", app.call, *app.defaults, "", 5);
