@@ -11,7 +11,7 @@
 // It prints "LISTENING <port>" once it accepts connections.
 //
 // fake_ha_main.cpp owns the listener, REST and control endpoints; fake_ha_ws.cpp implements the
-// WebSocket side. Both share FakeHaState.
+// WebSocket side. Both share FakeHaState. fake_ha_stats.cpp counts what reaches the stand-in.
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
