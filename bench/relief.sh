@@ -22,9 +22,9 @@
 # WebSocket frames).
 # Prints Markdown tables and writes them to bench/results/relief-latest.md.
 #
-#   ./bench/relief.sh                                   # ~8 min: CELL_SECONDS=12
-#   QUICK=1 ./bench/relief.sh                           # ~2 min: CELL_SECONDS=4
-#   TARGETS="direct nginx agent-off agent-on" WINDOW_MS=1000 ./bench/relief.sh
+#   ./bench/relief.sh                                   # ~6 min: CELL_SECONDS=12, 3 targets
+#   QUICK=1 ./bench/relief.sh                           # ~2.5 min: CELL_SECONDS=4
+#   TARGETS="direct nginx agent-off agent-on" WINDOW_MS=1000 ./bench/relief.sh   # ~8 min
 # Other knobs: KS="1 3 10", RATES="0 5 50", IPHONES=2, CAMERA_VIEWERS=1, BUILD_DIR=build-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
