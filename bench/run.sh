@@ -12,9 +12,10 @@
 # config/entity_registry/list, close), the WebSocket relay's throughput (8 connections, pings
 # pipelined 8 deep) and events fan-out (16 clients subscribed to state_changed while Home Assistant
 # fires events as fast as they are delivered); plus the agent's RSS idle and at peak.
-# Kiosk profile: K = 1, 3, 10 kiosks each running the 1-second Home-mode cycle
-# (docs/platform-protocol.md#apps) for KIOSK_SECONDS, with p50/p99 per step, the agent's CPU time per cycle,
-# the Home Assistant requests per cycle and the agent's RSS.
+# Kiosk profile: K = 1, 3, 10 kiosks each running the 1-second Home-mode refresh as the real kiosk
+# does (bench/kiosk_profile.cpp; docs/platform-protocol.md#apps) for KIOSK_SECONDS, with p50/p99
+# per step, the agent's CPU time per cycle, the Home Assistant requests per cycle and the agent's
+# RSS. The relief measurements (Home Assistant work, freshness) are bench/relief.sh.
 # Prints a Markdown table and writes it to bench/results/latest.md.
 #
 #   ./bench/run.sh     # ROUNDS=7 rounds of DURATION=3 seconds per cell; the kiosk profile in
@@ -47,37 +48,9 @@ KIOSK_ROUNDS="${KIOSK_ROUNDS:-3}"
 
 start_bridge_stack "$BUILD_DIR" bench
 
-# A port the kernel reports free (a random pick can collide with ephemeral client ports).
-NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat >"$WORK/nginx.conf" <<NGINX
-worker_processes 2;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  upstream ha { server 127.0.0.1:$FAKE_PORT; keepalive 32; }
-  # Plain requests get an empty Connection header, so the upstream keep-alive pool is used;
-  # mapping them to "close" (a common copy-paste) would open a connection per request.
-  map \$http_upgrade \$connection_upgrade { default upgrade; '' ""; }
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location /api/ {
-      proxy_pass http://ha/core/api/;
-      proxy_http_version 1.1;
-      proxy_set_header Connection \$connection_upgrade;
-      proxy_set_header Upgrade \$http_upgrade;
-      proxy_set_header Authorization "Bearer $SUPERVISOR_TOKEN";
-      proxy_buffering off;
-      proxy_read_timeout 300s;
-    }
-  }
-}
-NGINX
-nginx -c "$WORK/nginx.conf" -p "$WORK"
-PIDS+=("$(cat "$WORK/nginx.pid" 2>/dev/null || echo 0)")
+start_nginx
 
-FORWARDER_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+FORWARDER_PORT=$(free_port)
 "$BUILD_DIR/bench/bench_forwarder" "$FORWARDER_PORT" "$FAKE_PORT" 2 >"$WORK/forwarder.log" 2>&1 &
 PIDS+=($!)
 wait_port "$WORK/forwarder.log" LISTENING >/dev/null
@@ -204,6 +177,7 @@ ORDER_FOUND=$(nm --defined-only "$BUILD_DIR/agent/dinodia-hub-agent" |
 } | tee "$ROOT/bench/results/latest.md"
 
 [ "$KIOSK_SECONDS" -gt 0 ] || exit 0
+add_deviceless_entities
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 fake_requests() { curl -s "http://127.0.0.1:$FAKE_PORT/_fake/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("requests_total", -1))'; }
 TICKS_PER_SECOND=$(getconf CLK_TCK)
@@ -228,8 +202,9 @@ import json, statistics, sys
 work, rounds, secs, tps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 steps = ("api", "states", "template", "websocket")
 print()
-print("Kiosk profile: each kiosk runs GET /api/ → GET /api/states → POST /api/template → WebSocket "
-      "config/entity_registry/list once a second; kiosk k runs its cycle c via target (k + c) mod 3, "
+print("Kiosk profile (bench/kiosk_profile.cpp, as the real kiosk refreshes): GET /api/ → GET /api/states → "
+      "POST /api/template → a WebSocket config/entity_registry/list session (the template lists entities "
+      "without a device), on a 1-second tick; kiosk k runs its cycle c via target (k + c) mod 3, "
       "so direct, nginx and the agent are measured in the same run under the same conditions, each "
       "with a third of the cycles. %d rounds of %d s per K; p50 and p99 are medians over the rounds."
       % (rounds, secs))

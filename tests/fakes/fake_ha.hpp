@@ -11,7 +11,7 @@
 // It prints "LISTENING <port>" once it accepts connections.
 //
 // fake_ha_main.cpp owns the listener, REST and control endpoints; fake_ha_ws.cpp implements the
-// WebSocket side. Both share FakeHaState.
+// WebSocket side. Both share FakeHaState. fake_ha_stats.cpp counts what reaches the stand-in.
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -21,6 +21,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dinodia::fakes {
@@ -81,5 +82,15 @@ void broadcast_event(const std::string& event_type, const nlohmann::json& event)
 
 // Drops every open WebSocket connection (used to simulate Core restarting).
 void drop_all_websockets();
+
+// What reached the stand-in (fake_ha_stats.cpp): GET /_fake/stats shows counts_json() under
+// "counts", POST /_fake/stats/reset calls reset_counts(). Any thread.
+void count_http_request(std::string_view target);
+void count_ws_connection();
+void count_ws_auth(bool ok);
+void count_ws_command(std::string_view type);
+void count_template_render();
+nlohmann::json counts_json();
+void reset_counts();
 
 }  // namespace dinodia::fakes

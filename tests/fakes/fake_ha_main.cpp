@@ -9,7 +9,8 @@
 //   POST /core/api/services/<d>/<s>       200 [] ; ?delay_ms=M answers after M ms (the 40 s
 //                                         blinds script in miniature); a client that closes
 //                                         meanwhile is noticed and counted as "cancelled"
-//   POST /core/api/template               text/plain JSON array (entity_id, area, device, labels)
+//   POST /core/api/template               text/plain JSON array (entity_id, area, device, labels;
+//                                         device_id null for sun., zone., person., ...)
 //   GET  /core/api/config                 core config; /core/api/config/automation/config/<id>
 //                                         GET/POST/DELETE (a POST adds the automation.* state, a
 //                                         DELETE drops it, as Core's reload does);
@@ -24,6 +25,7 @@
 //                                         (network_info_delay in fake_ha.hpp)
 //   anything else under /core/api         404 "404: Not Found"
 // Control (no auth): GET /_fake/requests, GET /_fake/stats, POST /_fake/reset,
+//   POST /_fake/stats/reset (zeroes the "counts" of /_fake/stats: fake_ha_stats.cpp),
 //   POST /_fake/core?running=0|1,
 //   POST /_fake/fault?mode=M&count=N&path=P   transport faults for the next N requests (default
 //        1; -1 = until mode=none) whose path starts with P (default /core/api):
@@ -228,6 +230,7 @@ class Handler {
     if (path.rfind("/_fake/", 0) == 0) return control(req, path, query);
 
     record(req);
+    count_http_request(req.target());
     if (path.rfind("/core/", 0) == 0 || path == "/network/info") {
       if (!authorised(req)) {
         return send(req, 401, "text/plain; charset=utf-8", "401: Unauthorized");
@@ -304,8 +307,13 @@ class Handler {
                     {"connections_total", g_counters.connections_total.load()},
                     {"ws_connections_open", state_->ws_connections_open.load()},
                     {"ws_connections_total", state_->ws_connections_total.load()},
-                    {"faults_injected", g_fault.injected.load()}};
+                    {"faults_injected", g_fault.injected.load()},
+                    {"counts", counts_json()}};
       return send(req, 200, "application/json", stats.dump());
+    }
+    if (path == "/_fake/stats/reset") {
+      reset_counts();
+      return send(req, 200, "application/json", "{}");
     }
     if (path == "/_fake/reset") {
       {
@@ -448,6 +456,34 @@ class Handler {
     state_->states.push_back(st);
   }
 
+  // The kiosk's device template (entity_id, area, device, labels of every state), rendered as
+  // Core would: entities of integrations without devices (sun, zone, person, automation, ...)
+  // have device_id null, which is what makes the kiosk fall back to a registry WebSocket
+  // (bench/kiosk_profile.cpp).
+  std::string render_kiosk_template() {
+    json rendered = json::array();
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    int i = 0;
+    for (const auto& s : state_->states) {
+      const std::string id = s.value("entity_id", "");
+      rendered.push_back({{"entity_id", id},
+                          {"area_name", i % 3 == 0 ? json("Kitchen") : json(nullptr)},
+                          {"device_id", has_device(id) ? json("dev" + std::to_string(i)) : json()},
+                          {"labels", i % 5 == 0 ? json::array({"Light"}) : json::array()}});
+      ++i;
+    }
+    return rendered.dump();
+  }
+
+  static bool has_device(const std::string& entity_id) {
+    static const char* kDeviceless[] = {"sun.",    "zone.",  "person.",        "automation.",
+                                        "script.", "scene.", "input_boolean.", "input_number."};
+    for (const char* prefix : kDeviceless) {
+      if (entity_id.rfind(prefix, 0) == 0) return false;
+    }
+    return true;
+  }
+
   bool core_api(const Request& req, const std::string& path,
                 const std::map<std::string, std::string>& query) {
     const auto method = req.method();
@@ -508,19 +544,8 @@ class Handler {
         return send(req, 400, "application/json",
                     R"({"message":"Template data should be a JSON object"})");
       }
-      json rendered = json::array();
-      {
-        std::lock_guard<std::mutex> lock(state_->mutex);
-        int i = 0;
-        for (const auto& s : state_->states) {
-          rendered.push_back({{"entity_id", s.value("entity_id", "")},
-                              {"area_name", i % 3 == 0 ? json("Kitchen") : json(nullptr)},
-                              {"device_id", "dev" + std::to_string(i)},
-                              {"labels", i % 5 == 0 ? json::array({"Light"}) : json::array()}});
-          ++i;
-        }
-      }
-      return send(req, 200, "text/plain; charset=utf-8", rendered.dump());
+      count_template_render();
+      return send(req, 200, "text/plain; charset=utf-8", render_kiosk_template());
     }
     if (path == "/api/config" && method == http::verb::get) {
       return send(req, 200, "application/json",

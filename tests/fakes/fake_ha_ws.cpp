@@ -151,6 +151,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (ec) return;
     state_->ws_connections_open.fetch_add(1);
     state_->ws_connections_total.fetch_add(1);
+    count_ws_connection();
     send(json{{"type", "auth_required"}, {"ha_version", state_->ha_version}}.dump());
     auth_timer_.expires_after(kAuthTimeout);
     auth_timer_.async_wait([self = shared_from_this()](beast::error_code timer_ec) {
@@ -247,6 +248,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (parsed.value("type", "") != "auth" || !parsed.contains("access_token") ||
         !parsed["access_token"].is_string()) {
+      count_ws_auth(false);
       send(json{{"type", "auth_invalid"},
                 {"message", "Auth message incorrectly formatted: expected access_token"}}
                .dump());
@@ -254,10 +256,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return false;
     }
     if (parsed["access_token"].get<std::string>() != state_->supervisor_token) {
+      count_ws_auth(false);
       send(json{{"type", "auth_invalid"}, {"message", "Invalid access token or password"}}.dump());
       close({websocket::close_code::normal});
       return false;
     }
+    count_ws_auth(true);
     authed_ = true;
     auth_timer_.cancel();
     send(json{{"type", "auth_ok"}, {"ha_version", state_->ha_version}}.dump());
@@ -289,6 +293,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     last_id_ = id;
     const std::string type = msg["type"].get<std::string>();
+    count_ws_command(type);
 
     if (type == "ping") {
       send(json{{"id", id}, {"type", "pong"}}.dump());
