@@ -18,8 +18,9 @@ trap cleanup EXIT
 # entities and the agent as a LAN bridge only, one plain hub token, bound to loopback. Sets
 # SUPERVISOR_TOKEN, HUB_TOKEN, FAKE_PORT, AGENT_PID and AGENT_PORT. `soft_nofile`, when given,
 # is the agent's soft descriptor limit at start (a home's 1024; the agent raises its own).
-start_bridge_stack() {  # build_dir, name, [soft_nofile]
-  local build_dir="$1" name="$2" soft_nofile="${3:-}"
+# `options`, when given, are more members of options.json (e.g. '"kiosk_relief": false').
+start_bridge_stack() {  # build_dir, name, [soft_nofile], [options]
+  local build_dir="$1" name="$2" soft_nofile="${3:-}" options="${4:+, $4}"
   SUPERVISOR_TOKEN="$name-supervisor-token-$$"
   HUB_TOKEN="$name-hub-token-$$"
   "$build_dir/tests/fake_ha" --port 0 --token "$SUPERVISOR_TOKEN" --entities 300 \
@@ -29,7 +30,7 @@ start_bridge_stack() {  # build_dir, name, [soft_nofile]
   mkdir -p "$WORK/data"
   cat >"$WORK/options.json" <<JSON
 {"port": 0, "hub_tokens": ["$HUB_TOKEN"], "log_level": "info", "platform_sync_enabled": false,
- "heating_usage_tracking_enabled": false, "electric_usage_tracking_enabled": false}
+ "heating_usage_tracking_enabled": false, "electric_usage_tracking_enabled": false$options}
 JSON
   (
     if [ -n "$soft_nofile" ]; then ulimit -Sn "$soft_nofile"; fi
