@@ -491,10 +491,9 @@ class Exchange {
       if (const auto ended = co_await splice_body(*length)) co_return *ended;
     } else {
       const bool chunked = framing.kind == Framing::Kind::chunked;
-      std::string* sink = capture ? &captured : held ? &held->body : nullptr;
-      const std::size_t limit = capture ? kFlowBodyCapture : std::string::npos;
-      if (const auto ended = co_await stream_body(chunked, sink, limit)) co_return *ended;
-      share_captured(std::move(held));
+      if (const auto ended = co_await stream_body(chunked, capture ? &captured : nullptr, held)) {
+        co_return *ended;
+      }
     }
     log_upstream_status(method_, target_.client_path, status, captured);
 
@@ -533,10 +532,11 @@ class Exchange {
 
   // Any other body: the head goes with whatever body is here, the rest piece by piece as it
   // arrives, so a client sees the status before the body is complete. `captured`, if given,
-  // keeps the first `capture_limit` bytes of the body. Nothing when the whole body went through,
-  // otherwise how the exchange ended.
+  // keeps the start of the body; `held`, if set, gets all of it and is shared as soon as it is
+  // whole, before its last piece goes to this client (who may ask again at once). Nothing when
+  // the whole body went through, otherwise how the exchange ended.
   asio::awaitable<std::optional<ExchangeEnd>> stream_body(bool chunked, std::string* captured,
-                                                          std::size_t capture_limit) {
+                                                          std::shared_ptr<HeldAnswer>& held) {
     auto& res = *response_;
     std::string_view prefix = client_.head;
     res.eager(true);
@@ -556,10 +556,12 @@ class Exchange {
         co_return co_await upstream_failed_mid_body();
       }
       for (auto piece : *res.body) {
-        if (captured && captured->size() < capture_limit) {
-          captured->append(piece.substr(0, capture_limit - captured->size()));
+        if (captured && captured->size() < kFlowBodyCapture) {
+          captured->append(piece.substr(0, kFlowBodyCapture - captured->size()));
         }
+        if (held) held->body.append(piece);
       }
+      if (res.is_done()) share_captured(std::move(held));
       if (!prefix.empty() || !res.body->empty() || res.is_done()) {
         gather_body(client_, prefix, *res.body, chunked, res.is_done());
         prefix = {};

@@ -53,7 +53,7 @@ TEST_CASE("relief_request: the kiosk's reads are relieved, keyed on what changes
   CHECK(b->key == a->key);
 
   // A keyed field that differs, is missing or is empty: another request.
-  for (const std::string& other :
+  for (const std::string other :
        {"Accept-Encoding: br\r\nUser-Agent: okhttp/4.9.2\r\n", "User-Agent: okhttp/4.9.2\r\n",
         "Accept-Encoding: \r\nUser-Agent: okhttp/4.9.2\r\n"}) {
     const auto c = identity("GET /api/states HTTP/1.1\r\nHost: h\r\n" + kAuth + other + "\r\n");
