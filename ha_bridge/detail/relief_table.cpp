@@ -60,7 +60,7 @@ ReliefTable::Found ReliefTable::find(const std::string& key, unsigned depends,
     next_sweep_ = now + kSweepInterval;
   }
   if (const auto it = entries_.find(key); it != entries_.end()) {
-    const auto& entry = it->second;
+    const std::shared_ptr<ReliefEntry> entry = it->second;  // a copy: drop_locked erases it
     if (servable(*entry, epochs, now)) {
       found.kind = Found::Kind::held;
       found.answer = entry->answer;
@@ -200,7 +200,9 @@ void ReliefTable::wake(std::vector<std::shared_ptr<ReliefWaiter>>& woken) {
   woken.clear();
 }
 
-void ReliefTable::drop_locked(const std::shared_ptr<ReliefEntry>& entry) {
+void ReliefTable::drop_locked(const std::shared_ptr<ReliefEntry>& dropped) {
+  // `dropped` may be the map's own element, which the erase below destroys.
+  const std::shared_ptr<ReliefEntry> entry = dropped;
   if (const auto it = entries_.find(entry->key); it != entries_.end() && it->second == entry) {
     entries_.erase(it);
   }
