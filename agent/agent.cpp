@@ -19,6 +19,7 @@
 #include "agent/local_endpoints.hpp"
 #include "agent/options.hpp"
 #include "agent/platform_sync.hpp"
+#include "agent/relief_events.hpp"
 #include "agent/rest_shims.hpp"
 #include "agent/state_store.hpp"
 #include "agent/sync_scheduler.hpp"
@@ -79,6 +80,8 @@ ha_bridge::BridgeConfig bridge_config(const Options& o, const Environment& env,
   c.allowed_path_regex = o.allowed_path_regex;
   c.max_body_bytes = static_cast<std::size_t>(o.max_request_body_mb) * 1024 * 1024;
   c.allow_hassio_domain = o.allow_hassio_domain;
+  c.kiosk_relief = o.kiosk_relief;
+  c.kiosk_relief_window = std::chrono::milliseconds(o.kiosk_relief_window_ms);
   const auto& t = env.bridge_timeouts;
   if (t.idle) c.idle_timeout = std::chrono::seconds(*t.idle);
   if (t.header) c.header_timeout = std::chrono::seconds(*t.header);
@@ -165,6 +168,9 @@ int run_agent(const Environment& env) {
   // order using freed memory at shutdown.
   std::unique_ptr<ha_bridge::LanBridge> bridge;
   std::shared_ptr<TelemetryService> telemetry;  // built with the bridge, whose loop it uses
+  // The kiosk relief's event stream, on the bridge's loop too; only when answers may be served
+  // from memory (docs/lan-bridge.md#kiosk-relief).
+  std::shared_ptr<ReliefEvents> relief_events;
   std::atomic<bool> bridge_listening{false};
   // The doctor runs on its own thread with the bridge's loop for its Home Assistant calls; it is
   // stopped before the bridge (addon/DOCS.md#installer-diagnostics).
@@ -186,9 +192,11 @@ int run_agent(const Environment& env) {
       reply(doctor_report_json(report));
     });
   };
-  auto sync_status = [&options, store = store.get(), tokens, &telemetry]() {
+  auto sync_status = [&options, store = store.get(), tokens, &telemetry, &bridge]() {
     const nlohmann::json electric = telemetry ? telemetry->status_json() : nlohmann::json();
-    return sync_status_json(options, store, *tokens, telemetry ? &electric : nullptr);
+    auto status = sync_status_json(options, store, *tokens, telemetry ? &electric : nullptr);
+    if (bridge) status["kioskRelief"] = kiosk_relief_status_json(options, *bridge);
+    return status;
   };
 
   try {
@@ -207,6 +215,9 @@ int run_agent(const Environment& env) {
     bridge = std::make_unique<ha_bridge::LanBridge>(bridge_config(options, env, ha), tokens,
                                                     std::move(routes));
     telemetry = make_telemetry_service(options, env, ha, bridge->io_context());
+    if (options.kiosk_relief && options.kiosk_relief_window_ms > 0) {
+      relief_events = make_relief_events(bridge->io_context(), ha, bridge->relief_signals());
+    }
   } catch (const std::invalid_argument& e) {
     log::error(std::string("Invalid configuration: ") + e.what());
     return 2;
@@ -260,6 +271,7 @@ int run_agent(const Environment& env) {
     return 1;
   }
   telemetry->start();
+  if (relief_events) relief_events->start();
   log::info("Listening", log::Fields().add("port", static_cast<int>(bridge->bound_port())));
   bridge_listening = true;
   doctor.start();
@@ -279,6 +291,7 @@ int run_agent(const Environment& env) {
   // for: the process exits below without it.
   const bool doctor_stopped = doctor.stop(kDoctorStopWait);
   telemetry->stop();  // flushes usage state
+  if (relief_events) relief_events->stop();
   if (!sync_stopped || !doctor_stopped) {
     // A platform request is still in flight (bounded by its own timeout). Every state change is
     // a committed SQLite transaction, so leaving now loses nothing.

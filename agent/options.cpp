@@ -52,6 +52,8 @@ const std::vector<OptionSpec> kSpecs = {
     {"platform_canary_base_url", "str?", "\"\"", false},
     {"max_request_body_mb", "int(1,256)", "16", false},
     {"allow_hassio_domain", "bool", "false", false},
+    {"kiosk_relief", "bool", "true", false},
+    {"kiosk_relief_window_ms", "int(0,10000)", "1000", false},
 };
 
 // Options whose values are credentials: an error names the option and the expected type, never
@@ -332,6 +334,8 @@ LoadedOptions parse_options(std::string_view json_text) {
   o.log_level = values["log_level"].get<std::string>();
   o.max_request_body_mb = values["max_request_body_mb"].get<int>();
   o.allow_hassio_domain = values["allow_hassio_domain"].get<bool>();
+  o.kiosk_relief = values["kiosk_relief"].get<bool>();
+  o.kiosk_relief_window_ms = values["kiosk_relief_window_ms"].get<int>();
   o.platform_sync_enabled = values["platform_sync_enabled"].get<bool>();
   // Trimmed and without trailing slashes, until neither changes anything: " https://h /" is
   // "https://h", and normalising a normalised value leaves it as it is (fuzz_options found
@@ -389,6 +393,8 @@ json options_as_json(const Options& o) {
       {"log_level", o.log_level},
       {"max_request_body_mb", o.max_request_body_mb},
       {"allow_hassio_domain", o.allow_hassio_domain},
+      {"kiosk_relief", o.kiosk_relief},
+      {"kiosk_relief_window_ms", o.kiosk_relief_window_ms},
       {"platform_sync_enabled", o.platform_sync_enabled},
       {"platform_base_url", o.platform_base_url},
       {"platform_canary_base_url", o.platform_canary_base_url},

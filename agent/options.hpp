@@ -39,6 +39,10 @@ struct Options {
   std::string log_level = "info";
   int max_request_body_mb = 16;
   bool allow_hassio_domain = false;  // hub-token holders may call `hassio` services
+  // Kiosk-load relief (docs/lan-bridge.md#kiosk-relief): identical reads in flight joined, and
+  // answers at most this many ms old served from memory (0: joining only).
+  bool kiosk_relief = true;
+  int kiosk_relief_window_ms = 1000;
   // Platform sync
   bool platform_sync_enabled = false;
   std::string platform_base_url;

@@ -147,6 +147,20 @@ nlohmann::ordered_json sync_status_json(const Options& options, const StateStore
   return j;
 }
 
+nlohmann::ordered_json kiosk_relief_status_json(const Options& options,
+                                                ha_bridge::LanBridge& bridge) {
+  const ha_bridge::BridgeStats stats = bridge.stats();
+  nlohmann::ordered_json j;
+  j["enabled"] = options.kiosk_relief;
+  j["windowMs"] = options.kiosk_relief_window_ms;
+  j["eventStreamUp"] = ha_bridge::ReliefSignals::stream_is_up(bridge.relief_signals().now().stream);
+  j["joined"] = stats.relief_joined;
+  j["servedHeld"] = stats.relief_served_held;
+  j["upstream"] = stats.relief_upstream;
+  j["heldBytes"] = stats.relief_held_bytes;
+  return j;
+}
+
 ha_bridge::LocalRoute sync_status_route(const std::string& configured_token,
                                         std::function<nlohmann::ordered_json()> status) {
   std::string token(text::trim(configured_token));

@@ -10,6 +10,7 @@
 
 #include "agent/options.hpp"
 #include "agent/state_store.hpp"
+#include "ha_bridge/bridge.hpp"
 #include "ha_bridge/local_routes.hpp"
 #include "ha_bridge/token_registry.hpp"
 
@@ -25,6 +26,11 @@ std::string presented_sync_status_token(const ha_bridge::LocalRequest& request);
 nlohmann::ordered_json sync_status_json(const Options& options, const StateStore* store,
                                         const ha_bridge::TokenRegistry& tokens,
                                         const nlohmann::json* electric_usage = nullptr);
+
+// The `kioskRelief` object the agent adds to the body (docs/lan-bridge.md#kiosk-relief): the
+// options, whether the event stream is up, and the bridge's relief counters.
+nlohmann::ordered_json kiosk_relief_status_json(const Options& options,
+                                                ha_bridge::LanBridge& bridge);
 
 // `status` builds the body on each authorised request.
 ha_bridge::LocalRoute sync_status_route(const std::string& configured_token,

@@ -132,6 +132,8 @@ struct LanBridge::Impl {
     maintenance->async_wait([this](boost::system::error_code ec) {
       if (ec || !acceptor->is_open()) return;
       ctx->auth_failures.tick();
+      // Held answers older than the window are freed even when no request comes to look.
+      if (ctx->relief) ctx->relief->sweep(std::chrono::steady_clock::now());
       const std::uint64_t closed = ctx->connections.closed();
       if (closed - closed_at_trim >= kTrimAfterClosed) {
         closed_at_trim = closed;
@@ -286,7 +288,15 @@ BridgeStats LanBridge::stats() const {
   out.connections_refused = s.connections_refused.load();
   out.connections_evicted = s.connections_evicted.load();
   out.max_connections = impl_->max_connections;
+  out.relief_joined = s.relief_joined.load();
+  out.relief_served_held = s.relief_served_held.load();
+  out.relief_upstream = s.relief_upstream.load();
+  if (impl_->ctx->relief) out.relief_held_bytes = impl_->ctx->relief->held_bytes();
   return out;
+}
+
+ReliefSignals& LanBridge::relief_signals() {
+  return impl_->ctx->relief_signals;
 }
 
 asio::io_context& LanBridge::io_context() {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "ha_bridge/local_routes.hpp"
+#include "ha_bridge/relief_signals.hpp"
 #include "ha_bridge/token_registry.hpp"
 #include "ha_bridge/upstream_target.hpp"
 
@@ -85,6 +86,13 @@ struct BridgeConfig {
   std::size_t ws_client_send_queue_bytes = std::size_t{16} * 1024 * 1024;
   std::chrono::seconds ws_ping_interval{30};
 
+  // Kiosk-load relief (docs/lan-bridge.md#kiosk-relief): identical reads in flight share one
+  // upstream request, and an answer at most `kiosk_relief_window` old is served from memory
+  // while relief_signals() reports nothing it depends on moved (0: joining only). Off here, so
+  // that the bridge alone relays as before; the agent turns it on from its options.
+  bool kiosk_relief = false;
+  std::chrono::milliseconds kiosk_relief_window{1000};
+
   int threads = 2;
 };
 
@@ -100,6 +108,12 @@ struct BridgeStats {
   std::uint64_t connections_refused = 0;  // over a limit, closed at once
   std::uint64_t connections_evicted = 0;  // unauthenticated, closed to make room
   std::size_t max_connections = 0;        // the total limit in force
+  // Kiosk-load relief: relievable requests answered by joining one in flight, answered from
+  // memory, and sent to Home Assistant; bytes of answers held (or being captured) now.
+  std::uint64_t relief_joined = 0;
+  std::uint64_t relief_served_held = 0;
+  std::uint64_t relief_upstream = 0;
+  std::size_t relief_held_bytes = 0;
 };
 
 class LanBridge {
@@ -119,6 +133,8 @@ class LanBridge {
   BridgeStats stats() const;
   // The bridge's event loop, for components that talk to Home Assistant on the same loop.
   boost::asio::io_context& io_context();
+  // Where the agent's Home Assistant event stream reports to the kiosk-load relief.
+  ReliefSignals& relief_signals();
 
  private:
   struct Impl;

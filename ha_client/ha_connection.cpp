@@ -63,6 +63,12 @@ struct HaConnection::Impl : std::enable_shared_from_this<HaConnection::Impl> {
   std::atomic<bool> ready_flag{false};
   std::atomic<std::uint64_t> ready_count{0};
 
+  // A log line: the tracker's own text, or "Home Assistant <name> connection <what>".
+  std::string named(std::string_view tracker_line, std::string_view what) const {
+    if (handlers.name.empty()) return std::string(tracker_line);
+    return "Home Assistant " + handlers.name + " connection " + std::string(what);
+  }
+
   void connect() {
     if (phase == Phase::stopped) return;
     const auto g = ++gen;
@@ -100,9 +106,12 @@ struct HaConnection::Impl : std::enable_shared_from_this<HaConnection::Impl> {
                     }
                     const std::string text = beast::buffers_to_string(self->buffer.data());
                     self->buffer.consume(self->buffer.size());
-                    detail::for_each_message(text, [&](const json& m) {
-                      if (g == self->gen) self->on_message(m);
-                    });
+                    const auto& on_frame = self->handlers.on_frame;
+                    if (!on_frame || !on_frame(text)) {
+                      detail::for_each_message(text, [&](const json& m) {
+                        if (g == self->gen) self->on_message(m);
+                      });
+                    }
                     if (g == self->gen && self->phase != Phase::stopped) self->read(g);
                   }));
   }
@@ -112,14 +121,15 @@ struct HaConnection::Impl : std::enable_shared_from_this<HaConnection::Impl> {
     if (type == "auth_required") {
       const auto index = ha_bridge::credential_for_auth(token_index, config.ws_tokens.size());
       if (!index) {
-        log::warn("Heating usage WS auth failed: no HA auth token available");
+        log::warn(named("Heating usage WS auth failed: no HA auth token available",
+                        "auth failed: no HA auth token available"));
         return fail("no token");
       }
       token_index = *index;
       send(ha_bridge::ws_auth_message(config.ws_tokens[token_index]));
     } else if (type == "auth_invalid") {
       log::warn(
-          "Heating usage WS auth_invalid",
+          named("Heating usage WS auth_invalid", "auth_invalid"),
           log::Fields().add("message", msg.value("message", "")).add("tokenIndex", token_index));
       // The next credential, after the last one the first again (ws_credentials.hpp), with the
       // back-off growing through `failures`.
@@ -132,7 +142,7 @@ struct HaConnection::Impl : std::enable_shared_from_this<HaConnection::Impl> {
       logged_waiting = false;
       ready_flag = true;
       ++ready_count;
-      log::info("Home Assistant tracker connection ready");
+      log::info(named("Home Assistant tracker connection ready", "ready"));
       if (handlers.on_ready) handlers.on_ready();
     } else if (type == "result") {
       if (!msg.contains("id") || !msg["id"].is_number_integer()) return;
@@ -198,6 +208,7 @@ struct HaConnection::Impl : std::enable_shared_from_this<HaConnection::Impl> {
     const bool was_ready = phase == Phase::ready;
     ++gen;
     ready_flag = false;
+    if (was_ready && handlers.on_lost) handlers.on_lost();
     auth_timer.cancel();
     close_socket();
     fail_pending("HA WS disconnected");
@@ -207,7 +218,7 @@ struct HaConnection::Impl : std::enable_shared_from_this<HaConnection::Impl> {
     if (was_ready || !logged_waiting) {
       // One line per outage, not one per attempt while Core is starting.
       log::warn(
-          "Home Assistant tracker connection lost; reconnecting",
+          named("Home Assistant tracker connection lost; reconnecting", "lost; reconnecting"),
           log::Fields().add("reason", why).add("inMs", static_cast<std::int64_t>(delay.count())));
       logged_waiting = true;
     }
@@ -221,7 +232,9 @@ struct HaConnection::Impl : std::enable_shared_from_this<HaConnection::Impl> {
 
   void stop() {
     if (phase == Phase::stopped) return;
+    const bool was_ready = phase == Phase::ready;
     phase = Phase::stopped;
+    if (was_ready && handlers.on_lost) handlers.on_lost();
     ++gen;
     ready_flag = false;
     reconnect_timer.cancel();

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "ha_client/config.hpp"
 
@@ -18,6 +19,13 @@ class HaConnection : public std::enable_shared_from_this<HaConnection> {
   struct Handlers {
     std::function<void()> on_ready;
     std::function<void(const nlohmann::json& event)> on_event;
+    // Optional. Sees each text frame before it is parsed; true: the frame needs no parsing (a
+    // reader that only looks for a few bytes in large, frequent event frames).
+    std::function<bool(std::string_view frame)> on_frame;
+    // Optional. A connection that was ready is lost (or stopped); on_ready follows a reconnect.
+    std::function<void()> on_lost;
+    // What the log calls this connection; empty: the usage tracker's (its 0.4.17 lines).
+    std::string name;
   };
 
   static std::shared_ptr<HaConnection> create(boost::asio::io_context& io, HaClientConfig config,

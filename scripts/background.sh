@@ -24,10 +24,10 @@ free_port() {
 # stand-in with 300 entities and the agent as a LAN bridge only, one plain hub token, bound to
 # loopback. Sets SUPERVISOR_TOKEN, HUB_TOKEN, FAKE_PORT, AGENT_PID and AGENT_PORT. `soft_nofile`,
 # when given, is the agent's soft descriptor limit at start (a home's 1024; the agent raises its
-# own).
-start_bridge_stack() {  # build_dir, name, [soft_nofile]
+# own). `options`, when given, are more members of its options.json (e.g. '"kiosk_relief": false').
+start_bridge_stack() {  # build_dir, name, [soft_nofile], [options]
   start_fake_ha "$1" "$2"
-  start_agent "$1" "" "" "${3:-}"
+  start_agent "$1" "" "${4:-}" "${3:-}"
 }
 
 # The stand-in alone (start_bridge_stack without the agent). Sets SUPERVISOR_TOKEN, HUB_TOKEN

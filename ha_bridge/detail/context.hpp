@@ -16,6 +16,7 @@
 #include "ha_bridge/detail/auth_required_cache.hpp"
 #include "ha_bridge/detail/byte_budget.hpp"
 #include "ha_bridge/detail/connection_tracker.hpp"
+#include "ha_bridge/detail/relief_table.hpp"
 #include "ha_bridge/detail/upstream_pool.hpp"
 #include "ha_bridge/path_policy.hpp"
 
@@ -36,6 +37,11 @@ struct AtomicStats {
   std::atomic<std::uint64_t> connections_active{0};
   std::atomic<std::uint64_t> connections_refused{0};
   std::atomic<std::uint64_t> connections_evicted{0};
+  // Kiosk-load relief (docs/lan-bridge.md#kiosk-relief): relievable requests answered by joining
+  // one in flight, answered from memory, and sent to Home Assistant.
+  std::atomic<std::uint64_t> relief_joined{0};
+  std::atomic<std::uint64_t> relief_served_held{0};
+  std::atomic<std::uint64_t> relief_upstream{0};
 };
 
 struct BridgeContext {
@@ -57,6 +63,10 @@ struct BridgeContext {
   ByteBudget ws_preauth_budget;
   AuthRequiredCache ws_auth_required;
   AuthFailures auth_failures;  // failed hub-token attempts per client address
+  // Kiosk-load relief (docs/lan-bridge.md#kiosk-relief): what the agent's event stream reports,
+  // and the answers in flight and held; no table when the relief is off.
+  ReliefSignals relief_signals;
+  std::unique_ptr<ReliefTable> relief;
 
   BridgeContext(BridgeConfig c, std::shared_ptr<const TokenRegistry> t, std::vector<LocalRoute> r)
       : config(std::move(c)),
@@ -66,6 +76,11 @@ struct BridgeContext {
         upstream_fields("Host: " + config.upstream.host_header() + "\r\nAuthorization: Bearer " +
                         config.supervisor_token + "\r\n"),
         ws_preauth_budget(config.ws_preauth_budget_bytes) {
+    if (config.kiosk_relief) {
+      ReliefTable::Limits limits;
+      limits.window = config.kiosk_relief_window;
+      relief = std::make_unique<ReliefTable>(relief_signals, limits);
+    }
     // One list per kind, in the order given: the shims are matched at another point.
     const auto first_shim =
         std::stable_partition(local_routes.begin(), local_routes.end(),

@@ -221,13 +221,28 @@ void write_request_head(std::string& out, std::string_view method,
   out.append("\r\n");
 }
 
+void append_response_fields(std::string& out, const std::vector<HeaderField>& fields) {
+  append_fields(out, fields,
+                [](const HeaderField& f) { return f.name == http::field::content_length; });
+}
+
 void write_response_head(std::string& out, unsigned status, std::string_view upstream_reason,
                          const std::vector<HeaderField>& fields, const Framing& framing,
                          bool keep_alive, int client_version) {
   out.clear();
   append_status_line(out, status, upstream_reason);
-  append_fields(out, fields,
-                [](const HeaderField& f) { return f.name == http::field::content_length; });
+  append_response_fields(out, fields);
+  append_framing(out, framing);
+  append_connection(out, keep_alive, client_version);
+  out.append("\r\n");
+}
+
+void write_response_head(std::string& out, unsigned status, std::string_view upstream_reason,
+                         std::string_view rendered_fields, const Framing& framing, bool keep_alive,
+                         int client_version) {
+  out.clear();
+  append_status_line(out, status, upstream_reason);
+  out.append(rendered_fields);
   append_framing(out, framing);
   append_connection(out, keep_alive, client_version);
   out.append("\r\n");

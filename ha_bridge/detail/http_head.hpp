@@ -183,11 +183,18 @@ void write_request_head(std::string& out, std::string_view method,
                         const Framing& framing);
 
 // The head of an answer the relay sends to a client: the status line, the upstream's end-to-end
-// fields without Content-Length, the framing of the body to follow and the Connection field
-// the client's version needs.
+// fields without Content-Length (append_response_fields), the framing of the body to follow and
+// the Connection field the client's version needs.
 void write_response_head(std::string& out, unsigned status, std::string_view upstream_reason,
                          const std::vector<HeaderField>& fields, const Framing& framing,
                          bool keep_alive, int client_version);
+// The same head with the fields already rendered by append_response_fields (an answer the
+// kiosk-load relief holds), so that it is byte for byte the head the relay would write.
+void write_response_head(std::string& out, unsigned status, std::string_view upstream_reason,
+                         std::string_view rendered_fields, const Framing& framing, bool keep_alive,
+                         int client_version);
+// The upstream answer's end-to-end fields as a relayed answer carries them.
+void append_response_fields(std::string& out, const std::vector<HeaderField>& fields);
 
 // A chunk's size line, "<hex>\r\n", into `out` (which must hold 18 bytes).
 std::string_view chunk_size_line(std::uint64_t size, char (&out)[18]);

@@ -9,8 +9,10 @@
 // and sent together with the body in one gathered write.
 #include "ha_bridge/detail/http_relay.hpp"
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <limits>
 #include <optional>
 #include <tuple>
 
@@ -20,11 +22,13 @@
 #include "ha_bridge/detail/gather_body.hpp"
 #include "ha_bridge/detail/refuse_access.hpp"
 #include "ha_bridge/detail/relay_access.hpp"
+#include "ha_bridge/detail/relief_request.hpp"
 #include "ha_bridge/detail/reply.hpp"
 #include "ha_bridge/detail/splice_relay.hpp"
 #include "ha_bridge/detail/upstream_status_log.hpp"
 #include "ha_bridge/detail/whole_head.hpp"
 #include "ha_bridge/detail/write_gathered.hpp"
+#include "ha_bridge/detail/write_held_answer.hpp"
 
 namespace dinodia::ha_bridge::detail {
 namespace {
@@ -50,6 +54,15 @@ class Exchange {
         client_keep_alive_(head.keep_alive()),
         client_version_(head.version) {}
 
+  // An exchange that ends while it leads a relieved request (its client left, Home Assistant's
+  // answer broke off, the loop is destroyed) sends the requests that joined it upstream
+  // themselves.
+  ~Exchange() {
+    if (leader_) ctx_.relief->release(leader_, ReliefOutcome::relay_yourself);
+  }
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
   asio::awaitable<ExchangeEnd> run() {
     // Hub token, then the allow-list (relay_access.hpp). A connection that never proved a token
     // ends with its 401: a client without one cannot keep it open by asking again before each
@@ -62,7 +75,18 @@ class Exchange {
     // Expect header is not forwarded.
     const bool expects_continue =
         text::iequals(head_.get(http::field::expect), "100-continue") && !head_.is_done();
+    // Kiosk-load relief (docs/lan-bridge.md#kiosk-relief), only after auth and the allow-list: a
+    // write drops what is held, when it starts and again when its answer came; a relievable read
+    // may be answered without asking Home Assistant.
+    const WriteNotice write_notice(ctx_.relief && is_relief_write(head_.method, target_.client_path)
+                                       ? &ctx_.relief_signals
+                                       : nullptr);
+    std::optional<ReliefRequest> relief;
+    if (ctx_.relief && !write_notice.signals) relief = relief_request(head_, target_);
     build_upstream_request();  // the last use of the head's fields
+    if (relief) {
+      if (const auto ended = co_await relieve(*relief)) co_return *ended;
+    }
 
     if (expects_continue) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -110,6 +134,106 @@ class Exchange {
   }
 
  private:
+  struct WriteNotice {
+    explicit WriteNotice(ReliefSignals* s) : signals(s) {
+      if (signals) signals->write_seen();
+    }
+    ~WriteNotice() {
+      if (signals) signals->write_seen();
+    }
+    WriteNotice(const WriteNotice&) = delete;
+    WriteNotice& operator=(const WriteNotice&) = delete;
+    ReliefSignals* signals;
+  };
+
+  // The relief's part of a relievable request: an answer from memory, or the one of an
+  // identical request in flight, ends the exchange here; otherwise this request goes upstream,
+  // leading an entry whose answer it shares (leader_) unless the table is full.
+  asio::awaitable<std::optional<ExchangeEnd>> relieve(ReliefRequest& request) {
+    if (request.body_length > 0) {
+      // The template body is part of the key: read it whole now (at most 64 KiB).
+      while (client_.buffer.size() < request.body_length) {
+        if (!co_await read_client_body()) co_return co_await client_body_failed();
+      }
+      body_buffered_ = true;
+      request.key.append(client_.buffer.readable().substr(0, buffered_body_length()));
+    }
+    auto& table = *ctx_.relief;
+    auto& stats = ctx_.stats;
+    auto found = table.find(request.key, request.depends, ReliefTable::Clock::now(),
+                            client_.socket.get_executor());
+    switch (found.kind) {
+      case ReliefTable::Found::Kind::held:
+        stats.relief_served_held.fetch_add(1, std::memory_order_relaxed);
+        co_return co_await answer_from_memory(*found.answer);
+      case ReliefTable::Found::Kind::joined: {
+        std::shared_ptr<const HeldAnswer> answer;
+        const auto outcome =
+            co_await table.wait(std::move(found.waiter), ctx_.config.upstream_timeout, answer);
+        if (outcome == ReliefOutcome::answered) {
+          stats.relief_joined.fetch_add(1, std::memory_order_relaxed);
+          co_return co_await answer_from_memory(*answer);
+        }
+        if (outcome == ReliefOutcome::upstream_error) co_return co_await upstream_failed(false);
+        break;  // relay_yourself
+      }
+      case ReliefTable::Found::Kind::lead:
+        leader_ = std::move(found.entry);
+        break;
+      case ReliefTable::Found::Kind::none:
+        break;
+    }
+    stats.relief_upstream.fetch_add(1, std::memory_order_relaxed);
+    co_return std::nullopt;
+  }
+
+  asio::awaitable<ExchangeEnd> answer_from_memory(const HeldAnswer& answer) {
+    if (body_buffered_) {
+      client_.buffer.consume(buffered_body_length());  // the next request starts after it
+      body_consumed_ = true;
+    }
+    log_upstream_status(method_, target_.client_path, answer.status, {});
+    co_return co_await write_held_answer(client_, ctx_, answer, client_keep_alive_,
+                                         client_version_);
+  }
+
+  // At the answer's head: whether this leader captures the answer for the requests that joined
+  // it (and to hold). Only a body of known length within the relief's bounds is captured;
+  // otherwise they are sent upstream themselves at once, before this body is relayed.
+  std::shared_ptr<HeldAnswer> start_capture(const boost::optional<std::uint64_t>& length,
+                                            bool bodiless) {
+    if (!leader_) return nullptr;
+    const auto& res = *response_;
+    if (!length || bodiless) {
+      end_leading(ReliefOutcome::relay_yourself);
+      return nullptr;
+    }
+    const auto bytes = static_cast<std::size_t>(
+        std::min<std::uint64_t>(*length, std::numeric_limits<std::size_t>::max()));
+    if (!ctx_.relief->admit(leader_, bytes)) {
+      leader_.reset();  // over a bound: admit released it
+      return nullptr;
+    }
+    auto held = std::make_shared<HeldAnswer>();
+    held->status = res.status;
+    held->reason.assign(res.reason);
+    append_response_fields(held->fields, *res.fields);
+    held->body.reserve(static_cast<std::size_t>(*length));
+    return held;
+  }
+
+  void end_leading(ReliefOutcome outcome) {
+    if (!leader_) return;
+    ctx_.relief->release(leader_, outcome);
+    leader_.reset();
+  }
+
+  void share_captured(std::shared_ptr<HeldAnswer> held) {
+    if (!held || !leader_) return;
+    ctx_.relief->share(leader_, std::move(held));
+    leader_.reset();
+  }
+
   void build_upstream_request() {
     has_body_ = !head_.is_done();
     Framing framing;
@@ -296,6 +420,8 @@ class Exchange {
 
   asio::awaitable<ExchangeEnd> upstream_failed(bool headers_sent) {
     close_upstream();
+    // Requests that joined get the same 502; after a head went out, they ask themselves.
+    end_leading(headers_sent ? ReliefOutcome::relay_yourself : ReliefOutcome::upstream_error);
     ctx_.stats.http_upstream_errors.fetch_add(1, std::memory_order_relaxed);
     log::warn("Upstream HTTP error", error_ ? error_.message() : std::string("unknown error"));
     if (headers_sent) co_return ExchangeEnd::close;
@@ -342,7 +468,10 @@ class Exchange {
 
     const bool capture = capture_flow_body(method_, target_.client_path, status);
     std::string captured;
+    // A relieved request's answer, captured for the requests that joined it (start_capture).
+    auto held = start_capture(length, bodiless);
     if (bodiless || res.is_done()) {
+      share_captured(std::move(held));  // an empty body
       client_.gather.assign({asio::buffer(client_.head)});
       if (!client_written(co_await write_client())) co_return ExchangeEnd::close;
     } else if (length && upstream_buffer_.size() >= *length) {
@@ -350,14 +479,19 @@ class Exchange {
       // head and the body go out in one write, straight from that buffer.
       const auto body = upstream_buffer_.readable().substr(0, static_cast<std::size_t>(*length));
       if (capture) captured.assign(body.substr(0, kFlowBodyCapture));
+      if (held) {
+        held->body.assign(body);
+        share_captured(std::move(held));  // the requests that joined need not wait for this write
+      }
       client_.gather.assign({asio::buffer(client_.head), asio::buffer(body)});
       if (!client_written(co_await write_client())) co_return ExchangeEnd::close;
       upstream_buffer_.consume(body.size());
-    } else if (length && !capture && *length - upstream_buffer_.size() >= kSpliceThreshold) {
+    } else if (length && !capture && !held &&
+               *length - upstream_buffer_.size() >= kSpliceThreshold) {
       if (const auto ended = co_await splice_body(*length)) co_return *ended;
     } else {
       const bool chunked = framing.kind == Framing::Kind::chunked;
-      if (const auto ended = co_await stream_body(chunked, capture ? &captured : nullptr)) {
+      if (const auto ended = co_await stream_body(chunked, capture ? &captured : nullptr, held)) {
         co_return *ended;
       }
     }
@@ -398,9 +532,11 @@ class Exchange {
 
   // Any other body: the head goes with whatever body is here, the rest piece by piece as it
   // arrives, so a client sees the status before the body is complete. `captured`, if given,
-  // keeps the start of the body. Nothing when the whole body went through, otherwise how the
-  // exchange ended.
-  asio::awaitable<std::optional<ExchangeEnd>> stream_body(bool chunked, std::string* captured) {
+  // keeps the start of the body; `held`, if set, gets all of it and is shared as soon as it is
+  // whole, before its last piece goes to this client (who may ask again at once). Nothing when
+  // the whole body went through, otherwise how the exchange ended.
+  asio::awaitable<std::optional<ExchangeEnd>> stream_body(bool chunked, std::string* captured,
+                                                          std::shared_ptr<HeldAnswer>& held) {
     auto& res = *response_;
     std::string_view prefix = client_.head;
     res.eager(true);
@@ -423,7 +559,9 @@ class Exchange {
         if (captured && captured->size() < kFlowBodyCapture) {
           captured->append(piece.substr(0, kFlowBodyCapture - captured->size()));
         }
+        if (held) held->body.append(piece);
       }
+      if (res.is_done()) share_captured(std::move(held));
       if (!prefix.empty() || !res.body->empty() || res.is_done()) {
         gather_body(client_, prefix, *res.body, chunked, res.is_done());
         prefix = {};
@@ -478,6 +616,8 @@ class Exchange {
   beast::error_code error_;
   bool client_failed_ = false;
   bool client_gone_ = false;
+  // The relief entry this request leads: its answer goes to the requests that joined it.
+  std::shared_ptr<ReliefEntry> leader_;
 };
 
 }  // namespace

@@ -21,7 +21,12 @@ asio::awaitable<ExchangeEnd> reply(ClientConnection& client, BridgeContext& ctx,
   append_framing(head, Framing{Framing::Kind::length, body.size()});
   append_connection(head, keep_alive, client_version);
   head.append("\r\n");
-  client.gather.assign({asio::buffer(head), asio::buffer(body)});
+  co_return co_await send_head_and_body(client, ctx, body, keep_alive);
+}
+
+asio::awaitable<ExchangeEnd> send_head_and_body(ClientConnection& client, BridgeContext& ctx,
+                                                std::string_view body, bool keep_alive) {
+  client.gather.assign({asio::buffer(client.head), asio::buffer(body)});
   client.deadline.expires_after(ctx.config.io_timeout);
   auto [ec, n] = co_await write_gathered(client, client.socket);
   (void)n;

@@ -19,6 +19,10 @@ asio::awaitable<ExchangeEnd> reply(
     ClientConnection& client, BridgeContext& ctx, unsigned status, std::string_view content_type,
     std::string_view body, bool keep_alive, int client_version,
     const std::vector<std::pair<std::string, std::string>>* extra = nullptr);
+// Writes `client.head` (already rendered) and `body` to the client under the io deadline; close
+// when that failed or `keep_alive` is false.
+asio::awaitable<ExchangeEnd> send_head_and_body(ClientConnection& client, BridgeContext& ctx,
+                                                std::string_view body, bool keep_alive);
 inline asio::awaitable<ExchangeEnd> reply_json(ClientConnection& client, BridgeContext& ctx,
                                                unsigned status, std::string_view body,
                                                bool keep_alive, int client_version) {

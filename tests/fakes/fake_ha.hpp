@@ -50,6 +50,10 @@ struct FakeHaState {
   // an agent that gives up first is counted as "cancelled" in /_fake/stats.
   long network_info_delay_ms = 0;
   int network_info_delays = 0;
+  // POST /_fake/set {"read_delay_ms": M}: every GET /api/, /api/states*, /api/config and
+  // POST /api/template is answered after M ms (0: at once), so that requests that overlap in
+  // flight are observable (the kiosk relief's joining); counted as "inflight" meanwhile.
+  long read_delay_ms = 0;
   // Zigbee behaviour (POST /_fake/set {"zha": {...}}): "devices" (zha/devices result; absent:
   // HA answers unknown_command as without ZHA), "devices_error" {code, message},
   // "devices_delay_ms", "permit_status" + "permit_body" (services/zha/permit answer).

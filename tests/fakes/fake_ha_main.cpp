@@ -23,6 +23,8 @@
 //                                         ?pause_inside_header_ms=M pauses inside a field line
 //   GET  /network/info                    Supervisor envelope {result, data}; delayed on request
 //                                         (network_info_delay in fake_ha.hpp)
+//   the reads above (/api/, /api/states*, /api/config, POST /api/template) are delayed by
+//   read_delay_ms when set (fake_ha.hpp)
 //   anything else under /core/api         404 "404: Not Found"
 // Control (no auth): GET /_fake/requests, GET /_fake/stats, POST /_fake/reset,
 //   POST /_fake/stats/reset (zeroes the "counts" of /_fake/stats: fake_ha_stats.cpp),
@@ -321,6 +323,7 @@ class Handler {
         state_->requests.clear();
         state_->ws_received.clear();
         state_->network_info_delays = 0;
+        state_->read_delay_ms = 0;
         state_->ws_admin = true;
         state_->device_remove_command = true;
       }
@@ -369,6 +372,9 @@ class Handler {
           state_->network_info_delays = d.value("count", 1);
         }
         if (body.contains("zha")) state_->zha = body["zha"];
+        if (body.contains("read_delay_ms")) {
+          state_->read_delay_ms = body["read_delay_ms"].get<long>();
+        }
         if (body.contains("automations")) state_->automations = body["automations"];
         if (body.contains("ws_admin")) state_->ws_admin = body["ws_admin"].get<bool>();
         if (body.contains("device_remove_command")) {
@@ -487,6 +493,17 @@ class Handler {
   bool core_api(const Request& req, const std::string& path,
                 const std::map<std::string, std::string>& query) {
     const auto method = req.method();
+    const bool read = (method == http::verb::get && (path == "/api/" || path == "/api/config" ||
+                                                     path.rfind("/api/states", 0) == 0)) ||
+                      (method == http::verb::post && path == "/api/template");
+    long read_delay = 0;
+    if (read) {
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      read_delay = state_->read_delay_ms;
+    }
+    if (read_delay > 0 && !wait_unless_client_leaves(std::chrono::milliseconds(read_delay))) {
+      return false;
+    }
     if (path == "/api/" && method == http::verb::get) {
       return send(req, 200, "application/json", R"({"message":"API running."})");
     }

@@ -47,6 +47,9 @@ class Stack {
     fake_port = fake_.port();
     json options = lan_agent_options(kHubToken);
     options["port"] = free_loopback_port();
+    // The relay itself: the kiosk relief would answer repeated reads without asking the fake
+    // and holds a WebSocket of its own (tests/integration/kiosk_relief_test.cpp covers it).
+    options["kiosk_relief"] = false;
     options.update(extra_options);
     port = agent_.start(options);
   }

@@ -32,6 +32,8 @@ class Stack {
         agent_({dir_.path(), "", fake_.url(), kSupervisorToken, {}}) {
     json options = lan_agent_options(kHubToken);
     options["port"] = free_loopback_port();
+    // No kiosk relief: its own WebSocket to the fake would count among the shims' connections.
+    options["kiosk_relief"] = false;
     options.update(extra_options);
     port = agent_.start(options);
   }

@@ -67,6 +67,7 @@ class Fixture {
     // is off: its own long-lived Home Assistant connection would otherwise race the relay's
     // upstream connection in the tests that play the upstream themselves.
     json options = lan_agent_options(kPlainHubToken);
+    options["kiosk_relief"] = false;  // its own WebSocket would count among the fake's connections
     options["hub_token_hashes"] = json::array({kHashedHubTokenSha});
     options["ws_auth_mode"] = o.ws_auth_mode;
     options["ha_access_token"] = o.ha_access_token;
