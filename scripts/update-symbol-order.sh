@@ -11,7 +11,8 @@
 # start-up (options, pairing, the first cycles, the trackers' seeding) until the agent has
 # settled, and then the settled agent at work: the bridge serving the benchmark's workloads
 # (GET /api/, /api/states, camera_proxy, one kiosk's 1-second cycle, WebSocket sessions); the
-# home syncing and tracking events for 20 s with no LAN client, as bench/home.sh measures it.
+# home syncing, tracking events and refreshing its registries for 60 s with no LAN client, as
+# bench/home.sh measures it.
 # Settled code comes first, start-up-only code after it: once settled the agent gives back the
 # pages only start-up ran (common/code_pages.hpp), and what maps back in is the settled range
 # alone. The order: what the settled home runs of the bridge's code (start-up or settled), then
@@ -88,7 +89,9 @@ profile() {  # name, options JSON, lan (serve the benchmark's workloads once set
     "$BENCH_DIR/bench/bench_kiosk_profile" 1 6 "agent=127.0.0.1:$port::/api/websocket:$HUB_TOKEN" >/dev/null
     "$BENCH_DIR/bench/bench_ws_sessions" 127.0.0.1 "$port" /api/websocket "$HUB_TOKEN" 2 3 >/dev/null
   else
-    sleep 20
+    # Long enough for the trackers' and the areas' registry refreshes (every minute here, see
+    # the home's options below), which a home runs every 5 to 30 minutes for good.
+    sleep 60
   fi
   touch "$dir/events.stop"
   callgrind_control --dump "$pid" >/dev/null  # callgrind.out.2: settled
@@ -104,7 +107,9 @@ profile bridge '{"port": 0, "hub_tokens": ["'"$HUB_TOKEN"'"], "log_level": "info
   "electric_usage_tracking_enabled": false}' lan
 profile home '{"port": 0, "hub_tokens": ["'"$HUB_TOKEN"'"], "log_level": "info",
   "platform_sync_enabled": true, "platform_base_url": "'"$PLATFORM"'",
-  "hub_agent_id": "'"$SERIAL"'", "hub_agent_secret": "'"$BOOTSTRAP"'"}' quiet
+  "hub_agent_id": "'"$SERIAL"'", "hub_agent_secret": "'"$BOOTSTRAP"'",
+  "electric_usage_label_refresh_minutes": 1, "heating_usage_label_refresh_minutes": 1,
+  "ha_area_snapshot_refresh_minutes": 1}' quiet
 grep -q "Paired with platform" "$WORK/home/agent.log" ||
   { echo "the agent never paired with the platform stand-in:" >&2; cat "$WORK/home/agent.log" >&2; exit 1; }
 
