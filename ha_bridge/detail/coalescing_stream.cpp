@@ -23,7 +23,7 @@ void complete_later(const CoalescingStream::executor_type& executor, Handler han
 // Stores `from` in `to`. Not `to = std::move(from)`: Boost 1.81's move assignment of
 // any_completion_handler copies from an lvalue, which wraps the handler in itself without end.
 template <class Handler>
-void store(Handler& to, Handler&& from) {
+void store(Handler& to, Handler from) {
   Handler(std::move(from)).swap(to);
 }
 

@@ -47,12 +47,12 @@ class CoalescingStream {
       boost::asio::any_completion_handler<void(boost::beast::error_code, std::size_t)>;
   using DoneHandler = boost::asio::any_completion_handler<void(boost::beast::error_code)>;
 
-  static constexpr std::size_t kHoldBytes = 64 * 1024;
-  static constexpr std::size_t kDirectBytes = 16 * 1024;
+  static constexpr std::size_t kHoldBytes = std::size_t{64} * 1024;
+  static constexpr std::size_t kDirectBytes = std::size_t{16} * 1024;
   // How many more turns of the loop a send of gathered messages waits while more keep coming.
   static constexpr int kMaxDeferrals = 16;
   // Capacity kept between bursts; above it a drained buffer is given back.
-  static constexpr std::size_t kKeepCapacity = 4 * 1024;
+  static constexpr std::size_t kKeepCapacity = std::size_t{4} * 1024;
 
   explicit CoalescingStream(boost::beast::tcp_stream stream)
       : next_(std::move(stream)), state_(std::make_shared<State>()) {

@@ -15,6 +15,7 @@
 #include <limits>
 #include <optional>
 #include <tuple>
+#include <utility>
 
 #include "common/log.hpp"
 #include "common/text.hpp"
@@ -561,7 +562,7 @@ class Exchange {
         }
         if (held) held->body.append(piece);
       }
-      if (res.is_done()) share_captured(std::move(held));
+      if (res.is_done()) share_captured(std::exchange(held, nullptr));
       if (!prefix.empty() || !res.body->empty() || res.is_done()) {
         gather_body(client_, prefix, *res.body, chunked, res.is_done());
         prefix = {};

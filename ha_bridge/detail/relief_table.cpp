@@ -202,6 +202,7 @@ void ReliefTable::wake(std::vector<std::shared_ptr<ReliefWaiter>>& woken) {
 
 void ReliefTable::drop_locked(const std::shared_ptr<ReliefEntry>& dropped) {
   // `dropped` may be the map's own element, which the erase below destroys.
+  // NOLINTNEXTLINE(performance-unnecessary-copy-initialization): the copy keeps it alive
   const std::shared_ptr<ReliefEntry> entry = dropped;
   if (const auto it = entries_.find(entry->key); it != entries_.end() && it->second == entry) {
     entries_.erase(it);
