@@ -158,6 +158,7 @@ nlohmann::ordered_json kiosk_relief_status_json(const Options& options,
   j["servedHeld"] = stats.relief_served_held;
   j["upstream"] = stats.relief_upstream;
   j["heldBytes"] = stats.relief_held_bytes;
+  j["wsSessionsWithoutLogin"] = stats.relief_ws_sessions_without_login;
   return j;
 }
 

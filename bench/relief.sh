@@ -17,7 +17,8 @@
 # says why ratios are only taken between neighbouring measurements). Per target it reports, from
 # the stand-in's counts (GET /_fake/stats "counts"), the Home Assistant work per kiosk cycle
 # (REST requests, WebSocket logins, commands, template renders), the agent's CPU per kiosk cycle
-# (/proc/PID/stat utime + stime), p50/p99 per step, the freshness of /api/states answers and, at
+# (/proc/PID/stat utime + stime) and RSS (at the end of each cell, and its peak over the run),
+# p50/p99 per step, the freshness of /api/states answers and, at
 # 0 events a second, how many answers differ from direct's (status, Content-Type and body; the
 # WebSocket frames).
 # Prints Markdown tables and writes them to bench/results/relief-latest.md.
@@ -89,10 +90,16 @@ for rate in "${RATES[@]}"; do
       after=0
       [ -z "${PID_OF[$t]:-}" ] || after=$(cpu_ticks "${PID_OF[$t]}")
       echo $((after - before)) >"$out.ticks"
+      rss=0
+      [ -z "${PID_OF[$t]:-}" ] || rss=$(awk '/^VmRSS:/ {print $2}' "/proc/${PID_OF[$t]}/status")
+      echo "$rss" >"$out.rss"
       curl -sf "http://127.0.0.1:$FAKE_PORT/_fake/stats" >"$out.stats"
     done
     cell=$((cell + 1))
   done
+done
+for t in "${TARGETS[@]}"; do
+  [ -z "${PID_OF[$t]:-}" ] || awk '/^VmHWM:/ {print $2}' "/proc/${PID_OF[$t]}/status" >"$WORK/peak-$t"
 done
 python3 - "$WORK" "$CELL_SECONDS" "$(getconf CLK_TCK)" "$WINDOW_MS" "$IPHONES" "$CAMERA_VIEWERS" \
   "${#TARGETS[@]}" "${TARGETS[@]}" "${#KS[@]}" "${KS[@]}" "${RATES[@]}" <<'PY' |
@@ -113,7 +120,7 @@ def load(rate, k, t):
     except (OSError, ValueError, KeyError):
         profile = None
     counts = json.load(open(base + ".stats"))["counts"]
-    return profile, counts, int(open(base + ".ticks").read())
+    return profile, counts, int(open(base + ".ticks").read()), int(open(base + ".rss").read())
 
 cells = {(r, k, t): load(r, k, t) for r in rates for k in ks for t in targets}
 def per_cycle(value, p):
@@ -123,20 +130,30 @@ print("### Home Assistant work and agent CPU, per kiosk cycle")
 print()
 print("Everything that reached the stand-in during the cell (the kiosks, the iPhones and the camera view) divided by the kiosks' refresh cycles.")
 print()
-print("| events/s | K | via | kiosk cycles (errors, overruns) | iPhone refreshes (errors) | HA requests | WS logins | WS commands | template renders | **requests + logins** | agent CPU |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print("| events/s | K | via | kiosk cycles (errors, overruns) | iPhone refreshes (errors) | HA requests | WS logins | WS commands | template renders | **requests + logins** | agent CPU | agent RSS at the end |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rates:
     for k in ks:
         for t in targets:
-            p, c, ticks = cells[(r, k, t)]
+            p, c, ticks, rss = cells[(r, k, t)]
             if p is None:
-                print("| %s | %d | %s | (no result) |||||||" % (r, k, t)); continue
+                print("| %s | %d | %s | (no result) ||||||||" % (r, k, t)); continue
             cpu = "%.2f ms" % (1000.0 * ticks / tps / max(p["cycles"], 1)) if t.startswith("agent") else "–"
-            print("| %s | %d | %s | %d (%d, %d) | %d (%d) | %.2f | %.2f | %.2f | %.2f | **%.2f** | %s |" % (
+            mem = "%.1f MiB" % (rss / 1024.0) if t.startswith("agent") else "–"
+            print("| %s | %d | %s | %d (%d, %d) | %d (%d) | %.2f | %.2f | %.2f | %.2f | **%.2f** | %s | %s |" % (
                 r, k, t, p["cycles"], p["errors"], p["overruns"], p["ios_cycles"], p["ios_errors"],
                 per_cycle(c["http_requests"], p), per_cycle(c["ws_logins"], p), per_cycle(c["ws_commands"], p),
-                per_cycle(c["template_renders"], p), per_cycle(c["http_requests"] + c["ws_logins"], p), cpu))
+                per_cycle(c["template_renders"], p), per_cycle(c["http_requests"] + c["ws_logins"], p), cpu, mem))
 print()
+peaks = []
+for t in targets:
+    try:
+        peaks.append("%s %.1f MiB" % (t, int(open("%s/peak-%s" % (work, t)).read()) / 1024.0))
+    except (OSError, ValueError):
+        pass
+if peaks:
+    print("Agent peak RSS over the whole run (VmHWM): " + ", ".join(peaks) + ".")
+    print()
 print("### Latency per step, p50 / p99 ms (p50 against direct's in the same cell)")
 print()
 print("| events/s | K | via | " + " | ".join(steps + ios_steps) + " |")

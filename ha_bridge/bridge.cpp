@@ -291,6 +291,7 @@ BridgeStats LanBridge::stats() const {
   out.relief_joined = s.relief_joined.load();
   out.relief_served_held = s.relief_served_held.load();
   out.relief_upstream = s.relief_upstream.load();
+  out.relief_ws_sessions_without_login = s.relief_ws_sessions_without_login.load();
   if (impl_->ctx->relief) out.relief_held_bytes = impl_->ctx->relief->held_bytes();
   return out;
 }

@@ -114,6 +114,8 @@ struct BridgeStats {
   std::uint64_t relief_served_held = 0;
   std::uint64_t relief_upstream = 0;
   std::size_t relief_held_bytes = 0;
+  // WebSocket sessions that ended without a login of their own to Home Assistant.
+  std::uint64_t relief_ws_sessions_without_login = 0;
 };
 
 class LanBridge {

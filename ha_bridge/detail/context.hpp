@@ -13,6 +13,7 @@
 
 #include "ha_bridge/bridge.hpp"
 #include "ha_bridge/detail/auth_failures.hpp"
+#include "ha_bridge/detail/auth_ok_cache.hpp"
 #include "ha_bridge/detail/auth_required_cache.hpp"
 #include "ha_bridge/detail/byte_budget.hpp"
 #include "ha_bridge/detail/connection_tracker.hpp"
@@ -42,6 +43,8 @@ struct AtomicStats {
   std::atomic<std::uint64_t> relief_joined{0};
   std::atomic<std::uint64_t> relief_served_held{0};
   std::atomic<std::uint64_t> relief_upstream{0};
+  // WebSocket sessions that ended without a login of their own to Home Assistant.
+  std::atomic<std::uint64_t> relief_ws_sessions_without_login{0};
 };
 
 struct BridgeContext {
@@ -67,6 +70,9 @@ struct BridgeContext {
   // and the answers in flight and held; no table when the relief is off.
   ReliefSignals relief_signals;
   std::unique_ptr<ReliefTable> relief;
+  // Home Assistant's auth_ok, for WebSocket sessions the relief answers without a login of their
+  // own (docs/lan-bridge.md#one-shot-websocket-sessions).
+  AuthOkCache ws_auth_ok;
 
   BridgeContext(BridgeConfig c, std::shared_ptr<const TokenRegistry> t, std::vector<LocalRoute> r)
       : config(std::move(c)),

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -112,6 +114,20 @@ asio::awaitable<ReliefOutcome> ReliefTable::wait(std::shared_ptr<ReliefWaiter> w
   if (waiter->outcome == ReliefOutcome::pending) waiter->outcome = ReliefOutcome::upstream_error;
   answer = waiter->answer;
   co_return waiter->outcome;
+}
+
+void ReliefTable::wait_then(std::shared_ptr<ReliefWaiter> waiter, Clock::duration timeout,
+                            WaitDone done) {
+  const auto executor = waiter->timer.get_executor();
+  asio::co_spawn(
+      executor,
+      [this, waiter = std::move(waiter), timeout,
+       done = std::move(done)]() mutable -> asio::awaitable<void> {
+        std::shared_ptr<const HeldAnswer> answer;
+        const ReliefOutcome outcome = co_await wait(std::move(waiter), timeout, answer);
+        done(outcome, std::move(answer));
+      },
+      asio::detached);
 }
 
 void ReliefTable::leave(ReliefWaiter& waiter) {

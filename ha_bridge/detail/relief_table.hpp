@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -86,6 +87,12 @@ class ReliefTable {
   boost::asio::awaitable<ReliefOutcome> wait(std::shared_ptr<ReliefWaiter> waiter,
                                              std::chrono::steady_clock::duration timeout,
                                              std::shared_ptr<const HeldAnswer>& answer);
+
+  // wait() for code written with callbacks (the WebSocket relay): `done` runs on the waiter's
+  // loop once the entry ends or `timeout` passes, with the outcome and, if answered, the answer.
+  using WaitDone = std::function<void(ReliefOutcome, std::shared_ptr<const HeldAnswer>)>;
+  void wait_then(std::shared_ptr<ReliefWaiter> waiter, std::chrono::steady_clock::duration timeout,
+                 WaitDone done);
 
   // The leader learnt the answer's size: whether it may be captured for the waiters (and held).
   // False: it is released to relay_yourself already.

@@ -9,6 +9,12 @@
 // (AuthRequiredCache) and connects upstream only once the client has proved a hub token. Until
 // then a client may hold a few KiB, counted against a budget for the whole bridge.
 //
+// With the kiosk-load relief on, a session whose client proved a hub token is told it is logged
+// in with Home Assistant's own auth_ok as last seen (AuthOkCache) and reaches Home Assistant only
+// when it asks something the relief cannot answer from memory: the kiosk's one-shot session
+// (auth, one registry list, close) then costs Home Assistant no login at all
+// (docs/lan-bridge.md#one-shot-websocket-sessions).
+//
 // Messages move the same way in both directions (ws_peer.hpp): what one side reads is queued on
 // the other, and pump() writes each side's queue in order (docs/lan-bridge.md#throughput).
 //
@@ -27,9 +33,12 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.hpp"
+#include "ha_bridge/detail/relief_request.hpp"
 #include "ha_bridge/detail/ws_command_filter.hpp"
 #include "ha_bridge/detail/ws_peer.hpp"
+#include "ha_bridge/detail/ws_relief_command.hpp"
 #include "ha_bridge/detail/ws_upstream.hpp"
+#include "ha_bridge/detail/ws_write_tracker.hpp"
 #include "ha_bridge/hub_access.hpp"
 #include "ha_bridge/ws_credentials.hpp"
 
@@ -80,6 +89,10 @@ class Relay : public std::enable_shared_from_this<Relay> {
   }
 
   ~Relay() {
+    release_leads();
+    if (relieved_login_ && !upstream_) {
+      ctx_->stats.relief_ws_sessions_without_login.fetch_add(1, std::memory_order_relaxed);
+    }
     stop_learning();
     release_preauth_budget();
     if (tracker_id_ != 0) ctx_->connections.remove(tracker_id_);
@@ -178,6 +191,14 @@ class Relay : public std::enable_shared_from_this<Relay> {
 
   void on_auth_timeout() {
     if (authed_ || ending_) return;
+    if (client_auth_ok_) {
+      // Logged in from memory, but Home Assistant did not take the login made for a later
+      // command in time.
+      log::warn("WS upstream login timed out", fields());
+      end_session({websocket::close_code::internal_error, "Upstream unavailable"},
+                  {websocket::close_code::going_away, ""});
+      return;
+    }
     log::debug("WS client did not authenticate in time", fields());
     end_session({websocket::close_code::policy_error, "Authentication timeout"},
                 {websocket::close_code::going_away, ""});
@@ -237,34 +258,62 @@ class Relay : public std::enable_shared_from_this<Relay> {
                   {websocket::close_code::going_away, ""});
       return;
     }
-    if (!authed_) {
-      // 0.4.17 buffers until Core's auth_ok, without bounds; the bounds are the fix
-      // (docs/compatibility.md#w7): small until the hub token is proved, and a budget for all such
-      // clients together.
-      const auto& cfg = ctx_->config;
-      const std::size_t max_messages =
-          hub_token_ok_ ? cfg.ws_pending_max_messages : cfg.ws_preauth_max_messages;
-      const std::size_t max_bytes =
-          hub_token_ok_ ? cfg.ws_pending_max_bytes : cfg.ws_preauth_max_bytes;
-      if (preauth_.size() + 1 > max_messages || preauth_bytes_ + data.size() > max_bytes) {
-        log::warn("WS client sent too much before authentication",
-                  fields().add("messages", preauth_.size() + 1));
-        end_session(
-            {websocket::close_code::policy_error, "Too many messages before authentication"},
-            {websocket::close_code::going_away, ""});
+    if (!client_auth_ok_) {
+      buffer_until_login(std::move(data), binary);
+      return;
+    }
+    on_logged_in_client_frame(std::move(data), binary, std::move(verdict));
+  }
+
+  // 0.4.17 buffers until Core's auth_ok, without bounds; the bounds are the fix
+  // (docs/compatibility.md#w7): small until the hub token is proved, and a budget for all such
+  // clients together.
+  void buffer_until_login(std::string data, bool binary) {
+    const auto& cfg = ctx_->config;
+    const std::size_t max_messages =
+        hub_token_ok_ ? cfg.ws_pending_max_messages : cfg.ws_preauth_max_messages;
+    const std::size_t max_bytes =
+        hub_token_ok_ ? cfg.ws_pending_max_bytes : cfg.ws_preauth_max_bytes;
+    if (preauth_.size() + 1 > max_messages || preauth_bytes_ + data.size() > max_bytes) {
+      log::warn("WS client sent too much before authentication",
+                fields().add("messages", preauth_.size() + 1));
+      end_session({websocket::close_code::policy_error, "Too many messages before authentication"},
+                  {websocket::close_code::going_away, ""});
+      return;
+    }
+    if (!hub_token_ok_) {
+      if (!ctx_->ws_preauth_budget.try_take(data.size())) {
+        log::warn("WS pre-authentication budget exhausted; closing a client", fields());
+        end_session({websocket::close_code::try_again_later, "Too busy"},
+                    {websocket::close_code::going_away, ""});
         return;
       }
-      if (!hub_token_ok_) {
-        if (!ctx_->ws_preauth_budget.try_take(data.size())) {
-          log::warn("WS pre-authentication budget exhausted; closing a client", fields());
-          end_session({websocket::close_code::try_again_later, "Too busy"},
-                      {websocket::close_code::going_away, ""});
-          return;
-        }
-        preauth_budget_held_ += data.size();
+      preauth_budget_held_ += data.size();
+    }
+    preauth_bytes_ += data.size();
+    preauth_.push_back({std::move(data), binary, false, {}});
+  }
+
+  // A frame from a client that has its auth_ok: answered by the relief while the session has no
+  // upstream connection and the frame is a command the relief knows, else sent to Home Assistant
+  // (after logging in there first if the auth_ok came from memory).
+  void on_logged_in_client_frame(std::string data, bool binary, ClientFrameVerdict verdict) {
+    if (relieved_login_ && !upstream_ && !binary &&
+        verdict.action == ClientFrameVerdict::Action::forward_original &&
+        verdict.local_replies.empty()) {
+      if (auto command = ws_relief_command(data)) {
+        relieve(*command, std::move(data));
+        return;
       }
-      preauth_bytes_ += data.size();
-      preauth_.push_back({std::move(data), binary, false, {}});
+    }
+    to_upstream(std::move(data), binary, std::move(verdict));
+  }
+
+  void to_upstream(std::string data, bool binary, ClientFrameVerdict verdict) {
+    if (!upstream_) connect_upstream_after_relieved_login();
+    if (!authed_) {
+      // Home Assistant has not yet taken this session's login: the frame waits for it.
+      buffer_until_login(std::move(data), binary);
       return;
     }
     forward_client_frame(std::move(data), binary, std::move(verdict));
@@ -274,9 +323,11 @@ class Relay : public std::enable_shared_from_this<Relay> {
     for (auto& reply : verdict.local_replies) send_to_client(std::move(reply), false);
     switch (verdict.action) {
       case ClientFrameVerdict::Action::forward_original:
+        if (!binary) track_write(data);
         send_upstream(std::move(data), binary);
         break;
       case ClientFrameVerdict::Action::forward_rewritten:
+        track_write(verdict.rewritten);
         send_upstream(std::move(verdict.rewritten), false);
         break;
       case ClientFrameVerdict::Action::drop:
@@ -314,11 +365,127 @@ class Relay : public std::enable_shared_from_this<Relay> {
           std::min(ctx_->config.ws_max_message_from_client, ctx_->config.ws_pending_max_bytes));
       greeting_timer_.cancel();
     }
+    if (client_auth_ok_) return;  // a late auth: checked, and never forwarded
+    if (!upstream_ && try_relieved_login()) return;
     if (!upstream_) {
       connect_upstream();
       return;
     }
     try_upstream_auth();
+  }
+
+  // ---------------------------------------------------------------- relief
+
+  // The client's auth_ok from memory (AuthOkCache), with no upstream connection; false when the
+  // relief is off or no auth_ok is known under the event stream now up.
+  bool try_relieved_login() {
+    if (!ctx_->relief || !auth_required_forwarded_ || ending_) return false;
+    std::string auth_ok = ctx_->ws_auth_ok.get(ctx_->relief_signals.now().stream);
+    if (auth_ok.empty()) return false;
+    client_auth_ok_ = true;
+    relieved_login_ = true;
+    auth_timer_.cancel();
+    client_.ws.read_message_max(ctx_->config.ws_max_message_from_client);
+    send_to_client(std::move(auth_ok), false);
+    // What the client sent before its auth_ok is taken as if sent after it, in order.
+    auto buffered = std::move(preauth_);
+    preauth_.clear();
+    preauth_bytes_ = 0;
+    for (auto& message : buffered) {
+      if (ending_) return true;
+      ClientFrameVerdict verdict;
+      if (!message.binary) {
+        verdict = inspect_client_text(message.data, ctx_->config.allow_hassio_domain);
+      }
+      on_logged_in_client_frame(std::move(message.data), message.binary, std::move(verdict));
+    }
+    return true;
+  }
+
+  // The session logged in from memory needs Home Assistant after all: it connects and logs in
+  // now, within the same time as a client's login.
+  void connect_upstream_after_relieved_login() {
+    connect_upstream();
+    auth_timer_.expires_after(ctx_->config.ws_auth_timeout);
+    auth_timer_.async_wait([weak = weak_from_this()](beast::error_code timer_ec) {
+      auto self = weak.lock();
+      if (timer_ec || !self) return;
+      self->on_auth_timeout();
+    });
+  }
+
+  // A registry list on a session with no upstream connection: from memory, joined to the same
+  // list on its way for another session, or asked by this session, whose answer the others
+  // then share.
+  void relieve(const WsReliefCommand& command, std::string frame) {
+    auto& table = *ctx_->relief;
+    auto found = table.find(command.key, kOnRegistry, ReliefTable::Clock::now(), loop_);
+    auto& stats = ctx_->stats;
+    switch (found.kind) {
+      case ReliefTable::Found::Kind::held:
+        stats.relief_served_held.fetch_add(1, std::memory_order_relaxed);
+        send_to_client(ws_result_with_id(command.id, found.answer->body), false);
+        return;
+      case ReliefTable::Found::Kind::joined:
+        stats.relief_joined.fetch_add(1, std::memory_order_relaxed);
+        table.wait_then(
+            std::move(found.waiter), ctx_->config.upstream_timeout,
+            [weak = weak_from_this(), id = command.id, frame = std::move(frame)](
+                ReliefOutcome outcome, const std::shared_ptr<const HeldAnswer>& answer) mutable {
+              if (auto self = weak.lock()) {
+                self->on_joined(id, std::move(frame), outcome, answer);
+              }
+            });
+        return;
+      case ReliefTable::Found::Kind::lead:
+        stats.relief_upstream.fetch_add(1, std::memory_order_relaxed);
+        leads_.push_back({command.id, std::move(found.entry)});
+        break;
+      case ReliefTable::Found::Kind::none:
+        break;
+    }
+    to_upstream(std::move(frame), false, {});
+  }
+
+  void on_joined(std::uint64_t id, std::string frame, ReliefOutcome outcome,
+                 const std::shared_ptr<const HeldAnswer>& answer) {
+    if (ending_) return;
+    if (outcome == ReliefOutcome::answered && answer) {
+      send_to_client(ws_result_with_id(id, answer->body), false);
+      return;
+    }
+    // The session that asked had no answer to share: this one asks Home Assistant itself.
+    to_upstream(std::move(frame), false, {});
+  }
+
+  // A frame from Home Assistant on a session that asked for others: its answer is shared.
+  void share_lead_answer(std::string_view frame) {
+    for (auto it = leads_.begin(); it != leads_.end(); ++it) {
+      if (!ws_answers_id(frame, it->id)) continue;
+      auto& table = *ctx_->relief;
+      if (auto after_id = ws_result_after_id(frame, it->id)) {
+        if (table.admit(it->entry, after_id->size())) {
+          auto held = std::make_shared<HeldAnswer>();
+          held->status = 200;
+          held->body = std::move(*after_id);
+          table.share(it->entry, std::move(held));
+        }
+      } else {
+        table.release(it->entry, ReliefOutcome::relay_yourself);  // an error is not shared
+      }
+      leads_.erase(it);
+      return;
+    }
+  }
+
+  void release_leads() {
+    for (auto& lead : leads_) ctx_->relief->release(lead.entry, ReliefOutcome::relay_yourself);
+    leads_.clear();
+  }
+
+  // Writes drop what the relief holds (WsWriteTracker says when).
+  void track_write(std::string_view frame) {
+    if (ctx_->relief && writes_.client_frame(frame)) ctx_->relief_signals.write_seen();
   }
 
   void refuse_client_auth() {
@@ -400,6 +567,10 @@ class Relay : public std::enable_shared_from_this<Relay> {
     std::string data = up->take_message();
 
     if (authed_) {
+      if (ctx_->relief && !binary) {
+        if (writes_.upstream_frame(data)) ctx_->relief_signals.write_seen();
+        if (!leads_.empty()) share_lead_answer(data);
+      }
       send_to_client(std::move(data), binary);
     } else {
       on_upstream_preauth_message(up, std::move(data), binary);
@@ -423,8 +594,12 @@ class Relay : public std::enable_shared_from_this<Relay> {
     } else if (type == "auth_ok") {
       authed_ = true;
       auth_timer_.cancel();
-      client_.ws.read_message_max(ctx_->config.ws_max_message_from_client);
-      send_to_client(std::move(data), false);
+      if (ctx_->relief) ctx_->ws_auth_ok.remember(data, ctx_->relief_signals.now().stream);
+      if (!client_auth_ok_) {
+        client_auth_ok_ = true;
+        client_.ws.read_message_max(ctx_->config.ws_max_message_from_client);
+        send_to_client(std::move(data), false);
+      }
       flush_preauth();
     } else if (type == "auth_invalid") {
       if (const auto next = untried_credential_after_rejection(
@@ -438,6 +613,11 @@ class Relay : public std::enable_shared_from_this<Relay> {
         up->close_started = true;
         up->close_socket();
         connect_upstream();
+      } else if (client_auth_ok_) {
+        // The client was logged in from memory: it cannot be told auth_invalid any more.
+        log::warn("Home Assistant rejected the WebSocket credentials", fields());
+        end_session({websocket::close_code::internal_error, "Upstream unavailable"},
+                    {websocket::close_code::normal, ""});
       } else {
         log::warn("Home Assistant rejected the WebSocket credentials", fields());
         send_to_client(std::move(data), false);
@@ -633,6 +813,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
       if (upstream_) upstream_->keep_alive_timer.cancel();
       greeting_timer_.cancel();
       stop_learning();
+      release_leads();
       preauth_.clear();
       preauth_bytes_ = 0;
       release_preauth_budget();
@@ -707,8 +888,18 @@ class Relay : public std::enable_shared_from_this<Relay> {
   bool hub_token_ok_ = false;
   bool refusing_ = false;  // a wrong hub token's auth_invalid is on its way
   bool auth_required_forwarded_ = false;
-  bool authed_ = false;  // Core accepted us and the client has its auth_ok
+  bool authed_ = false;          // Core accepted this session's login
+  bool client_auth_ok_ = false;  // the client has its auth_ok (Core's, or from memory)
+  bool relieved_login_ = false;  // ... from memory: Core is reached only when needed
   bool ending_ = false;
+
+  // Relief: registry lists this session asked for others (by the client's id), and its writes.
+  struct Lead {
+    std::uint64_t id = 0;
+    std::shared_ptr<ReliefEntry> entry;
+  };
+  std::vector<Lead> leads_;
+  WsWriteTracker writes_;
 };
 
 }  // namespace

@@ -52,7 +52,8 @@ struct FakeHaState {
   int network_info_delays = 0;
   // POST /_fake/set {"read_delay_ms": M}: every GET /api/, /api/states*, /api/config and
   // POST /api/template is answered after M ms (0: at once), so that requests that overlap in
-  // flight are observable (the kiosk relief's joining); counted as "inflight" meanwhile.
+  // flight are observable (the kiosk relief's joining); counted as "inflight" meanwhile. The
+  // WebSocket's config/*_registry/list results are sent after M ms too.
   long read_delay_ms = 0;
   // Zigbee behaviour (POST /_fake/set {"zha": {...}}): "devices" (zha/devices result; absent:
   // HA answers unknown_command as without ZHA), "devices_error" {code, message},

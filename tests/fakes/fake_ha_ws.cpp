@@ -294,6 +294,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     last_id_ = id;
     const std::string type = msg["type"].get<std::string>();
     count_ws_command(type);
+    if (type.ends_with("_registry/list")) {
+      delay_next_send_ms_ = locked([&] { return state_->read_delay_ms; });
+    }
 
     if (type == "ping") {
       send(json{{"id", id}, {"type", "pong"}}.dump());
@@ -618,6 +621,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void send(std::string data, bool binary = false) {
     if (closing_) return;
+    if (const long delay = std::exchange(delay_next_send_ms_, 0); delay > 0) {
+      auto timer = std::make_shared<asio::steady_timer>(ioc_);
+      timer->expires_after(std::chrono::milliseconds(delay));
+      timer->async_wait([self = shared_from_this(), timer, data = std::move(data),
+                         binary](beast::error_code ec) mutable {
+        if (!ec) self->send(std::move(data), binary);
+      });
+      return;
+    }
     queue_.push_back({std::move(data), binary});
     pump();
   }
@@ -693,6 +705,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closing_ = false;
   bool authed_ = false;
   std::int64_t last_id_ = 0;
+  long delay_next_send_ms_ = 0;  // read_delay_ms for the answer being sent (registry lists)
   std::map<std::int64_t, std::string> subscriptions_;
   std::int64_t flood_id_ = 0;
   std::size_t flood_remaining_ = 0;

@@ -14,6 +14,7 @@
 #include "tests/support/fixtures.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/raw_socket.hpp"
+#include "tests/support/ws_client.hpp"
 
 using namespace dinodia::testing;
 using nlohmann::json;
@@ -126,6 +127,49 @@ bool next_one_goes_upstream(const Stack& s, const std::string& request,
         return s.upstream(core_path) > before;
       },
       3s, 20ms);
+}
+
+// What a client of the kiosk's one-shot WebSocket session (src/api/haWebSocket.ts) receives:
+// its auth after auth_required, one command after auth_ok, a close after the command's answer.
+struct OneShot {
+  std::string greeting;
+  std::string login;
+  std::string result;  // empty when the login failed
+};
+OneShot one_shot(std::uint16_t port, const std::string& path, const std::string& token,
+                 std::uint64_t id, const std::string& type) {
+  WsClient ws;
+  ws.connect(port, path);
+  OneShot out;
+  out.greeting = ws.read().data;
+  ws.send_text(R"({"type":"auth","access_token":")" + token + R"("})");
+  out.login = ws.read().data;
+  if (out.login.find("auth_ok") != std::string::npos) {
+    ws.send_text(R"({"id":)" + std::to_string(id) + R"(,"type":")" + type + R"("})");
+    const WsEvent answer = ws.read();
+    INFO(answer.describe());
+    CHECK(answer.is_message());
+    out.result = answer.data;
+  }
+  ws.close();
+  return out;
+}
+OneShot kiosk_session(const Stack& s, std::uint64_t id = 1,
+                      const std::string& type = "config/entity_registry/list",
+                      const std::string& token = kHubToken) {
+  return one_shot(static_cast<std::uint16_t>(s.port), "/api/websocket", token, id, type);
+}
+// The same session straight to the fake, as Core answers it.
+OneShot direct_session(const Stack& s, std::uint64_t id = 1,
+                       const std::string& type = "config/entity_registry/list") {
+  return one_shot(static_cast<std::uint16_t>(s.fake().port()), "/core/api/websocket",
+                  kSupervisorToken, id, type);
+}
+long fake_count(const Stack& s, const std::string& name) {
+  return s.fake().stats().at("counts").at(name).get<long>();
+}
+long fake_commands(const Stack& s, const std::string& type) {
+  return s.fake().stats().at("counts").at("ws_commands_by_type").value(type, 0L);
 }
 
 }  // namespace
@@ -314,4 +358,145 @@ TEST_CASE("kiosk_relief false relays every request") {
   CHECK(status["enabled"] == false);
   CHECK(status["joined"] == 0);
   CHECK(status["servedHeld"] == 0);
+}
+
+TEST_CASE(
+    "the kiosk's one-shot WebSocket session costs Home Assistant no login once one is known") {
+  Stack s;
+  REQUIRE(s.wait_stream(true));
+  // The first session logs in upstream (Home Assistant's greeting and auth_ok are learnt); the
+  // second is logged in from memory and asks for the list, which is then held.
+  REQUIRE(kiosk_session(s).login.find("auth_ok") != std::string::npos);
+  const OneShot first = kiosk_session(s);
+  const long logins = fake_count(s, "ws_logins");
+  const long lists = fake_commands(s, "config/entity_registry/list");
+
+  const OneShot second = kiosk_session(s);
+  const OneShot other_id = kiosk_session(s, 7);
+  CHECK(fake_count(s, "ws_logins") == logins);
+  CHECK(fake_commands(s, "config/entity_registry/list") == lists);
+  CHECK(s.relief_status()["wsSessionsWithoutLogin"] == 2);
+
+  // Byte for byte what Home Assistant says to a session of its own, with that session's id.
+  const OneShot direct = direct_session(s, 7);
+  CHECK(second.greeting == first.greeting);
+  CHECK(second.login == direct.login);
+  CHECK(second.result == first.result);
+  CHECK(other_id.result == direct.result);
+  CHECK(other_id.result.starts_with(R"({"id":7,)"));
+
+  SECTION("each registry list is held on its own") {
+    const OneShot areas = kiosk_session(s, 1, "config/area_registry/list");
+    CHECK(areas.result == direct_session(s, 1, "config/area_registry/list").result);
+    CHECK(kiosk_session(s, 2, "config/area_registry/list").result ==
+          direct_session(s, 2, "config/area_registry/list").result);
+    CHECK(fake_commands(s, "config/area_registry/list") == 1 + 2);  // the agent's + 2 direct
+  }
+  SECTION("any other command reaches Home Assistant byte for byte, after a login of its own") {
+    const long before = fake_count(s, "ws_logins");
+    const OneShot states = kiosk_session(s, 3, "get_states");
+    CHECK(fake_count(s, "ws_logins") == before + 1);
+    CHECK(states.result == direct_session(s, 3, "get_states").result);
+  }
+  SECTION("a command with anything more than id and type is not answered from memory") {
+    WsClient ws;
+    ws_authenticate(ws, static_cast<std::uint16_t>(s.port), kHubToken);
+    const long before = fake_commands(s, "config/entity_registry/list");
+    ws.send_text(R"({"id":4,"type":"config/entity_registry/list","extra":1})");
+    CHECK(ws.read_json()["id"] == 4);
+    CHECK(fake_commands(s, "config/entity_registry/list") == before + 1);
+    ws.close();
+  }
+  SECTION("a wrong hub token gets auth_invalid, whatever is held") {
+    const OneShot refused = kiosk_session(s, 1, "config/entity_registry/list", "not-a-hub-token");
+    CHECK(refused.login == R"({"type":"auth_invalid","message":"Invalid hub token."})");
+    CHECK(refused.result.empty());
+  }
+}
+
+TEST_CASE("held registry lists: dropped by an update or a write, and sessions at once share one") {
+  Stack s;
+  REQUIRE(s.wait_stream(true));
+  REQUIRE(kiosk_session(s).login.find("auth_ok") != std::string::npos);  // the login is learnt
+  kiosk_session(s);                                                      // the list is held
+  const auto lists = [&] { return fake_commands(s, "config/entity_registry/list"); };
+  const long held = lists();
+
+  SECTION("a registry update drops it, and the next session's list says what changed") {
+    s.fake().post("/_fake/set", {{"entity_registry", json::array({{{"entity_id", "light.one"},
+                                                                   {"platform", "hue"},
+                                                                   {"area_id", nullptr},
+                                                                   {"device_id", nullptr}}})}});
+    CHECK(kiosk_session(s).result.find("light.one") == std::string::npos);  // no event yet
+    CHECK(lists() == held);
+    s.fake().post("/_fake/event", {{"event_type", "entity_registry_updated"},
+                                   {"data", {{"action", "create"}, {"entity_id", "light.one"}}},
+                                   {"origin", "LOCAL"},
+                                   {"time_fired", "2026-12-07T03:00:00+00:00"}});
+    REQUIRE(wait_until(
+        [&] { return kiosk_session(s).result.find("light.one") != std::string::npos; }, 3s, 20ms));
+    CHECK(lists() == held + 1);
+  }
+  SECTION("an HTTP write drops it; sessions at once then share the one on its way") {
+    CHECK(status_of(s.ask(service_call())) == 200);
+    s.fake().post("/_fake/set", {{"read_delay_ms", 400}});
+    const long served_before = s.relief_status()["servedHeld"].get<long>();
+    std::vector<std::future<OneShot>> sessions;
+    sessions.reserve(4);
+    for (std::uint64_t id = 1; id <= 4; ++id) {
+      sessions.push_back(std::async(std::launch::async, [&s, id] { return kiosk_session(s, id); }));
+    }
+    std::vector<OneShot> answers;
+    answers.reserve(sessions.size());
+    for (auto& f : sessions) answers.push_back(f.get());
+    CHECK(lists() == held + 1);
+    // The three others joined the one asking (or, on a slow machine, came after its answer).
+    const json status = s.relief_status();
+    CHECK(status["joined"].get<long>() >= 1);
+    CHECK(status["joined"].get<long>() + status["servedHeld"].get<long>() - served_before == 3);
+    for (std::uint64_t id = 1; id <= 4; ++id) {
+      CHECK(answers[id - 1].result == direct_session(s, id).result);
+    }
+  }
+  SECTION("a WebSocket write drops it") {
+    WsClient writer;
+    ws_authenticate(writer, static_cast<std::uint16_t>(s.port), kHubToken);
+    writer.send_json({{"id", 1},
+                      {"type", "call_service"},
+                      {"domain", "light"},
+                      {"service", "turn_on"},
+                      {"service_data", {{"entity_id", "light.device_0"}}}});
+    CHECK(writer.read_result(1)["success"] == true);
+    kiosk_session(s);
+    CHECK(lists() == held + 1);
+    writer.close();
+  }
+}
+
+TEST_CASE("one-shot sessions log in upstream again after Home Assistant restarts") {
+  Stack s;
+  REQUIRE(s.wait_stream(true));
+  REQUIRE(kiosk_session(s).login.find("auth_ok") != std::string::npos);
+  const long logins = fake_count(s, "ws_logins");
+  kiosk_session(s);
+  kiosk_session(s);
+  CHECK(fake_count(s, "ws_logins") == logins + 1);  // the one that asked for the list
+
+  // Core restarting: its WebSockets close, and the Supervisor refuses new ones until it is back.
+  s.fake().control("/_fake/core?running=0");
+  s.fake().control("/_fake/fault?mode=ws_502&count=-1");
+  REQUIRE(s.wait_stream(false));
+  // No auth_ok is given from memory while the stream is down: the session tries Home Assistant
+  // (down), as without the relief.
+  const OneShot during = kiosk_session(s);
+  CHECK(during.login.find("auth_ok") == std::string::npos);
+  s.fake().control("/_fake/core?running=1");
+  s.fake().control("/_fake/fault?mode=none");
+  REQUIRE(s.wait_stream(true));
+  const long after_restart = fake_count(s, "ws_logins");
+  CHECK(kiosk_session(s).login.find("auth_ok") != std::string::npos);
+  CHECK(fake_count(s, "ws_logins") == after_restart + 1);  // learnt afresh
+  kiosk_session(s);
+  kiosk_session(s);
+  CHECK(fake_count(s, "ws_logins") == after_restart + 2);
 }

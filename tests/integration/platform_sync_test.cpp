@@ -19,6 +19,7 @@
 #include "tests/support/fixtures.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/raw_socket.hpp"
+#include "tests/support/ws_client.hpp"
 
 namespace {
 
@@ -283,6 +284,53 @@ TEST_CASE("a rotated-out token is refused on the keep-alive connection that prov
   agent.stop();
   platform.check_no_duplicate_nonces();
   check_no_secrets(agent, platform, {*first, *current});
+}
+
+TEST_CASE("a rotated-out token is refused while the kiosk relief serves answers from memory",
+          "[sync][relief]") {
+  // The relief holds answers for everyone (docs/lan-bridge.md#kiosk-relief); the hub token is
+  // still checked per request and per WebSocket session, against the set the platform synced.
+  RotatingHub hub;
+  auto& agent = hub.agent;
+  REQUIRE(dinodia::testing::wait_until(
+      [&] { return agent.sync_status(kStatusToken)["kioskRelief"]["eventStreamUp"] == true; },
+      10s));
+  const auto first = accepted_published_token(hub.platform, agent);
+  REQUIRE(first.has_value());
+  const auto states = [&](const std::string& token) {
+    dinodia::testing::RawSocket client(agent.port());
+    client.send("GET /api/states HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer " + token +
+                "\r\n\r\n");
+    return dinodia::testing::status_of(client.read_response(5s));
+  };
+  const auto ws_login = [&](const std::string& token) {
+    dinodia::testing::WsClient ws;
+    ws.connect(static_cast<std::uint16_t>(agent.port()));
+    ws.read_json();
+    ws.send_json({{"type", "auth"}, {"access_token", token}});
+    return ws.read_json().value("type", "");
+  };
+  CHECK(states(*first) == 200);
+  CHECK(ws_login(*first) == "auth_ok");  // Home Assistant's auth_ok is learnt
+  REQUIRE(dinodia::testing::wait_until([&] { return agent.api_status(*first) == 401; }, 15s, 50ms));
+  const auto current = accepted_published_token(hub.platform, agent, *first);
+  REQUIRE(current.has_value());
+  const auto served_held = [&] {
+    return agent.sync_status(kStatusToken)["kioskRelief"]["servedHeld"].get<long>();
+  };
+  const long held_before = served_held();
+  CHECK(states(*current) == 200);
+  CHECK(states(*current) == 200);  // from memory
+  CHECK(states(*first) == 401);
+  CHECK(served_held() > held_before);
+  const long sessions_before =
+      agent.sync_status(kStatusToken)["kioskRelief"]["wsSessionsWithoutLogin"].get<long>();
+  CHECK(ws_login(*current) == "auth_ok");  // from memory
+  CHECK(ws_login(*first) == "auth_invalid");
+  CHECK(agent.sync_status(kStatusToken)["kioskRelief"]["wsSessionsWithoutLogin"].get<long>() >
+        sessions_before);
+  agent.stop();
+  check_no_secrets(agent, hub.platform, {*first, *current});
 }
 
 TEST_CASE("kill -9 at random points: pairing kept - acknowledged versions always stored",

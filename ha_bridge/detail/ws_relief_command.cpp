@@ -1,0 +1,71 @@
+#include "ha_bridge/detail/ws_relief_command.hpp"
+
+#include <array>
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+namespace dinodia::ha_bridge::detail {
+namespace {
+
+constexpr std::array<std::string_view, 5> kRelievedTypes = {
+    "config/entity_registry/list", "config/device_registry/list", "config/area_registry/list",
+    "config/floor_registry/list",  "config/label_registry/list",
+};
+
+// A command is a few dozen bytes; a larger frame is not one of these.
+constexpr std::size_t kMaxCommandBytes = 256;
+
+constexpr std::string_view kIdPrefix = R"({"id":)";
+
+}  // namespace
+
+std::optional<WsReliefCommand> ws_relief_command(std::string_view frame) {
+  if (frame.size() > kMaxCommandBytes) return std::nullopt;
+  const auto parsed = nlohmann::json::parse(frame, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object() || parsed.size() != 2) return std::nullopt;
+  const auto id = parsed.find("id");
+  const auto type = parsed.find("type");
+  if (id == parsed.end() || type == parsed.end()) return std::nullopt;
+  // Home Assistant takes ids from 1 (0 is never above the last id it saw).
+  if (!id->is_number_unsigned() || id->get<std::uint64_t>() == 0 || !type->is_string()) {
+    return std::nullopt;
+  }
+  const auto& name = type->get_ref<const std::string&>();
+  for (const auto relieved : kRelievedTypes) {
+    if (name == relieved) return WsReliefCommand{id->get<std::uint64_t>(), "WS " + name};
+  }
+  return std::nullopt;
+}
+
+bool ws_answers_id(std::string_view frame, std::uint64_t id) {
+  if (!frame.starts_with(kIdPrefix)) return false;
+  const char* const digits = frame.data() + kIdPrefix.size();
+  const char* const end = frame.data() + frame.size();
+  std::uint64_t seen = 0;
+  const auto [after, ec] = std::from_chars(digits, end, seen);
+  // Digits as Home Assistant writes them: no leading zero, a comma after.
+  return ec == std::errc() && after != end && *after == ',' && seen == id && *digits != '0';
+}
+
+std::optional<std::string> ws_result_after_id(std::string_view frame, std::uint64_t id) {
+  if (!ws_answers_id(frame, id)) return std::nullopt;
+  // Only a success is held; the whole frame is parsed to know (once per held answer).
+  const auto parsed = nlohmann::json::parse(frame, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object()) return std::nullopt;
+  const auto type = parsed.find("type");
+  const auto success = parsed.find("success");
+  if (type == parsed.end() || *type != "result" || success == parsed.end() || *success != true) {
+    return std::nullopt;
+  }
+  return std::string(frame.substr(frame.find(',')));
+}
+
+std::string ws_result_with_id(std::uint64_t id, std::string_view after_id) {
+  std::string frame;
+  const std::string digits = std::to_string(id);
+  frame.reserve(kIdPrefix.size() + digits.size() + after_id.size());
+  frame.append(kIdPrefix).append(digits).append(after_id);
+  return frame;
+}
+
+}  // namespace dinodia::ha_bridge::detail
