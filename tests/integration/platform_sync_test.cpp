@@ -327,8 +327,12 @@ TEST_CASE("a rotated-out token is refused while the kiosk relief serves answers 
       agent.sync_status(kStatusToken)["kioskRelief"]["wsSessionsWithoutLogin"].get<long>();
   CHECK(ws_login(*current) == "auth_ok");  // from memory
   CHECK(ws_login(*first) == "auth_invalid");
-  CHECK(agent.sync_status(kStatusToken)["kioskRelief"]["wsSessionsWithoutLogin"].get<long>() >
-        sessions_before);
+  CHECK(dinodia::testing::wait_until(
+      [&] {
+        return agent.sync_status(kStatusToken)["kioskRelief"]["wsSessionsWithoutLogin"]
+                   .get<long>() > sessions_before;
+      },
+      3s));
   agent.stop();
   check_no_secrets(agent, hub.platform, {*first, *current});
 }
