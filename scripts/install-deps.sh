@@ -10,7 +10,10 @@ packages=(
   libboost1.81-dev libboost-system1.81-dev libssl-dev nlohmann-json3-dev libsqlite3-dev
   libcpp-httplib-dev catch2
   openssl curl ca-certificates procps python3 python3-yaml
+  apparmor
 )
+# apparmor: only its apparmor_parser, which the test addon/apparmor_profile runs over the add-on's
+# profile (no kernel here loads it: docs/addon.md#apparmor).
 if [ "${DINODIA_BENCH_DEPS:-0}" = "1" ]; then
   packages+=(wrk nginx-light valgrind)
 fi
