@@ -382,23 +382,13 @@ class Relay : public std::enable_shared_from_this<Relay> {
     if (!ctx_->relief || !auth_required_forwarded_ || ending_) return false;
     std::string auth_ok = ctx_->ws_auth_ok.get(ctx_->relief_signals.now().stream);
     if (auth_ok.empty()) return false;
-    client_auth_ok_ = true;
     relieved_login_ = true;
     auth_timer_.cancel();
-    client_.ws.read_message_max(ctx_->config.ws_max_message_from_client);
-    send_to_client(std::move(auth_ok), false);
+    give_client_auth_ok(std::move(auth_ok));
     // What the client sent before its auth_ok is taken as if sent after it, in order.
-    auto buffered = std::move(preauth_);
-    preauth_.clear();
-    preauth_bytes_ = 0;
-    for (auto& message : buffered) {
-      if (ending_) return true;
-      ClientFrameVerdict verdict;
-      if (!message.binary) {
-        verdict = inspect_client_text(message.data, ctx_->config.allow_hassio_domain);
-      }
-      on_logged_in_client_frame(std::move(message.data), message.binary, std::move(verdict));
-    }
+    drain_pending([this](std::string data, bool binary, ClientFrameVerdict verdict) {
+      on_logged_in_client_frame(std::move(data), binary, std::move(verdict));
+    });
     return true;
   }
 
@@ -427,7 +417,6 @@ class Relay : public std::enable_shared_from_this<Relay> {
         send_to_client(ws_result_with_id(command.id, found.answer->body), false);
         return;
       case ReliefTable::Found::Kind::joined:
-        stats.relief_joined.fetch_add(1, std::memory_order_relaxed);
         table.wait_then(
             std::move(found.waiter), ctx_->config.upstream_timeout,
             [weak = weak_from_this(), id = command.id, frame = std::move(frame)](
@@ -438,12 +427,12 @@ class Relay : public std::enable_shared_from_this<Relay> {
             });
         return;
       case ReliefTable::Found::Kind::lead:
-        stats.relief_upstream.fetch_add(1, std::memory_order_relaxed);
         leads_.push_back({command.id, std::move(found.entry)});
         break;
       case ReliefTable::Found::Kind::none:
         break;
     }
+    stats.relief_upstream.fetch_add(1, std::memory_order_relaxed);
     to_upstream(std::move(frame), false, {});
   }
 
@@ -451,10 +440,12 @@ class Relay : public std::enable_shared_from_this<Relay> {
                  const std::shared_ptr<const HeldAnswer>& answer) {
     if (ending_) return;
     if (outcome == ReliefOutcome::answered && answer) {
+      ctx_->stats.relief_joined.fetch_add(1, std::memory_order_relaxed);
       send_to_client(ws_result_with_id(id, answer->body), false);
       return;
     }
     // The session that asked had no answer to share: this one asks Home Assistant itself.
+    ctx_->stats.relief_upstream.fetch_add(1, std::memory_order_relaxed);
     to_upstream(std::move(frame), false, {});
   }
 
@@ -595,12 +586,10 @@ class Relay : public std::enable_shared_from_this<Relay> {
       authed_ = true;
       auth_timer_.cancel();
       if (ctx_->relief) ctx_->ws_auth_ok.remember(data, ctx_->relief_signals.now().stream);
-      if (!client_auth_ok_) {
-        client_auth_ok_ = true;
-        client_.ws.read_message_max(ctx_->config.ws_max_message_from_client);
-        send_to_client(std::move(data), false);
-      }
-      flush_preauth();
+      if (!client_auth_ok_) give_client_auth_ok(std::move(data));
+      drain_pending([this](std::string frame, bool is_binary, ClientFrameVerdict verdict) {
+        forward_client_frame(std::move(frame), is_binary, std::move(verdict));
+      });
     } else if (type == "auth_invalid") {
       if (const auto next = untried_credential_after_rejection(
               token_index_, ctx_->config.upstream_ws_tokens.size())) {
@@ -643,15 +632,26 @@ class Relay : public std::enable_shared_from_this<Relay> {
     send_upstream(ws_auth_message(tokens[*index]), false);
   }
 
-  void flush_preauth() {
+  // The client's auth_ok (Home Assistant's, or from memory): from now on it may send commands.
+  void give_client_auth_ok(std::string auth_ok) {
+    client_auth_ok_ = true;
+    client_.ws.read_message_max(ctx_->config.ws_max_message_from_client);
+    send_to_client(std::move(auth_ok), false);
+  }
+
+  // Hands each message held until the login to `take`, in order, inspected as any client frame.
+  template <typename Take>
+  void drain_pending(Take take) {
     auto buffered = std::move(preauth_);
     preauth_.clear();
     preauth_bytes_ = 0;
     for (auto& message : buffered) {
+      if (ending_) return;
       ClientFrameVerdict verdict;
-      if (!message.binary)
+      if (!message.binary) {
         verdict = inspect_client_text(message.data, ctx_->config.allow_hassio_domain);
-      forward_client_frame(std::move(message.data), message.binary, std::move(verdict));
+      }
+      take(std::move(message.data), message.binary, std::move(verdict));
     }
   }
 
@@ -807,12 +807,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
   // already queued. A side that is already closed or closing is left alone.
   void end_session(websocket::close_reason to_client, websocket::close_reason to_upstream) {
     if (!ending_) {
-      ending_ = true;
-      auth_timer_.cancel();
-      client_.keep_alive_timer.cancel();
-      if (upstream_) upstream_->keep_alive_timer.cancel();
-      greeting_timer_.cancel();
-      stop_learning();
+      stop_timers();
       release_leads();
       preauth_.clear();
       preauth_bytes_ = 0;
@@ -847,13 +842,18 @@ class Relay : public std::enable_shared_from_this<Relay> {
                 {websocket::close_code::going_away, ""});
   }
 
-  void hard_close_all() {
+  // The session is ending: nothing waits for a timer any more (the linger timer is end_session's).
+  void stop_timers() {
     ending_ = true;
     auth_timer_.cancel();
     client_.keep_alive_timer.cancel();
     if (upstream_) upstream_->keep_alive_timer.cancel();
     greeting_timer_.cancel();
     stop_learning();
+  }
+
+  void hard_close_all() {
+    stop_timers();
     resolver_.cancel();
     client_.close_socket();
     if (upstream_) upstream_->close_socket();
