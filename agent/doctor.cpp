@@ -113,15 +113,19 @@ void spawn(const std::shared_ptr<Collector>& collector, std::vector<DoctorCheck>
       collector->placeholders[p.id] = std::move(p);
     }
   }
-  auto task = [collector, work = std::move(work)] {
+  auto task = [collector, work = std::move(work)](bool own_thread) {
     try {
       work(collector);
     } catch (const std::exception&) {
       // A check that throws (out of memory) leaves its placeholder in the report.
     }
+    // The doctor may return (and the process exit) as soon as the last check is done: what
+    // OpenSSL keeps for this thread (the nonce's random generator) is freed first, not at the
+    // thread's end, which may come after the exit.
+    if (own_thread) crypto::release_thread_state();
     collector->task_done();
   };
-  if (!threads::start_detached(task)) task();  // no thread to be had: run it here
+  if (!threads::start_detached([task] { task(true); })) task(false);  // no thread: run it here
 }
 
 // ------------------------------------------------------------------ platform

@@ -25,5 +25,9 @@ bool constant_time_equal(std::string_view a, std::string_view b);
 void wipe(std::string& secret);
 // True if `s` is exactly 64 lowercase-or-uppercase hex characters.
 bool is_sha256_hex(std::string_view s);
+// Frees what OpenSSL keeps for the calling thread (its random generators, its error queue), as
+// OpenSSL does itself when the thread ends. For a thread whose end another thread waits on: the
+// state is gone before the wait is over, not some time after it (docs/architecture.md#doctor).
+void release_thread_state();
 
 }  // namespace dinodia::crypto
