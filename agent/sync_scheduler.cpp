@@ -57,7 +57,7 @@ milliseconds SyncDelays::next_delay(CycleOutcome outcome, int consecutive_failur
   // seconds; once c reaches the interval the hub is back on its regular cadence. Full jitter up
   // to the interval instead kept a fleet in a long outage retrying every 60 s on average: 2.8x
   // the steady rate for the whole outage, and 2.4x in the busiest 10 s after it
-  // (bench/README.md#fleet-simulation-20).
+  // (bench/README.md#fleet-simulation).
   const int exponent = std::clamp(consecutive_failures - 1, 0, 20);
   const std::int64_t ceiling = settings_.backoff_base.count() * (std::int64_t{1} << exponent);
   if (ceiling >= settings_.interval.count()) return regular();

@@ -4,7 +4,7 @@
 // TokenRegistry of its own) against the fake platform's rules (tests/fakes/fake_platform.hpp)
 // in-process, on a simulated clock: one priority queue of (time, hub) events, no threads. An
 // origin outage is answered by the in-process transport as timeouts or 503s. Results and how
-// to run it: bench/README.md#fleet-simulation-20.
+// to run it: bench/README.md#fleet-simulation.
 #include <cstdint>
 #include <optional>
 #include <string>

@@ -1,5 +1,5 @@
 // bench_fleet_sim: the fleet simulation of bench/fleet_sim.hpp from the command line; prints the
-// results table of bench/README.md#fleet-simulation-20.
+// results table of bench/README.md#fleet-simulation.
 //   bench_fleet_sim [--hubs N] [--seed S] [--scenario primary|canary|skew|all]
 //                   [--policy legacy|agent|all] [--csv FILE]
 #include <cstdio>
@@ -15,7 +15,7 @@ namespace fs = dinodia::fleet_sim;
 
 namespace {
 
-// The agent's targets (issue #20): after the recovery at most twice the steady rate in any 10 s
+// The agent's targets: after the recovery at most twice the steady rate in any 10 s
 // window, every hub synced within two regular intervals (2 x 120 s), no client token refused, no
 // nonce reused.
 constexpr double kPeakTarget = 2.0;

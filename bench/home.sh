@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Home configuration memory (#20, not in CI): the agent as a home runs it, not the bridge alone.
+# Home configuration memory (not in CI): the agent as a home runs it, not the bridge alone.
 # Platform sync over TLS to the platform stand-in (tests/fakes/fake_platform with a self-signed
 # certificate trusted through SSL_CERT_FILE, bootstrap secret from /_fake/provision), heating and
 # electric usage tracking on, against the Home Assistant stand-in (tests/fakes/fake_ha, 300

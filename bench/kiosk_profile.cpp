@@ -1,5 +1,5 @@
 // The apps' Home-mode load, as the real apps generate it (docs/platform-protocol.md#apps;
-// bench/README.md#kiosk-relief-19). Each behaviour below names the app file it comes from
+// bench/README.md#kiosk-relief). Each behaviour below names the app file it comes from
 // (nivedit1998/dinodia-kiosk and nivedit1998/dinodiasmartliving-ios).
 //
 // Kiosk (Android, React Native 0.76), K of them:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The long soak (#20, not in CI): tests/integration/soak_test.cpp with a home's shape for hours.
+# The long soak (not in CI): tests/integration/soak_test.cpp with a home's shape for hours.
 # 10 kiosks on the real kiosk's 1-second cycle (GET /api/, /api/states, POST /api/template, a
 # camera image) plus short WebSocket sessions and two long-lived subscriptions, the platform
 # rotating the hub token every 20 s (sync every second), the usage trackers following a boiler,

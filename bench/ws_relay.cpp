@@ -1,5 +1,5 @@
-// WebSocket relay load generator for the benchmark (bench/README.md, "WebSocket relay and events
-// fan-out (#19)"). Two workloads, each printing one JSON line:
+// WebSocket relay load generator for the benchmark
+// (bench/README.md#websocket-relay-and-events-fan-out). Two workloads, each printing one JSON line:
 //
 //   ws_relay ping <host> <port> <path> <token> <connections> <seconds> [in_flight]
 //     C connections, each authenticated, then {"id":n,"type":"ping"} commands pipelined with

@@ -15,7 +15,7 @@ using TimePoint = std::chrono::system_clock::time_point;
 
 // Where a component that must be testable against another time reads the wall clock: the platform
 // sync (agent/platform_sync.hpp) signs and records with it, and bench/fleet_sim runs thousands of
-// syncs on a simulated clock through it (bench/README.md#fleet-simulation-20). Production passes
+// syncs on a simulated clock through it (bench/README.md#fleet-simulation). Production passes
 // system_source(), which reads std::chrono::system_clock.
 class Source {
  public:

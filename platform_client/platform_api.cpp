@@ -109,6 +109,19 @@ bool contains_ci(std::string_view haystack, std::string_view needle) {
   return text::lower(haystack).find(needle) != std::string::npos;
 }
 
+// The answer to pair() or token_state(): a refusal or transport failure as classified, with its
+// message and the answer kept; a 2xx body handed to that call's parser.
+template <class Result>
+Result classified_answer(HttpResult http, Result (*parse)(HttpResult)) {
+  const Failure failure = PlatformApi::classify(http);
+  if (failure == Failure::none) return parse(std::move(http));
+  Result result;
+  result.failure = failure;
+  result.message = failure_message(http);
+  result.http = std::move(http);
+  return result;
+}
+
 }  // namespace
 
 std::string_view to_string(Failure failure) {
@@ -283,30 +296,14 @@ TokenStateResult PlatformApi::parse_token_state_response(HttpResult http) {
 }
 
 PairResult PlatformApi::pair(const std::string& url, const SignedFields& signed_fields) {
-  HttpResult http = transport_.post_json(url, pair_body(signed_fields));
-  Failure failure = classify(http);
-  if (failure != Failure::none) {
-    PairResult result;
-    result.failure = failure;
-    result.message = failure_message(http);
-    result.http = std::move(http);
-    return result;
-  }
-  return parse_pair_response(std::move(http));
+  return classified_answer(transport_.post_json(url, pair_body(signed_fields)),
+                           &PlatformApi::parse_pair_response);
 }
 
 TokenStateResult PlatformApi::token_state(const std::string& url,
                                           const TokenStateRequest& request) {
-  HttpResult http = transport_.post_json(url, request.body);
-  Failure failure = classify(http);
-  if (failure != Failure::none) {
-    TokenStateResult result;
-    result.failure = failure;
-    result.message = failure_message(http);
-    result.http = std::move(http);
-    return result;
-  }
-  return parse_token_state_response(std::move(http));
+  return classified_answer(transport_.post_json(url, request.body),
+                           &PlatformApi::parse_token_state_response);
 }
 
 }  // namespace dinodia::platform_client

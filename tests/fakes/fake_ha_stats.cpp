@@ -1,5 +1,5 @@
 // What reaches the Home Assistant stand-in, counted for the kiosk-relief benchmark
-// (bench/relief.sh, bench/README.md#kiosk-relief-19): REST requests by path, WebSocket
+// (bench/relief.sh, bench/README.md#kiosk-relief): REST requests by path, WebSocket
 // connections, logins (auth_ok), commands by type and template renders. Shown in
 // GET /_fake/stats under "counts"; POST /_fake/stats/reset zeroes them (and only them: the
 // older /_fake/stats fields keep their meaning for the tests that read them).

@@ -1,5 +1,5 @@
 // The Home Assistant stand-in's counts of what reaches it (tests/fakes/fake_ha_stats.cpp), which
-// the kiosk-relief benchmark reads as "Home Assistant work" (bench/README.md#kiosk-relief-19):
+// the kiosk-relief benchmark reads as "Home Assistant work" (bench/README.md#kiosk-relief):
 // REST requests by path, WebSocket connections, logins, commands by type, template renders, and
 // their reset. Talks to the real fake_ha over real sockets.
 #include <catch2/catch.hpp>

@@ -1,6 +1,6 @@
 // bench/fleet_sim: the agent's real sync cycle and delays for a fleet of hubs against the fake
-// platform's rules on a simulated clock, held to the targets of issue #20
-// (bench/README.md#fleet-simulation-20, docs/platform-protocol.md#errors): after an outage of the
+// platform's rules on a simulated clock, held to the agent's targets
+// (bench/README.md#fleet-simulation, docs/platform-protocol.md#errors): after an outage of the
 // primary origin at most 2x the steady request rate in any 10 s window, every hub synced again
 // within two intervals, no token a client may hold refused, no nonce reused. The legacy timing
 // (no back-off, no clock correction) is run too: it must miss a target, or the checks prove

@@ -79,7 +79,7 @@ TEST_CASE("back-off: 5, 10, 20, 40, 80 s with jitter down to half - then the reg
     min5 = std::min(min5, d5);
     max5 = std::max(max5, d5);
     // 5 s * 2^5 = 160 s is past the interval: the regular cadence, as after a success
-    // (bench/README.md#fleet-simulation-20: capping the back-off at the interval kept a fleet in
+    // (bench/README.md#fleet-simulation: capping the back-off at the interval kept a fleet in
     // a long outage at 2.8x its steady rate).
     for (int failures : {6, 7, 40}) {
       auto d = sched.next_delay(CycleOutcome::retry, failures);
