@@ -4,11 +4,13 @@
 //
 // The filter parses with nlohmann::json, and only frames a cheap scan cannot rule out. Core
 // parses with another library. A frame the two parsers read differently could carry a denied
-// command (supervisor/…, hassio/…, call_service to the hassio domain) past the filter: this
+// command (supervisor/…, hassio/…, call_service to the hassio domain, execute_script with a
+// hassio action) past the filter: this
 // target reads each forwarded frame with Boost.JSON, as Core would, and checks that it holds
 // nothing the filter would have refused, and that where both parsers read it they agree on
-// every command's type and domain. Duplicate keys: the last one counts in nlohmann, Boost.JSON
-// and Python alike. Both filter settings (allow_hassio_domain false and true) run per input.
+// every command's type, domain and hassio action. Duplicate keys: the last one counts in nlohmann,
+// Boost.JSON and Python alike. Both filter settings (allow_hassio_domain false and true) run per
+// input.
 #include <algorithm>
 #include <boost/json/src.hpp>  // header-only Boost.JSON, compiled into this target only
 #include <cmath>
@@ -32,12 +34,58 @@ using dinodia::ha_bridge::detail::is_denied_ws_type;
 using dinodia::ha_bridge::detail::is_hassio_domain;
 using Action = ClientFrameVerdict::Action;
 
-// What matters of one command: its type and, for call_service, its domain.
+// What matters of one command: its type, for call_service its domain, and for execute_script
+// whether it names a hassio action.
 struct Command {
   std::optional<std::string> type;
   std::optional<std::string> domain;
+  bool hassio_action = false;
   bool operator==(const Command&) const = default;
 };
+
+// The rule of ha_bridge/detail/names_hassio_action.hpp, written again for each parser's values
+// (without its depth limit: a deeper frame is dropped before it is taken apart).
+bool is_action_key(std::string_view key) {
+  return key == "service" || key == "action" || key == "service_template";
+}
+bool names_hassio(std::string_view service) {
+  return is_hassio_domain(service.substr(0, service.find('.')));
+}
+
+bool has_hassio_action(const bj::value& v) {
+  if (const bj::object* o = v.if_object()) {
+    for (const auto& member : *o) {
+      const bj::value& m = member.value();
+      const std::string_view key(member.key().data(), member.key().size());
+      if (m.is_string() && is_action_key(key) &&
+          names_hassio(std::string_view(m.get_string().data(), m.get_string().size()))) {
+        return true;
+      }
+      if (has_hassio_action(m)) return true;
+    }
+  } else if (const bj::array* a = v.if_array()) {
+    for (const auto& element : *a) {
+      if (has_hassio_action(element)) return true;
+    }
+  }
+  return false;
+}
+
+bool has_hassio_action(const nlohmann::json& v) {
+  if (v.is_object()) {
+    for (const auto& [key, m] : v.items()) {
+      if (m.is_string() && is_action_key(key) && names_hassio(m.get_ref<const std::string&>())) {
+        return true;
+      }
+      if (has_hassio_action(m)) return true;
+    }
+  } else if (v.is_array()) {
+    for (const auto& element : v) {
+      if (has_hassio_action(element)) return true;
+    }
+  }
+  return false;
+}
 
 // Core's JSON library refuses nesting beyond 1024 levels; deeper frames never reach a handler.
 constexpr std::size_t kCoreMaxDepth = 1024;
@@ -61,6 +109,7 @@ Command command_of(const bj::value& v) {
   if (auto it = o->find("domain"); it != o->end() && it->value().is_string()) {
     c.domain = std::string(it->value().get_string());
   }
+  c.hassio_action = c.type == std::optional<std::string>("execute_script") && has_hassio_action(v);
   return c;
 }
 
@@ -71,6 +120,7 @@ Command command_of(const nlohmann::json& v) {
   if (auto it = v.find("domain"); it != v.end() && it->is_string()) {
     c.domain = it->get<std::string>();
   }
+  c.hassio_action = c.type == std::optional<std::string>("execute_script") && has_hassio_action(v);
   return c;
 }
 
@@ -131,8 +181,9 @@ bool same_value(const bj::value& a, const bj::value& b) {
 bool refused_by_policy(const Command& c, bool allow_hassio_domain) {
   if (!c.type) return false;
   if (is_denied_ws_type(*c.type)) return true;
-  return !allow_hassio_domain && *c.type == "call_service" && c.domain &&
-         is_hassio_domain(*c.domain);
+  if (allow_hassio_domain) return false;
+  if (*c.type == "execute_script") return c.hassio_action;
+  return *c.type == "call_service" && c.domain && is_hassio_domain(*c.domain);
 }
 
 void check_forwarded(std::string_view sent, bool allow_hassio_domain, bool whole_frame) {

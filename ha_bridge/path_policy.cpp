@@ -1,5 +1,6 @@
 #include "ha_bridge/path_policy.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <unordered_map>
@@ -257,6 +258,35 @@ bool names_hassio_service(std::string_view client_path) {
     if (n >= kHassio.size() || c != kHassio[n]) return false;
   }
   return n == kHassio.size();
+}
+
+bool names_action_config(std::string_view client_path) {
+  std::string path(client_path);
+  // Every round of decoding shortens a path that still has an escape; none left: done.
+  for (;;) {
+    std::string decoded;
+    decoded.reserve(path.size());
+    for (std::size_t i = 0; i < path.size(); ++i) {
+      const int hi =
+          path[i] == '%' && i + 2 < path.size() ? text::hex_digit_value(path[i + 1]) : -1;
+      const int lo = hi >= 0 ? text::hex_digit_value(path[i + 2]) : -1;
+      if (lo >= 0) {
+        decoded.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+      } else {
+        decoded.push_back(path[i]);
+      }
+    }
+    if (decoded.size() == path.size()) break;
+    path = std::move(decoded);
+  }
+  // A decoded "%2F" may have made a run of '/' (collapsed like the relay's own path).
+  path.erase(
+      std::unique(path.begin(), path.end(), [](char a, char b) { return a == '/' && b == '/'; }),
+      path.end());
+  // In any case, as names_hassio_service compares.
+  return text::istarts_with(path, "/api/config/script/config/") ||
+         text::istarts_with(path, "/api/config/automation/config/");
 }
 
 AllowList::AllowList(const std::vector<std::string>& patterns) {

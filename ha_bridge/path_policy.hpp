@@ -34,6 +34,13 @@ std::optional<NormalisedTarget> normalise_target_fully(std::string_view request_
 // treats it, is "hassio" (docs/http-input.md).
 bool names_hassio_service(std::string_view client_path);
 
+// Whether `client_path` (normalised) is where Home Assistant saves a script's or an
+// automation's config, "/api/config/script/config/<id>" or "/api/config/automation/config/<id>",
+// compared percent-decoded (repeatedly: a decoding proxy on the way must not make it one, runs
+// of '/' collapsed, in any case) as Home Assistant's router sees it, or more. The relay reads such
+// a body before relaying it (docs/http-input.md).
+bool names_action_config(std::string_view client_path);
+
 // ECMAScript regexes, matched with search semantics (JavaScript RegExp.test) against
 // client_path only (no query). Construction throws std::regex_error on an invalid pattern; the
 // options loader skips such patterns, with a warning, before we get here.

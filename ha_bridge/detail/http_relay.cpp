@@ -21,6 +21,7 @@
 #include "common/text.hpp"
 #include "ha_bridge/detail/client_watch.hpp"
 #include "ha_bridge/detail/gather_body.hpp"
+#include "ha_bridge/detail/names_hassio_action.hpp"
 #include "ha_bridge/detail/refuse_access.hpp"
 #include "ha_bridge/detail/relay_access.hpp"
 #include "ha_bridge/detail/relief_request.hpp"
@@ -39,6 +40,16 @@ constexpr std::uint32_t kResponseHeaderLimit = 64 * 1024;
 constexpr std::uint64_t kSpliceThreshold = std::uint64_t{64} * 1024;
 // Room asked for when more of an answer must be read into a buffer that already has a block.
 constexpr std::size_t kReadRoom = 4096;
+// The largest script or automation config the relay reads to check (check_action_config): a
+// config Home Assistant's editor saves is a few KiB.
+constexpr std::uint64_t kMaxActionConfigBody = std::uint64_t{256} * 1024;
+
+// A request that may save a script or automation config (Core's config views take POST; PUT
+// and PATCH are checked as well, should a later Core take them).
+bool saves_action_config(http::verb method, std::string_view client_path) {
+  return (method == http::verb::post || method == http::verb::put || method == http::verb::patch) &&
+         names_action_config(client_path);
+}
 
 using WriteResult = std::tuple<beast::error_code, std::size_t>;
 
@@ -74,8 +85,17 @@ class Exchange {
     }
     // A client waiting for "100 Continue" gets it from us once the request is accepted; the
     // Expect header is not forwarded.
-    const bool expects_continue =
+    bool expects_continue =
         text::iequals(head_.get(http::field::expect), "100-continue") && !head_.is_done();
+    // A script or automation saved through /api/config is read whole and checked for a hassio
+    // action before anything goes upstream, unless the hassio domain is allowed.
+    const bool check_actions =
+        !ctx_.config.allow_hassio_domain && saves_action_config(head_.method, target_.client_path);
+    if (check_actions) {
+      build_upstream_request(/*read_whole=*/true);  // the last use of the head's fields
+      if (const auto ended = co_await check_action_config(expects_continue)) co_return *ended;
+      expects_continue = false;  // sent before the body was read
+    }
     // Kiosk-load relief (docs/lan-bridge.md#kiosk-relief), only after auth and the allow-list: a
     // write drops what is held, when it starts and again when its answer came; a relievable read
     // may be answered without asking Home Assistant.
@@ -83,19 +103,15 @@ class Exchange {
                                        ? &ctx_.relief_signals
                                        : nullptr);
     std::optional<ReliefRequest> relief;
-    if (ctx_.relief && !write_notice.signals) relief = relief_request(head_, target_);
-    build_upstream_request();  // the last use of the head's fields
+    if (ctx_.relief && !write_notice.signals && !check_actions) {
+      relief = relief_request(head_, target_);
+    }
+    if (!check_actions) build_upstream_request(/*read_whole=*/false);  // as above
     if (relief) {
       if (const auto ended = co_await relieve(*relief)) co_return *ended;
     }
 
-    if (expects_continue) {
-      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      client_.gather.assign({asio::buffer(kContinue)});
-      const auto [ec, n] = co_await write_within(client_, client_.socket, ctx_.config.io_timeout);
-      (void)n;
-      if (client_.checked(ec)) co_return ExchangeEnd::close;
-    }
+    if (expects_continue && !co_await send_continue()) co_return ExchangeEnd::close;
 
     const bool retryable = !has_body_;
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -235,10 +251,14 @@ class Exchange {
     leader_.reset();
   }
 
-  void build_upstream_request() {
+  // `read_whole`: the body is read before it goes upstream (check_action_config), which then
+  // adds its framing to the head.
+  void build_upstream_request(bool read_whole) {
     has_body_ = !head_.is_done();
     Framing framing;
-    if (const auto length = head_.content_length()) {
+    if (read_whole) {
+      // framed by check_action_config
+    } else if (const auto length = head_.content_length()) {
       framing = {Framing::Kind::length, *length};
       request_length_ = *length;
     } else if (has_body_) {
@@ -249,7 +269,61 @@ class Exchange {
         client_.head, method_,
         {ctx_.config.upstream.path_prefix, "/core", target_.client_path, target_.search},
         *head_.fields, ctx_.upstream_fields, framing);
-    body_buffered_ = has_body_ && !request_chunked_ && client_.buffer.size() >= request_length_;
+    body_buffered_ =
+        !read_whole && has_body_ && !request_chunked_ && client_.buffer.size() >= request_length_;
+  }
+
+  // "100 Continue" to a client that waits for it. False when the client went away.
+  asio::awaitable<bool> send_continue() {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    client_.gather.assign({asio::buffer(kContinue)});
+    const auto [ec, n] = co_await write_within(client_, client_.socket, ctx_.config.io_timeout);
+    (void)n;
+    co_return !client_.checked(ec);
+  }
+
+  // A script or automation config (saves_action_config), after build_upstream_request(true):
+  // reads the body whole, at most kMaxActionConfigBody (413 above), into held_body_ and refuses
+  // one that may name a hassio action (names_hassio_action.hpp; a body that is not JSON too)
+  // with the allow-list's 403 (docs/http-input.md). Otherwise completes the upstream head with
+  // the body's length (a chunked body goes on with a Content-Length) and returns nothing.
+  asio::awaitable<std::optional<ExchangeEnd>> check_action_config(bool expects_continue) {
+    if (const auto declared = head_.content_length();
+        declared && *declared > kMaxActionConfigBody) {
+      co_return co_await reply_json(client_, ctx_, 413, kBodyTooLargeBody, false, client_version_);
+    }
+    if (expects_continue && !co_await send_continue()) co_return ExchangeEnd::close;
+    held_body_.emplace();
+    head_.body_limit(std::min<std::uint64_t>(ctx_.config.max_body_bytes, kMaxActionConfigBody));
+    head_.eager(true);
+    beast::error_code ec;
+    while (!head_.is_done()) {
+      if (client_.buffer.empty() && !co_await read_client_body()) {
+        co_return co_await client_body_failed();
+      }
+      head_.body->clear();
+      const std::size_t used = head_.put(asio::buffer(client_.buffer.readable()), ec);
+      if (ec && ec != http::error::need_more) {
+        client_failed_ = true;
+        error_ = ec;
+        co_return co_await client_body_failed();
+      }
+      for (auto piece : *head_.body) held_body_->append(piece);
+      client_.buffer.consume(used);
+      if (!head_.is_done() && used == 0 && !co_await read_client_body()) {
+        co_return co_await client_body_failed();
+      }
+    }
+    body_started_ = body_consumed_ = true;
+    if (text_may_name_hassio_action(*held_body_)) {
+      ctx_.stats.http_rejected_forbidden.fetch_add(1, std::memory_order_relaxed);
+      co_return co_await refuse_access(client_, ctx_, head_, target_,
+                                       RelayAccess::path_not_allowed);
+    }
+    client_.head.resize(client_.head.size() - 2);  // before the head's final CRLF
+    append_framing(client_.head, {Framing::Kind::length, held_body_->size()});
+    client_.head.append("\r\n");
+    co_return std::nullopt;
   }
 
   // The length of a body that came whole with the head (body_buffered_): no more than the read
@@ -298,7 +372,9 @@ class Exchange {
   // Sends the request head, then the client's body (if any). False on failure;
   // `client_failed_` tells whose side failed.
   asio::awaitable<bool> send_request() {
-    if (body_buffered_) {
+    if (held_body_) {
+      client_.gather.assign({asio::buffer(client_.head), asio::buffer(*held_body_)});
+    } else if (body_buffered_) {
       // The whole body came with the head (a template render, a service call): one write.
       const auto body = client_.buffer.readable().substr(0, buffered_body_length());
       client_.gather.assign({asio::buffer(client_.head), asio::buffer(body)});
@@ -608,9 +684,10 @@ class Exchange {
   bool has_body_ = false;
   bool request_chunked_ = false;
   std::uint64_t request_length_ = 0;
-  bool body_buffered_ = false;  // the whole Content-Length body came with the head
-  bool body_started_ = false;   // some of a streamed body was taken from the client
-  bool body_consumed_ = false;  // all of it was
+  bool body_buffered_ = false;            // the whole Content-Length body came with the head
+  bool body_started_ = false;             // some of a streamed body was taken from the client
+  bool body_consumed_ = false;            // all of it was
+  std::optional<std::string> held_body_;  // a body read whole to check (check_action_config)
   std::optional<tcp::socket> upstream_;
   ReadBuffer upstream_buffer_;
   std::optional<ResponseHead> response_;

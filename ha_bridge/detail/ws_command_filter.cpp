@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/text.hpp"
+#include "ha_bridge/detail/names_hassio_action.hpp"
 
 namespace dinodia::ha_bridge::detail {
 namespace {
@@ -21,7 +22,9 @@ bool might_need_inspection(std::string_view frame, bool allow_hassio_domain) {
          frame.find("auth") != std::string_view::npos ||
          frame.find("supervisor/") != std::string_view::npos ||
          frame.find("hassio/") != std::string_view::npos ||
-         (!allow_hassio_domain && frame.find("call_service") != std::string_view::npos &&
+         (!allow_hassio_domain &&
+          (frame.find("call_service") != std::string_view::npos ||
+           frame.find("execute_script") != std::string_view::npos) &&
           contains_hassio_any_case(frame));
 }
 
@@ -44,7 +47,9 @@ bool is_denied_command(const json& message, bool allow_hassio_domain) {
   const std::string* type = type_of(message);
   if (type == nullptr) return false;
   if (is_denied_ws_type(*type)) return true;
-  if (allow_hassio_domain || *type != "call_service") return false;
+  if (allow_hassio_domain) return false;
+  if (*type == "execute_script") return names_hassio_action(message);
+  if (*type != "call_service") return false;
   auto domain = message.find("domain");
   return domain != message.end() && domain->is_string() &&
          is_hassio_domain(domain->get_ref<const std::string&>());

@@ -7,8 +7,9 @@
 // client `auth` message or a denied command. Without a backslash a JSON string is spelled
 // literally, so a frame that contains no backslash and none of the trigger substrings cannot
 // carry a type of "auth" or one starting with "supervisor/" or "hassio/", nor a call_service
-// whose domain is hassio. A frame that needs inspection but does not parse is refused, never
-// forwarded: another parser (Core's) might read a denied command in it (fail closed).
+// whose domain is hassio, nor an execute_script with a hassio action (names_hassio_action.hpp). A
+// frame that needs inspection but does not parse is refused, never forwarded: another parser
+// (Core's) might read a denied command in it (fail closed).
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,7 +43,8 @@ struct ClientFrameVerdict {
 // replies: taking it apart would recurse once per level (a remote crash found by fuzzing).
 inline constexpr int kMaxInspectedDepth = 64;
 
-// `allow_hassio_domain` lets call_service with domain hassio through (BridgeConfig).
+// `allow_hassio_domain` lets call_service with domain hassio, and execute_script with a hassio
+// action, through (BridgeConfig).
 ClientFrameVerdict inspect_client_text(std::string_view frame, bool allow_hassio_domain = false);
 
 }  // namespace dinodia::ha_bridge::detail

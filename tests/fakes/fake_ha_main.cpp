@@ -14,6 +14,7 @@
 //   GET  /core/api/config                 core config; /core/api/config/automation/config/<id>
 //                                         GET/POST/DELETE (a POST adds the automation.* state, a
 //                                         DELETE drops it, as Core's reload does);
+//                                         POST config/script/config/<id> (200, nothing kept);
 //                                         config_entries/flow POST/DELETE;
 //                                         POST config/core/check_config {"result":"valid",...};
 //                                         GET config/config_entries/entry (the config entries)
@@ -576,6 +577,13 @@ class Handler {
     if (path.rfind("/api/config/automation/config/", 0) == 0) {
       const auto [status, body] = automation_config(method, path.substr(30), req.body());
       return send(req, status, "application/json", body);
+    }
+    if (path.rfind("/api/config/script/config/", 0) == 0 && method == http::verb::post) {
+      // Core's EditScriptConfigView: a JSON object is saved (the fake keeps nothing).
+      if (!json::parse(req.body(), nullptr, false).is_object()) {
+        return send(req, 400, "application/json", R"({"message":"Message malformed"})");
+      }
+      return send(req, 200, "application/json", R"({"result":"ok"})");
     }
     if (path == "/api/config/core/check_config" && method == http::verb::post) {
       return send(req, 200, "application/json",

@@ -9,7 +9,8 @@
 // the REST side and POST /_fake/set share: config/{area,label,device,entity}_registry/list,
 // config/entity_registry/list_for_display, config/entity_registry/remove,
 // config/device_registry/remove (unknown_command with "device_remove_command": false, as Core
-// before it), config/device_registry/remove_config_entry, automation/config; the removals
+// before it), config/device_registry/remove_config_entry, automation/config; call_service and
+// execute_script answer {"context", "response": null} without running anything; the removals
 // answer `unauthorized` with "ws_admin": false (fake_ha.hpp).
 //
 // Test commands (all answer with a normal `result` unless noted):
@@ -396,7 +397,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
             {"lc", 1700000000.0}};  // a number: the JS client passes it to Date()
       }
       send(json{{"id", id}, {"type", "event"}, {"event", {{"a", added}}}}.dump());
-    } else if (type == "call_service") {
+    } else if (type == "call_service" || type == "execute_script") {
+      // execute_script answers as call_service does: the context and the script's response.
       send(result_message(
                id,
                {{"context", {{"id", "fake-context"}, {"parent_id", nullptr}, {"user_id", nullptr}}},

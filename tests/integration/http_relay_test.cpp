@@ -13,6 +13,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdio>
 #include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -746,6 +747,106 @@ TEST_CASE("the hassio service domain is refused like a path off the list, unless
     Stack s(json{{"allow_hassio_domain", true}});
     CHECK(status_of(post(s, "/api/services/hassio/host_reboot")) == 200);
     CHECK(s.recorded("/core/api/services/hassio/host_reboot").size() == 1);
+  }
+}
+
+TEST_CASE("a script or automation saved with a hassio action is refused, unless allowed") {
+  const std::string forbidden = R"({"error":"Path not allowed.","path":")";
+  const std::string script_reboot =
+      R"({"alias":"Reboot","sequence":[{"action":"hassio.host_reboot"}]})";
+  const std::string automation_stop =
+      R"({"id":"a1","alias":"Stop","triggers":[],"actions":[{"choose":[{"conditions":[],"sequence":[{"service":"HASSIO.addon_stop","data":{"addon":"core_ssh"}}]}]}]})";
+  auto post = [](const Stack& s, const std::string& target, const std::string& body,
+                 bool chunked = false) {
+    RawSocket raw(s.port);
+    std::string request = "POST " + target + " HTTP/1.1\r\nHost: x\r\nAuthorization: " + kAuth +
+                          "\r\nContent-Type: application/json\r\n";
+    if (chunked) {
+      // Two chunks, split inside the action's name.
+      const std::size_t half = body.size() / 2;
+      auto chunk = [](const std::string& part) {
+        char size[16];
+        std::snprintf(size, sizeof size, "%zx", part.size());
+        return std::string(size) + "\r\n" + part + "\r\n";
+      };
+      request += "Transfer-Encoding: chunked\r\n\r\n" + chunk(body.substr(0, half)) +
+                 chunk(body.substr(half)) + "0\r\n\r\n";
+    } else {
+      request += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    }
+    raw.send(request);
+    return raw.read_response(5s);
+  };
+  SECTION("refused by default: nothing reaches Home Assistant") {
+    Stack s;
+    struct Case {
+      const char* target;
+      const std::string& body;
+      bool chunked;
+    };
+    const std::string not_json = R"({"alias":"x","sequence":[)";
+    const std::string deep = std::string(100, '[') + std::string(100, ']');
+    for (const Case& c : {Case{"/api/config/script/config/reboot", script_reboot, false},
+                          Case{"/api/config/automation/config/a1", automation_stop, false},
+                          Case{"/api/config/script/config/reboot", script_reboot, true},
+                          Case{"/api/config/%73cript/config/reboot", script_reboot, false},
+                          Case{"/api/config/script/config/broken", not_json, false},
+                          Case{"/api/config/script/config/deep", deep, false}}) {
+      INFO(c.target << " " << c.body << (c.chunked ? " (chunked)" : ""));
+      const auto out = post(s, c.target, c.body, c.chunked);
+      CHECK(status_of(out) == 403);
+      CHECK(body_of(out).rfind(forbidden, 0) == 0);
+    }
+    // The connection stays usable after a refusal whose body was read.
+    RawSocket raw(s.port);
+    for (int i = 0; i < 2; ++i) {
+      raw.send("POST /api/config/script/config/reboot HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+               kAuth + "\r\nContent-Length: " + std::to_string(script_reboot.size()) + "\r\n\r\n" +
+               script_reboot);
+      CHECK(status_of(raw.read_response(5s)) == 403);
+    }
+    CHECK(s.recorded("/core/api/config/").empty());
+  }
+  SECTION("too large to check: 413, nothing relayed") {
+    Stack s;
+    const std::string big = R"({"alias":")" + std::string(300 * 1024, 'x') + R"("})";
+    CHECK(status_of(post(s, "/api/config/script/config/big", big)) == 413);
+    CHECK(status_of(post(s, "/api/config/automation/config/big", big, true)) == 413);
+    CHECK(s.recorded("/core/api/config/").empty());
+  }
+  SECTION("a config without a hassio action goes through byte for byte") {
+    Stack s;
+    const std::string script =
+        R"({"alias":"Morning","sequence":[{"action":"light.turn_on","target":{"entity_id":"light.hassio"}},{"delay":{"seconds":2}}]})";
+    const std::string automation =
+        R"({"id":"m1","alias":"Morning","triggers":[{"trigger":"time","at":"07:00:00"}],"actions":[{"service":"cover.open_cover"}]})";
+    auto out = post(s, "/api/config/script/config/morning", script);
+    CHECK(status_of(out) == 200);
+    CHECK(body_of(out) == R"({"result":"ok"})");
+    CHECK(status_of(post(s, "/api/config/automation/config/m1", automation, true)) == 200);
+    const auto scripts = s.recorded("/core/api/config/script/config/morning");
+    REQUIRE(scripts.size() == 1);
+    CHECK(scripts[0]["body"] == script);
+    CHECK(header_value(scripts[0], "content-length") == std::to_string(script.size()));
+    const auto automations = s.recorded("/core/api/config/automation/config/m1");
+    REQUIRE(automations.size() == 1);
+    CHECK(automations[0]["body"] == automation);  // de-chunked, sent with its length
+    CHECK(header_value(automations[0], "content-length") == std::to_string(automation.size()));
+    CHECK(header_value(automations[0], "transfer-encoding") == "<absent>");
+    // Reading and deleting are not checked.
+    RawSocket raw(s.port);
+    raw.send("GET /api/config/automation/config/m1 HTTP/1.1\r\nHost: x\r\nAuthorization: " + kAuth +
+             "\r\n\r\n");
+    CHECK(status_of(raw.read_response(5s)) == 200);
+  }
+  SECTION("allow_hassio_domain: true lets them through, unread") {
+    Stack s(json{{"allow_hassio_domain", true}});
+    CHECK(status_of(post(s, "/api/config/script/config/reboot", script_reboot)) == 200);
+    CHECK(status_of(post(s, "/api/config/automation/config/a1", automation_stop)) == 200);
+    CHECK(s.recorded("/core/api/config/script/config/reboot").size() == 1);
+    const auto automations = s.recorded("/core/api/config/automation/config/a1");
+    REQUIRE(automations.size() == 1);
+    CHECK(automations[0]["body"] == automation_stop);
   }
 }
 

@@ -807,3 +807,52 @@ TEST_CASE("call_service to the hassio domain is refused unless allow_hassio_doma
     CHECK(hassio_calls(f) == 2);
   }
 }
+
+TEST_CASE("execute_script with a hassio action is refused unless allow_hassio_domain is set") {
+  const std::string reboot =
+      R"({"id":3,"type":"execute_script","sequence":[{"action":"hassio.host_reboot"}]})";
+  const std::string nested =
+      R"({"id":4,"type":"execute_script","sequence":[{"choose":[{"conditions":[],"sequence":[{"service":"HASSIO.addon_stop","data":{"addon":"core_ssh"}}]}]}]})";
+  const std::string lights =
+      R"({"id":8,"type":"execute_script","sequence":[{"action":"light.turn_on","target":{"entity_id":"light.hassio"}}]})";
+  auto scripts = [](Fixture& f) {
+    int n = 0;
+    for (const auto& m : f.fake_received()) {
+      json items = m.is_array() ? m : json::array({m});
+      for (const auto& item : items) {
+        if (item.is_object() && item.value("type", "") == "execute_script") ++n;
+      }
+    }
+    return n;
+  };
+  SECTION("by default: the same refusal as call_service to the hassio domain") {
+    Fixture f;
+    WsClient client;
+    f.authenticate(client);
+    client.send_text(reboot);
+    CHECK(client.read().data == unauthorized_reply(3));
+    client.send_text(nested);
+    CHECK(client.read().data == unauthorized_reply(4));
+    client.send_text(
+        R"([{"id":6,"type":"ping"},{"id":7,"type":"execute_script","sequence":[{"if":[],"then":[],"else":[{"action":"hass\u0069o.host_shutdown"}]}]}])");
+    CHECK(client.read().data == unauthorized_reply(7));
+    CHECK(client.read_json() == json({{"id", 6}, {"type", "pong"}}));
+    CHECK(scripts(f) == 0);
+    // A script without one goes through (hassio in an entity id is no action).
+    client.send_text(lights);  // ids keep increasing: 6 reached Home Assistant
+    CHECK(client.read_result(8)["success"] == true);
+    CHECK(scripts(f) == 1);
+  }
+  SECTION("allow_hassio_domain: true in options.json lets them through") {
+    AgentOptions o;
+    o.allow_hassio_domain = true;
+    Fixture f(o);
+    WsClient client;
+    f.authenticate(client);
+    client.send_text(reboot);
+    CHECK(client.read_result(3)["success"] == true);
+    client.send_text(nested);
+    CHECK(client.read_result(4)["success"] == true);
+    CHECK(scripts(f) == 2);
+  }
+}

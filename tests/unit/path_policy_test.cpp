@@ -12,6 +12,7 @@
 #include <vector>
 
 using dinodia::ha_bridge::AllowList;
+using dinodia::ha_bridge::names_action_config;
 using dinodia::ha_bridge::names_hassio_service;
 using dinodia::ha_bridge::normalise_target;
 
@@ -199,5 +200,23 @@ TEST_CASE("names_hassio_service: the hassio domain as Home Assistant would read 
         "/api/services/hass%6/x", "/api/hassio/host/reboot", "/api/services/", "/api/states"}) {
     INFO(path);
     CHECK_FALSE(names_hassio_service(path));
+  }
+}
+
+TEST_CASE("names_action_config: script and automation configs, however the path is spelled") {
+  for (const char* path :
+       {"/api/config/script/config/morning", "/api/config/automation/config/1712345",
+        "/api/config/%73cript/config/x", "/api/config/script%2Fconfig/x",
+        "/api/config/%2573cript/config/x", "/api/config/automation%2F%2Fconfig/x",
+        "/API/Config/Script/Config/x", "/api/config/script/config/"}) {
+    INFO(path);
+    CHECK(names_action_config(path));
+  }
+  for (const char* path :
+       {"/api/config/script/config", "/api/config/automation", "/api/config/scene/config/x",
+        "/api/config/core/check_config", "/api/config/script/reload", "/api/services/script/x",
+        "/api/config/automation/configs/x", "/api/config", "/api/states"}) {
+    INFO(path);
+    CHECK_FALSE(names_action_config(path));
   }
 }

@@ -2,10 +2,15 @@
 #include "ha_bridge/detail/ws_command_filter.hpp"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 #include <string>
+
+#include "ha_bridge/detail/names_hassio_action.hpp"
 
 using dinodia::ha_bridge::detail::ClientFrameVerdict;
 using dinodia::ha_bridge::detail::inspect_client_text;
+using dinodia::ha_bridge::detail::names_hassio_action;
+using dinodia::ha_bridge::detail::text_may_name_hassio_action;
 using Action = ClientFrameVerdict::Action;
 
 namespace {
@@ -115,6 +120,105 @@ TEST_CASE("call_service with domain hassio, in any case Core accepts, is refused
         R"({"id":1,"type":"call_service","domain":"script","service":"hassio"})",
         R"({"id":1,"type":"call_service","domain":"hassio_x","service":"y"})",
         R"({"id":1,"type":"get_states","domain":"hassio"})"}) {
+    INFO(frame);
+    CHECK(inspect_client_text(frame).action == Action::forward_original);
+  }
+}
+
+TEST_CASE("names_hassio_action: a service or action step of the hassio domain, at any depth") {
+  using nlohmann::json;
+  for (
+      const char* text : {
+          R"([{"action":"hassio.host_reboot"}])",
+          R"([{"service":"hassio.addon_stop","data":{"addon":"core_ssh"}}])",
+          R"([{"service":"HASSIO.host_reboot"}])",
+          R"([{"action":"HaSsIo.host_shutdown"}])",
+          R"([{"service_template":"hassio.host_reboot"}])",
+          R"([{"action":"h\u0061ssio.host_reboot"}])",
+          R"([{"action":"hassio"}])",  // no service: still the domain
+          R"({"alias":"x","actions":[{"choose":[{"conditions":[],"sequence":[{"action":"hassio.backup_full"}]}],"default":[]}]})",
+          R"({"sequence":[{"if":[],"then":[{"delay":1}],"else":[{"service":"hassio.host_reboot"}]}]})",
+          R"({"sequence":[{"parallel":[{"sequence":[{"action":"hassio.addon_restart"}]}]}]})",
+          R"({"sequence":[{"repeat":{"count":2,"sequence":[{"action":"hassio.addon_start"}]}}]})",
+          R"({"trigger":[],"action":[{"action":"light.turn_on"},{"service":"hassio.host_reboot"}]})",
+      }) {
+    INFO(text);
+    CHECK(names_hassio_action(json::parse(text)));
+    CHECK(text_may_name_hassio_action(text));
+  }
+  for (const char* text : {
+           R"([{"action":"light.turn_on","target":{"entity_id":"light.hassio"}}])",
+           R"([{"service":"hassio_x.y"},{"action":"xhassio.y"},{"action":"hassi.o"}])",
+           R"([{"action":"script.hassio"},{"event":"hassio.host_reboot"}])",
+           R"([{"data":{"message":"hassio.host_reboot"}},{"alias":"hassio.host_reboot"}])",
+           R"([{"action":["hassio.host_reboot"]},{"service":{"x":1}},{"action":42}])",
+           R"({"alias":"Morning","trigger":[],"action":[{"action":"cover.open_cover"}]})",
+           R"([])",
+       }) {
+    INFO(text);
+    CHECK_FALSE(names_hassio_action(json::parse(text)));
+    CHECK_FALSE(text_may_name_hassio_action(text));
+  }
+}
+
+TEST_CASE("names_hassio_action: too deep or unreadable counts as naming one (fail closed)") {
+  using dinodia::ha_bridge::detail::kMaxInspectedDepth;
+  using nlohmann::json;
+  auto nested = [](int depth) {
+    std::string text;
+    for (int i = 0; i < depth; ++i) text += R"({"sequence":)";
+    text += "1";
+    for (int i = 0; i < depth; ++i) text += "}";
+    return text;
+  };
+  CHECK_FALSE(text_may_name_hassio_action(nested(kMaxInspectedDepth)));
+  CHECK_FALSE(names_hassio_action(json::parse(nested(kMaxInspectedDepth))));
+  CHECK(text_may_name_hassio_action(nested(kMaxInspectedDepth + 1)));
+  CHECK(names_hassio_action(json::parse(nested(kMaxInspectedDepth + 1))));
+  for (const char* text : {"", "not json", R"({"action":"light.turn_on")",
+                           R"({"action":"light.turn_on","x":1e999})", R"({"x":"\ud800"})"}) {
+    INFO(text);
+    CHECK(text_may_name_hassio_action(text));
+  }
+}
+
+TEST_CASE("execute_script with a hassio action is refused by default, like call_service") {
+  for (
+      const char* frame : {
+          R"({"id":7,"type":"execute_script","sequence":[{"action":"hassio.host_reboot"}]})",
+          R"({"id":7,"type":"execute_script","sequence":[{"service":"HASSIO.host_reboot"}]})",
+          R"({"type":"execute_script","id":7,"sequence":[{"choose":[{"conditions":[],"sequence":[{"action":"hassio.addon_stop"}]}]}]})",
+          R"({"id":7,"type":"execute_script","sequence":[{"action":"h\u0061ssio.host_reboot"}]})",
+          R"({"id":7,"type":"execute\u005fscript","sequence":[{"action":"hassio.host_reboot"}]})",
+      }) {
+    INFO(frame);
+    auto v = inspect_client_text(frame);
+    CHECK(v.action == Action::drop);
+    REQUIRE(v.local_replies.size() == 1);
+    CHECK(v.local_replies[0] == kDenied7);
+    CHECK(inspect_client_text(frame, /*allow_hassio_domain=*/true).action ==
+          Action::forward_original);
+  }
+  auto batch = inspect_client_text(
+      R"([{"id":6,"type":"ping"},{"id":7,"type":"execute_script","sequence":[{"action":"hassio.x"}]}])");
+  CHECK(batch.action == Action::forward_rewritten);
+  CHECK(batch.rewritten == R"([{"id":6,"type":"ping"}])");
+  REQUIRE(batch.local_replies.size() == 1);
+  CHECK(batch.local_replies[0] == kDenied7);
+  // Too deep to take apart: dropped whole, as any frame that needs inspection.
+  std::string deep = R"({"id":7,"type":"execute_script","sequence":)";
+  for (int i = 0; i < 100; ++i) deep += "[";
+  deep += R"({"action":"hassio.host_reboot"})";
+  for (int i = 0; i < 100; ++i) deep += "]";
+  deep += "}";
+  CHECK(inspect_client_text(deep).action == Action::drop);
+  // Other actions, and hassio anywhere but an action's domain, go through unparsed or parsed.
+  for (
+      const char* frame : {
+          R"({"id":1,"type":"execute_script","sequence":[{"action":"light.turn_on"}]})",
+          R"({"id":1,"type":"execute_script","sequence":[{"action":"light.turn_on","target":{"entity_id":"light.hassio"}}]})",
+          R"({"id":1,"type":"subscribe_trigger","trigger":{"action":"hassio.x"}})",
+      }) {
     INFO(frame);
     CHECK(inspect_client_text(frame).action == Action::forward_original);
   }
