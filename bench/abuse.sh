@@ -22,8 +22,11 @@ fi
 # shellcheck source=scripts/background.sh
 . "$ROOT/scripts/background.sh"
 
-# As a home starts it: soft descriptor limit 1024 (the agent raises its own).
-start_bridge_stack "$BUILD_DIR" abuse 1024
+# As a home starts it: soft descriptor limit 1024 (the agent raises its own). The kiosk relief is
+# off so that every kiosk request reaches the stand-in: "beyond the kiosk" below subtracts the
+# kiosk's own requests, which is exact only then (the relief does not touch unauthenticated
+# traffic: it answers a request only after the hub token has been checked).
+start_bridge_stack "$BUILD_DIR" abuse 1024 '"kiosk_relief": false'
 KIOSK="agent=127.0.0.1:$AGENT_PORT::/api/websocket:$HUB_TOKEN"
 
 # VmRSS, or another /proc status field given as $1 (RssAnon: the private part, heap and stacks;

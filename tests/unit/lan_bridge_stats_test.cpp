@@ -101,7 +101,9 @@ TEST_CASE("LanBridge::stats counts requests, rejections, upstream errors and liv
   CHECK(s.http_rejected_unauthorized == 1);
   CHECK(s.http_rejected_forbidden == 1);
   CHECK(s.http_upstream_errors == 0);
-  CHECK(s.connections_active == 1);  // the keep-alive connection is still open
+  // The 401 closed the first connection (an unauthenticated connection is not kept); its
+  // session ends on the bridge's thread, maybe after the 403's connection was counted.
+  CHECK(eventually([&] { return bridge.stats().connections_active == 1; }));  // the 403's is open
 
   {
     // Home Assistant never answers the upgrade: the session stays open, counted as active.
