@@ -101,8 +101,10 @@ except Exception:
 cycles, errors = k["cycles"], k["errors"]
 p99 = max((v for key, v in k.items() if key.endswith("_p99_ms")), default=0)
 b, n = json.loads(before), json.loads(now)
-rest = n["requests_total"] - b["requests_total"] - 3 * cycles
-ws = n["ws_connections_total"] - b["ws_connections_total"] - cycles
+# The kiosk's own calls, as it made them (it opens its WebSocket only when its template answer
+# asks for the registry: bench/kiosk_profile.cpp).
+rest = n["requests_total"] - b["requests_total"] - sum(k.get(f"{s}_n", 0) for s in ("api", "states", "template"))
+ws = n["ws_connections_total"] - b["ws_connections_total"] - k.get("websocket_n", 0)
 clients = [json.loads(l) for l in open(client_file) if l.strip()]
 for c in clients:
     c.pop("pid", None)
