@@ -105,6 +105,8 @@ bool is_sha256_hex(std::string_view s) {
   return true;
 }
 
-void release_thread_state() { OPENSSL_thread_stop(); }
+void release_thread_state() {
+  OPENSSL_thread_stop();
+}
 
 }  // namespace dinodia::crypto

@@ -344,7 +344,9 @@ TEST_CASE("Memory: once settled, the code only start-up ran is given back and th
                                      std::chrono::seconds(10)));
   const long after = stack.rss_kib("RssFile");
   INFO("RssFile before " << before << " KiB, after " << after << " KiB");
-  CHECK(after < before - 1024);
+  // Under qemu-user the process is the emulator: its RSS is not the agent's, and before qemu 8.1
+  // the agent sees no mapping it may drop (common/code_pages.hpp). It must run on all the same.
+  if (stack.rss_is_the_agents()) CHECK(after < before - 1024);
   // What the pages held is intact: requests, the WebSocket relay and the local routes still run
   // (their code maps back in as it is used), and the process is the same one.
   CHECK(stack.fresh_get("127.0.0.1") == 200);

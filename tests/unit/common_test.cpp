@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -214,6 +215,70 @@ int thrice(int x) {
 int (*const kTable[])(int) = {twice, thrice};
 }  // namespace
 
+// Whether /proc/self/smaps lists the mappings /proc/self/maps does (their header lines).
+bool smaps_is_this_process() {
+  const auto headers = [](const char* file, bool every_line) {
+    std::ifstream in(file);
+    std::set<std::string> out;
+    std::string line;
+    while (std::getline(in, line)) {
+      const auto space = line.find(' ');
+      if (!every_line && (space == std::string::npos || line.find('-') > space)) continue;
+      if (line.find(':') < space) continue;  // an smaps "Key: value" line
+      out.insert(line.substr(0, line.find(' ', space + 1)));
+    }
+    return out;
+  };
+  return headers("/proc/self/smaps", false) == headers("/proc/self/maps", true);
+}
+
+TEST_CASE(
+    "droppable_file_ranges: resident read-only file mappings without private pages, that "
+    "maps lists too") {
+  std::istringstream smaps(
+      "00400000-00500000 r--p 00000000 08:01 1234 /usr/bin/agent\n"
+      "Rss:                 120 kB\n"
+      "Anonymous:             0 kB\n"
+      "00500000-00600000 r-xp 00100000 08:01 1234 /usr/bin/agent\n"
+      "Rss:                 300 kB\n"
+      "Anonymous:             0 kB\n"
+      "00600000-00610000 r--p 00200000 08:01 1234 /usr/bin/agent\n"
+      "Rss:                  16 kB\n"
+      "Anonymous:             4 kB\n"
+      "00610000-00620000 rw-p 00210000 08:01 1234 /usr/bin/agent\n"
+      "Rss:                  16 kB\n"
+      "Anonymous:             0 kB\n"
+      "00700000-00710000 r--p 00000000 00:00 0 \n"
+      "Rss:                  16 kB\n"
+      "Anonymous:             0 kB\n"
+      "00800000-00900000 r--p 00000000 08:01 99 /usr/lib/libc.so.6\n"
+      "Rss:                   0 kB\n"
+      "Anonymous:             0 kB\n"
+      "7f0000000000-7f0000100000 r-xp 00000000 08:01 77 /usr/bin/qemu-arm-static\n"
+      "Rss:                 800 kB\n"
+      "Anonymous:             0 kB\n");
+  // maps lists the process's own mappings; the last smaps entry is not among them.
+  std::istringstream maps(
+      "00400000-00500000 r--p 00000000 08:01 1234 /usr/bin/agent\n"
+      "00500000-00600000 r-xp 00100000 08:01 1234 /usr/bin/agent\n"
+      "00600000-00610000 r--p 00200000 08:01 1234 /usr/bin/agent\n"
+      "00610000-00620000 rw-p 00210000 08:01 1234 /usr/bin/agent\n"
+      "00700000-00710000 r--p 00000000 00:00 0 \n"
+      "00800000-00900000 r--p 00000000 08:01 99 /usr/lib/libc.so.6\n");
+  const auto ranges = dinodia::process::droppable_file_ranges(smaps, maps);
+  REQUIRE(ranges.size() == 2);
+  CHECK(ranges[0].begin == 0x400000);
+  CHECK(ranges[0].end == 0x500000);
+  CHECK(ranges[0].resident_kib == 120);
+  CHECK(ranges[1].begin == 0x500000);
+  CHECK(ranges[1].resident_kib == 300);
+
+  // The same smaps against a maps of other addresses (an emulator's view): nothing.
+  std::istringstream smaps_again(smaps.str());
+  std::istringstream other_maps("10000-20000 r--p 00000000 08:01 1234 /usr/bin/agent\n");
+  CHECK(dinodia::process::droppable_file_ranges(smaps_again, other_maps).empty());
+}
+
 TEST_CASE("release_file_pages: read-only file pages unmapped, relocated data and code intact") {
   // What a process touched to start: its own code and the libraries'.
   std::vector<std::unique_ptr<Shape>> shapes;
@@ -224,8 +289,13 @@ TEST_CASE("release_file_pages: read-only file pages unmapped, relocated data and
   const std::size_t released = dinodia::process::release_file_pages();
   const long after = own_status_kib("RssFile");
   INFO("RssFile " << before << " -> " << after << " KiB; released " << released << " KiB");
-  CHECK(released > 256);
-  CHECK(after < before - 256);
+  if (smaps_is_this_process()) {
+    CHECK(released > 256);
+    CHECK(after < before - 256);
+  } else {
+    // qemu-user before 8.1 (scripts/test-arch.sh): smaps is the emulator's; nothing is touched.
+    CHECK(released == 0);
+  }
   // The code and the relocated tables work on: virtual calls, function pointers, std::function,
   // the C library, exceptions (their tables are read-only file pages too).
   CHECK(shapes[0]->sides() + shapes[1]->sides() == 7);
