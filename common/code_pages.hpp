@@ -23,7 +23,7 @@ std::size_t release_file_pages();
 // read-only private file mappings smaps shows resident and without an anonymous page, and only
 // those that maps lists too (same range and permissions). The two files list the same mappings on
 // a real kernel; under qemu-user before 8.1 only maps is the emulated process's own and smaps is
-// the emulator's (docs/building.md, "ARM test suites"), and none of those ranges is touched.
+// the emulator's (docs/building.md, "ARM test suites"): only ranges both files name are touched.
 struct FileRange {
   std::uintptr_t begin = 0;
   std::uintptr_t end = 0;

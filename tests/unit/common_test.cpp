@@ -292,10 +292,9 @@ TEST_CASE("release_file_pages: read-only file pages unmapped, relocated data and
   if (smaps_is_this_process()) {
     CHECK(released > 256);
     CHECK(after < before - 256);
-  } else {
-    // qemu-user before 8.1 (scripts/test-arch.sh): smaps is the emulator's; nothing is touched.
-    CHECK(released == 0);
   }
+  // Otherwise qemu-user before 8.1 (scripts/test-arch.sh): smaps is the emulator's and only what
+  // maps lists too may have been dropped; what follows must run either way.
   // The code and the relocated tables work on: virtual calls, function pointers, std::function,
   // the C library, exceptions (their tables are read-only file pages too).
   CHECK(shapes[0]->sides() + shapes[1]->sides() == 7);
