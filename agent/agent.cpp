@@ -216,7 +216,9 @@ int run_agent(const Environment& env) {
                                                     std::move(routes));
     telemetry = make_telemetry_service(options, env, ha, bridge->io_context());
     if (options.kiosk_relief && options.kiosk_relief_window_ms > 0) {
-      relief_events = make_relief_events(bridge->io_context(), ha, bridge->relief_signals());
+      relief_events = make_relief_events(
+          bridge->io_context(), ha, bridge->relief_signals(),
+          [&bridge](std::string_view greeting) { bridge->remember_ha_greeting(greeting); });
     }
   } catch (const std::invalid_argument& e) {
     log::error(std::string("Invalid configuration: ") + e.what());

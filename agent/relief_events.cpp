@@ -42,8 +42,8 @@ Named names_in(std::string_view frame) {
 class Stream final : public ReliefEvents, public std::enable_shared_from_this<Stream> {
  public:
   Stream(boost::asio::io_context& io, ha_client::HaClientConfig ha,
-         ha_bridge::ReliefSignals& signals)
-      : io_(io), ha_(std::move(ha)), signals_(signals) {}
+         ha_bridge::ReliefSignals& signals, std::function<void(std::string_view)> on_greeting)
+      : io_(io), ha_(std::move(ha)), signals_(signals), on_greeting_(std::move(on_greeting)) {}
 
   void start() override {
     std::weak_ptr<Stream> weak = shared_from_this();
@@ -104,6 +104,11 @@ class Stream final : public ReliefEvents, public std::enable_shared_from_this<St
   // Decides from the names alone; a frame that also carries anything else (a result, the login)
   // is parsed as well.
   bool on_frame(std::string_view frame) {
+    // Home Assistant's greeting, the first frame of every connection: ~50 bytes.
+    if (on_greeting_ && frame.size() < 512 &&
+        frame.find("\"auth_required\"") != std::string_view::npos) {
+      on_greeting_(frame);
+    }
     const Named n = names_in(frame);
     report(n);
     return n.any() && frame.find("\"result\"") == std::string_view::npos &&
@@ -131,16 +136,17 @@ class Stream final : public ReliefEvents, public std::enable_shared_from_this<St
   boost::asio::io_context& io_;
   ha_client::HaClientConfig ha_;
   ha_bridge::ReliefSignals& signals_;
+  std::function<void(std::string_view)> on_greeting_;
   std::shared_ptr<ha_client::HaConnection> conn_;
   std::atomic<bool> stopped_{false};
 };
 
 }  // namespace
 
-std::shared_ptr<ReliefEvents> make_relief_events(boost::asio::io_context& io,
-                                                 ha_client::HaClientConfig ha,
-                                                 ha_bridge::ReliefSignals& signals) {
-  return std::make_shared<Stream>(io, std::move(ha), signals);
+std::shared_ptr<ReliefEvents> make_relief_events(
+    boost::asio::io_context& io, ha_client::HaClientConfig ha, ha_bridge::ReliefSignals& signals,
+    std::function<void(std::string_view)> on_greeting) {
+  return std::make_shared<Stream>(io, std::move(ha), signals, std::move(on_greeting));
 }
 
 }  // namespace dinodia::agent

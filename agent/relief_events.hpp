@@ -8,7 +8,14 @@
 // A connection of its own rather than the usage trackers': they can be turned off, and they
 // parse every event they get, where this stream only looks for a few names in each frame.
 // Callbacks on the bridge's loop (ha_client style), on the connection's strand.
+//
+// Its connection also hands Home Assistant's `auth_required` greeting to `on_greeting` each time
+// it connects: the bridge's WebSocket relay greets LAN clients with it, so that not even the first
+// client after a start makes it connect upstream before proving a hub token
+// (docs/lan-bridge.md, "Before authentication").
+#include <functional>
 #include <memory>
+#include <string_view>
 
 #include "ha_bridge/relief_signals.hpp"
 #include "ha_client/config.hpp"
@@ -25,6 +32,7 @@ class ReliefEvents {
 
 std::shared_ptr<ReliefEvents> make_relief_events(boost::asio::io_context& io,
                                                  ha_client::HaClientConfig ha,
-                                                 ha_bridge::ReliefSignals& signals);
+                                                 ha_bridge::ReliefSignals& signals,
+                                                 std::function<void(std::string_view)> on_greeting);
 
 }  // namespace dinodia::agent

@@ -11,6 +11,8 @@
 #include <system_error>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "common/log.hpp"
 #include "common/process_limits.hpp"
 #include "ha_bridge/detail/context.hpp"
@@ -298,6 +300,14 @@ BridgeStats LanBridge::stats() const {
 
 ReliefSignals& LanBridge::relief_signals() {
   return impl_->ctx->relief_signals;
+}
+
+void LanBridge::remember_ha_greeting(std::string_view auth_required_message) {
+  if (auth_required_message.size() > detail::AuthRequiredCache::kMaxRemembered) return;
+  const auto parsed =
+      nlohmann::json::parse(auth_required_message, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object() || parsed.value("type", std::string()) != "auth_required") return;
+  impl_->ctx->ws_auth_required.remember(auth_required_message);
 }
 
 asio::io_context& LanBridge::io_context() {

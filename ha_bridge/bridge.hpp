@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ha_bridge/local_routes.hpp"
@@ -137,6 +138,11 @@ class LanBridge {
   boost::asio::io_context& io_context();
   // Where the agent's Home Assistant event stream reports to the kiosk-load relief.
   ReliefSignals& relief_signals();
+  // Home Assistant's `auth_required` message as a WebSocket of the agent's own received it from
+  // the same upstream: the relay greets LAN clients with it and so never has to connect upstream
+  // for a client that has not proved a hub token (docs/lan-bridge.md, "Before authentication").
+  // Thread-safe; a message that is not a small auth_required object is ignored.
+  void remember_ha_greeting(std::string_view auth_required_message);
 
  private:
   struct Impl;

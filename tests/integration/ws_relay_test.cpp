@@ -52,6 +52,7 @@ struct AgentOptions {
   std::string upstream_url;                               // default: the fake
   std::string bridge_timeouts;       // DINODIA_BRIDGE_TIMEOUTS, e.g. "ws_auth=2"; empty: defaults
   bool allow_hassio_domain = false;  // the add-on option; written only when true
+  bool kiosk_relief = false;         // on, its own WebSocket counts among the fake's connections
 };
 
 class Fixture {
@@ -67,7 +68,7 @@ class Fixture {
     // is off: its own long-lived Home Assistant connection would otherwise race the relay's
     // upstream connection in the tests that play the upstream themselves.
     json options = lan_agent_options(kPlainHubToken);
-    options["kiosk_relief"] = false;  // its own WebSocket would count among the fake's connections
+    options["kiosk_relief"] = o.kiosk_relief;
     options["hub_token_hashes"] = json::array({kHashedHubTokenSha});
     options["ws_auth_mode"] = o.ws_auth_mode;
     options["ha_access_token"] = o.ha_access_token;
@@ -77,6 +78,7 @@ class Fixture {
   }
 
   std::uint16_t port() const { return static_cast<std::uint16_t>(agent_.port()); }
+  std::uint16_t fake_port() const { return static_cast<std::uint16_t>(fake_.port()); }
   Process& agent() { return agent_.process(); }
 
   // Legacy order: auth_required, auth, auth_ok.
@@ -668,6 +670,43 @@ TEST_CASE("no upstream WebSocket exists for a client that has not proved a hub t
     CHECK(clients[0]->read_json() == json({{"id", 1}, {"type", "pong"}}));
     CHECK(f.fake_stats()["ws_connections_total"] == total_before + 1);
   }
+}
+
+TEST_CASE(
+    "with the kiosk relief on, the agent's own event stream teaches the relay HA's greeting") {
+  // What a home runs (kiosk_relief is on by default): not even the first client after a start
+  // makes the relay connect upstream before it has proved a hub token.
+  AgentOptions o;
+  o.kiosk_relief = true;
+  Fixture f(o);
+  REQUIRE(f.agent().wait_for_log("Kiosk relief: Home Assistant event stream up",
+                                 std::chrono::seconds(10)));
+  REQUIRE(f.fake_stats()["ws_connections_total"] == 1);  // the event stream alone
+  std::vector<std::unique_ptr<WsClient>> clients;
+  std::vector<std::string> greetings;
+  for (int i = 0; i < 20; ++i) {
+    clients.push_back(std::make_unique<WsClient>());
+    clients.back()->connect(f.port());
+    WsEvent event = clients.back()->read();
+    REQUIRE(event.is_message());
+    greetings.push_back(event.data);
+    clients.back()->send_json({{"id", 1}, {"type", "ping"}});  // buffered, not a login
+  }
+  json stats = f.fake_stats();
+  CHECK(stats["ws_connections_total"] == 1);
+  CHECK(stats["ws_connections_open"] == 1);
+  // Each greeting is Home Assistant's own auth_required, byte for byte.
+  WsClient direct;
+  direct.connect(f.fake_port(), "/core/api/websocket");
+  WsEvent direct_greeting = direct.read();
+  REQUIRE(direct_greeting.is_message());
+  direct.close();
+  for (const auto& greeting : greetings) CHECK(greeting == direct_greeting.data);
+  // A client that logs in gets its own upstream connection then, and its buffered ping answered.
+  clients[0]->send_json({{"type", "auth"}, {"access_token", kHashedHubToken}});
+  CHECK(clients[0]->read_json()["type"] == "auth_ok");
+  CHECK(clients[0]->read_json() == json({{"id", 1}, {"type", "pong"}}));
+  f.expect_no_secrets_logged();
 }
 
 TEST_CASE("a client without a hub token may hold only a few KiB before auth") {
