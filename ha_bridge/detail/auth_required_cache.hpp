@@ -3,9 +3,10 @@
 // the WebSocket relay can greet a client itself and connect upstream only once the client has
 // proved a hub token (docs/lan-bridge.md, "Before authentication").
 //
-// Every relay that connects upstream refreshes it with what Home Assistant (through the
-// Supervisor) said. While nothing is known yet (just after start), one client at a time may
-// connect upstream before authenticating to learn it; the others wait for that one.
+// The agent's own event stream hands it over when it connects (LanBridge::remember_ha_greeting),
+// and every relay that connects upstream refreshes it with what Home Assistant (through the
+// Supervisor) said. While nothing is known yet (no stream, just after start), one client at a
+// time may connect upstream before authenticating to learn it; the others wait for that one.
 #include <atomic>
 #include <mutex>
 #include <string>
