@@ -73,16 +73,14 @@ class Tracker final : public UsageTracker, public std::enable_shared_from_this<T
 
   void start() override {
     std::weak_ptr<Tracker> weak = shared_from_this();
-    conn_ = ha_client::HaConnection::create(io_, ha_,
-                                            {[weak] {
-                                               if (auto s = weak.lock())
-                                                 asio::post(s->strand_, [s] { s->on_ready(); });
-                                             },
-                                             [weak](const json& event) {
-                                               if (auto s = weak.lock())
-                                                 asio::post(s->strand_,
-                                                            [s, event] { s->on_event(event); });
-                                             }});
+    ha_client::HaConnection::Handlers handlers;
+    handlers.on_ready = [weak] {
+      if (auto s = weak.lock()) asio::post(s->strand_, [s] { s->on_ready(); });
+    };
+    handlers.on_event = [weak](const json& event) {
+      if (auto s = weak.lock()) asio::post(s->strand_, [s, event] { s->on_event(event); });
+    };
+    conn_ = ha_client::HaConnection::create(io_, ha_, std::move(handlers));
     conn_->start();
     asio::post(strand_, [self = shared_from_this()] {
       self->schedule_poll();

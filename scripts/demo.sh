@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 BUILD_DIR="${BUILD_DIR:-build}"
-export CCACHE_BASEDIR="$PWD"
+# shellcheck source=scripts/ccache-env.sh
+. scripts/ccache-env.sh
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target dinodia-hub-agent fake_ha fake_platform
 

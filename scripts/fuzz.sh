@@ -24,6 +24,8 @@ NICE="${FUZZ_NICE:-0}"
 if [ "${FUZZ_SKIP_DEPS:-0}" != "1" ]; then
   DINODIA_SANITIZER_DEPS=1 ./scripts/install-deps.sh
 fi
+# shellcheck source=scripts/ccache-env.sh
+. scripts/ccache-env.sh
 CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR" -G Ninja -DDINODIA_FUZZ=ON \
   -DDINODIA_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 nice -n "$NICE" cmake --build "$BUILD_DIR" -j "$(nproc)" --target "${TARGETS[@]}"

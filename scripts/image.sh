@@ -82,7 +82,8 @@ make_standin() {  # ref, deb_arch, platform, packages, containerfile_tail
     printf '%s\n' "$tail"
     echo "LABEL dev.dinodia.recipe=\"$recipe\" dev.dinodia.standin=\"$ref\""
   } >"$dir/Containerfile"
-  podman build --quiet --format docker --platform "$platform" --pull=never -t "$ref" "$dir" >/dev/null
+  podman build --quiet --format docker --platform "$platform" --pull=never --layers=false \
+    -t "$ref" "$dir" >/dev/null
   rm -rf "$dir"
   echo "stand-in $ref is ready"
 }
@@ -107,7 +108,22 @@ EOF
     )"
 }
 
+# What a build needs in podman's storage at most (measured: docs/building.md, "Disk").
+need_space_gb=5
+check_space() {
+  local store avail_kb
+  store=$(podman info --format '{{.Store.GraphRoot}}')
+  mkdir -p "$store"
+  avail_kb=$(df -Pk "$store" | awk 'NR == 2 { print $4 }')
+  if [ "$avail_kb" -lt $((need_space_gb * 1024 * 1024)) ]; then
+    echo "image.sh: $store has $((avail_kb / 1024)) MiB free; building an image needs ${need_space_gb} GiB" >&2
+    echo "image.sh: podman's unused images go with: podman image prune -a (after sourcing scripts/podman-env.sh)" >&2
+    exit 1
+  fi
+}
+
 build() {
+  check_space
   standins
   local stage
   stage=$(mktemp -d /var/tmp/dinodia-stage-XXXXXX)
@@ -117,18 +133,24 @@ build() {
   # --format docker keeps HEALTHCHECK (OCI image configs have no such field); --network host for
   # apt inside the build; the base images are the local stand-ins (--pull=never). BuildKit sets
   # BUILDPLATFORM by itself, Debian 12's buildah does not.
+  # --layers=false: no image per step. The vfs driver stores each as a full copy of the
+  # filesystem (about 1.3 GB per step of the build stage, 12 GB per build); one build then needs
+  # about 3 GB. Images left dangling (an earlier build of the same tag) are removed after it.
   podman build --format docker --platform "$OCI_PLATFORM" --pull=never --network host \
+    --layers=false \
     --build-arg BUILDPLATFORM="$(podman info --format '{{.Host.OS}}/{{.Host.Arch}}')" \
     --build-arg BUILD_ARCH="$arch" --build-arg BUILD_VERSION="$version" \
     -t "$image" "$stage/dinodia-hub-agent"
   rm -rf "$stage"
+  podman image prune -f >/dev/null
   echo "built $image in $((SECONDS - start)) s; size $(podman image inspect --format '{{.Size}}' "$image") bytes"
 }
 
 image_test() {
   if ! podman image exists "$image"; then build; fi
   local build_dir="${BUILD_DIR:-build}"
-  export CCACHE_BASEDIR="$root"
+  # shellcheck source=scripts/ccache-env.sh
+  . scripts/ccache-env.sh
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build "$build_dir" -j "$(nproc)" --target image_test fake_ha fake_platform dinodia-hub-agent
   export DINODIA_IMAGE="$image" DINODIA_IMAGE_ARCH="$arch"

@@ -54,7 +54,8 @@ if ! "$SYSROOT_DIR/usr/bin/true"; then
   exit 1
 fi
 
-export CCACHE_BASEDIR="$PWD"
+# shellcheck source=scripts/ccache-env.sh
+. scripts/ccache-env.sh
 build_start=$SECONDS
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_TOOLCHAIN_FILE="$PWD/cross/toolchain.cmake" -DDINODIA_SYSROOT="$SYSROOT_DIR" >/dev/null

@@ -16,8 +16,11 @@ BUILD_DIR="${ASAN_BUILD_DIR:-build-asan}"
 JOBS="${JOBS:-$(nproc)}"
 
 DINODIA_SANITIZER_DEPS=1 ./scripts/install-deps.sh
+# shellcheck source=scripts/ccache-env.sh
+. scripts/ccache-env.sh
+# No benchmark tools (no test runs them); a warning fails the build, as in scripts/test.sh.
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDINODIA_SANITIZE=ON \
-  -DDINODIA_BUILD_TESTS=ON >/dev/null
+  -DDINODIA_BUILD_TESTS=ON -DDINODIA_BUILD_BENCH=OFF -DDINODIA_WERROR=ON >/dev/null
 cmake --build "$BUILD_DIR" -j "$JOBS"
 
 # Exported so that the agent and the fakes the integration tests spawn inherit them. abort_on_error

@@ -8,10 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 BUILD_DIR="${BUILD_DIR:-build}"
-# ccache keys on absolute paths unless told the project root: lets a fresh clone elsewhere (CI)
-# reuse earlier compilations.
-export CCACHE_BASEDIR="$PWD"
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# shellcheck source=scripts/ccache-env.sh
+. scripts/ccache-env.sh
+# A warning fails the build (DINODIA_WERROR): none may land.
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDINODIA_WERROR=ON >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)"
 # Soak and long benchmarks carry the `soak` label and are not part of the default run.
 # shellcheck disable=SC2086
