@@ -110,7 +110,6 @@ class PlatformSync {
   const clock::Source& clock_;
   std::atomic<std::int64_t> clock_offset_s_{0};
   int consecutive_bad_signatures_ = 0;
-  int repairs_after_bad_signature_ = 0;
   LastRequest last_request_;  // of the origin run_against() is trying
 };
 

@@ -10,5 +10,3 @@ endif()
 add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
                     -fno-sanitize-recover=undefined)
 add_link_options(-fsanitize=address,undefined)
-# -Wshadow=local (top level) is gcc spelling; clang warns about it on every file otherwise.
-add_compile_options(-Wno-unknown-warning-option)

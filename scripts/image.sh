@@ -13,7 +13,6 @@
 # keeps the test's containers and folders for a post-mortem.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 usage() {
   echo "usage: image.sh build|test amd64|aarch64|armv7" >&2
   exit 2

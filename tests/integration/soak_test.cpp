@@ -352,8 +352,9 @@ Json home_registries(const FakeHaProcess& ha) {
   const Json listed = ha.ws_command({{"type", "config/entity_registry/list"}});
   Json entities = listed.value("result", Json::array());
   for (const auto& [entity, label] : kTracked) {
-    auto it = std::find_if(entities.begin(), entities.end(),
-                           [&](const Json& e) { return e.value("entity_id", "") == entity; });
+    auto it = std::find_if(entities.begin(), entities.end(), [&id = entity](const Json& e) {
+      return e.value("entity_id", "") == id;
+    });
     if (it == entities.end()) {
       entities.push_back({{"entity_id", entity}, {"id", "reg-" + entity}, {"platform", "demo"}});
       it = std::prev(entities.end());

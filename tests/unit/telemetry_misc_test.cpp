@@ -18,6 +18,8 @@ Json iface(const char* name, bool primary, Json addresses, Json gateway = nullpt
           {"connected", true},
           {"ipv4", {{"method", "auto"}, {"address", addresses}, {"gateway", gateway}}}};
 }
+// One interface goes in as Json::array({...}): `{x}` with x a Json is a copy of x for clang and
+// a one-element array for gcc.
 Json envelope(Json interfaces) {
   return {{"result", "ok"},
           {"data",
@@ -41,7 +43,8 @@ TEST_CASE("LAN URL: never public, loopback, link-local, CGNAT or the hassio netw
        {"8.8.8.8/24", "127.0.0.1/8", "169.254.3.4/16", "100.64.0.5/10", "172.30.32.1/23",
         "172.30.33.7/24", "0.0.0.0/0", "192.168.1.256/24", "192.168.1/24", "1.2.3.4.5"}) {
     INFO(bad);
-    CHECK_FALSE(lan_base_url_from_network_info(envelope({iface("eth0", true, {bad}, "1.1.1.1")})));
+    CHECK_FALSE(lan_base_url_from_network_info(
+        envelope(Json::array({iface("eth0", true, {bad}, "1.1.1.1")}))));
   }
   // the primary is public: a private secondary address wins instead
   auto url = lan_base_url_from_network_info(
@@ -58,8 +61,8 @@ TEST_CASE("LAN URL: a Docker-looking address never ranks above a real LAN addres
                 iface("eth0", false, {"192.168.0.5/24"})}));
   CHECK(url == "http://192.168.0.5:8123");
   // alone, a 172.18 address is still a valid private LAN address
-  CHECK(lan_base_url_from_network_info(envelope({iface("eth0", true, {"172.18.4.4/16"})})) ==
-        "http://172.18.4.4:8123");
+  CHECK(lan_base_url_from_network_info(envelope(
+            Json::array({iface("eth0", true, {"172.18.4.4/16"})}))) == "http://172.18.4.4:8123");
   // gateway beats range preference among non-primary interfaces; disconnected ones are skipped
   Json down = iface("eth2", false, {"192.168.9.9/24"}, "192.168.9.1");
   down["connected"] = false;
