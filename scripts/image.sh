@@ -107,7 +107,7 @@ EOF
     )"
 }
 
-# What a build needs in podman's storage at most (measured: docs/building.md, "Disk").
+# What a build needs in podman's storage, with margin (1.9 GB measured: docs/building.md, "Disk").
 need_space_gb=5
 check_space() {
   local store avail_kb
@@ -133,8 +133,9 @@ build() {
   # apt inside the build; the base images are the local stand-ins (--pull=never). BuildKit sets
   # BUILDPLATFORM by itself, Debian 12's buildah does not.
   # --layers=false: no image per step. The vfs driver stores each as a full copy of the
-  # filesystem (about 1.3 GB per step of the build stage, 12 GB per build); one build then needs
-  # about 3 GB. Images left dangling (an earlier build of the same tag) are removed after it.
+  # filesystem (about 1.3 GB per step of the build stage, 12 GB per build); one amd64 build with
+  # both stand-ins then took 1.9 GB. Images left dangling (an earlier build of the same tag) are
+  # removed after it.
   podman build --format docker --platform "$OCI_PLATFORM" --pull=never --network host \
     --layers=false \
     --build-arg BUILDPLATFORM="$(podman info --format '{{.Host.OS}}/{{.Host.Arch}}')" \
