@@ -2,6 +2,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <string_view>
 
 #include "common/log.hpp"
@@ -11,6 +12,10 @@ namespace dinodia::agent {
 namespace {
 
 using nlohmann::json;
+
+// How long stop() waits for the connection's loop to run the stop (it normally takes
+// microseconds; a loop that is no longer running never will).
+constexpr auto kStopWait = std::chrono::seconds(1);
 
 // The events the relief depends on (docs/lan-bridge.md#kiosk-relief).
 constexpr std::string_view kStateChanged = "state_changed";
@@ -68,7 +73,7 @@ class Stream final : public ReliefEvents, public std::enable_shared_from_this<St
 
   void stop() override {
     if (stopped_.exchange(true)) return;
-    if (conn_) conn_->stop();
+    if (conn_) conn_->stop_and_wait(kStopWait);
     signals_.stream_down();
   }
 
@@ -78,26 +83,29 @@ class Stream final : public ReliefEvents, public std::enable_shared_from_this<St
   void subscribe() {
     const std::uint64_t session = conn_->ready_count();
     auto confirmed = std::make_shared<std::size_t>(0);
+    // The callbacks wait in the connection this stream owns: holding the stream weakly, they
+    // never keep it (and through it the connection) alive (docs/architecture.md#shutdown).
+    std::weak_ptr<Stream> weak = shared_from_this();
     for (const auto type : kSubscribed) {
-      conn_->request(
-          "subscribe_events", json{{"event_type", type}},
-          [self = shared_from_this(), session, confirmed, type](const std::string& error,
-                                                                const json&) {
-            if (self->stopped_ || self->conn_->ready_count() != session || !self->conn_->ready()) {
-              return;
-            }
-            if (!error.empty()) {
-              log::warn(
-                  "Kiosk relief: event subscription failed; answers are not "
-                  "served from memory until Home Assistant reconnects",
-                  log::Fields().add("event", type).add("error", error));
-              return;
-            }
-            if (++*confirmed == kSubscribed.size()) {
-              self->signals_.stream_up();
-              log::info("Kiosk relief: Home Assistant event stream up");
-            }
-          });
+      conn_->request("subscribe_events", json{{"event_type", type}},
+                     [weak, session, confirmed, type](const std::string& error, const json&) {
+                       auto self = weak.lock();
+                       if (!self || self->stopped_ || self->conn_->ready_count() != session ||
+                           !self->conn_->ready()) {
+                         return;
+                       }
+                       if (!error.empty()) {
+                         log::warn(
+                             "Kiosk relief: event subscription failed; answers are not "
+                             "served from memory until Home Assistant reconnects",
+                             log::Fields().add("event", type).add("error", error));
+                         return;
+                       }
+                       if (++*confirmed == kSubscribed.size()) {
+                         self->signals_.stream_up();
+                         log::info("Kiosk relief: Home Assistant event stream up");
+                       }
+                     });
     }
   }
 

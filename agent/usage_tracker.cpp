@@ -92,7 +92,9 @@ class Tracker final : public UsageTracker, public std::enable_shared_from_this<T
 
   void stop() override {
     if (stopped_.exchange(true)) return;
-    if (conn_) conn_->stop();
+    // Waits for the connection's stop: its pending requests' callbacks hold this tracker
+    // (docs/architecture.md#shutdown).
+    if (conn_) conn_->stop_and_wait(kStopWait);
     std::promise<void> done;
     auto f = done.get_future();
     asio::post(strand_, [this, &done] {

@@ -8,6 +8,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 #include <deque>
+#include <future>
 #include <map>
 
 #include "common/log.hpp"
@@ -286,6 +287,24 @@ void HaConnection::start() {
 
 void HaConnection::stop() {
   asio::dispatch(impl_->strand, [impl = impl_] { impl->stop(); });
+}
+
+bool HaConnection::stop_and_wait(std::chrono::milliseconds wait) {
+  if (impl_->strand.running_in_this_thread()) {
+    impl_->stop();
+    return true;
+  }
+  if (impl_->strand.get_inner_executor().running_in_this_thread()) {
+    stop();
+    return false;
+  }
+  auto done = std::make_shared<std::promise<void>>();
+  auto stopped = done->get_future();
+  asio::post(impl_->strand, [impl = impl_, done] {
+    impl->stop();
+    done->set_value();
+  });
+  return stopped.wait_for(wait) == std::future_status::ready;
 }
 
 bool HaConnection::ready() const {

@@ -37,6 +37,13 @@ class HaConnection : public std::enable_shared_from_this<HaConnection> {
   void start();
   // Closes the socket, cancels timers, fails pending requests ("HA WS stopped"); no reconnect.
   void stop();
+  // stop(), and returns once it has run on the connection's loop: every pending request's
+  // callback has then been called and released. Callbacks that hold their owner would otherwise
+  // keep it, and this connection, alive when the loop stops first: a cycle nothing frees
+  // (docs/architecture.md#shutdown). Waits at most `wait` (a loop that no longer runs); on the
+  // connection's own loop thread it only stops, as waiting there would block what it waits for.
+  // True once the stop has run.
+  bool stop_and_wait(std::chrono::milliseconds wait);
   bool ready() const;                 // authenticated and open
   std::uint64_t ready_count() const;  // number of auth_ok so far (tests, status)
 

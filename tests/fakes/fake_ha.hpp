@@ -55,6 +55,9 @@ struct FakeHaState {
   // flight are observable (the kiosk relief's joining); counted as "inflight" meanwhile. The
   // WebSocket's config/*_registry/list results are sent after M ms too.
   long read_delay_ms = 0;
+  // POST /_fake/set {"subscribe_delay_ms": M}: subscribe_events is confirmed after M ms, so that
+  // a client can be caught with its subscriptions unanswered.
+  long subscribe_delay_ms = 0;
   // Zigbee behaviour (POST /_fake/set {"zha": {...}}): "devices" (zha/devices result; absent:
   // HA answers unknown_command as without ZHA), "devices_error" {code, message},
   // "devices_delay_ms", "permit_status" + "permit_body" (services/zha/permit answer).

@@ -325,6 +325,7 @@ class Handler {
         state_->ws_received.clear();
         state_->network_info_delays = 0;
         state_->read_delay_ms = 0;
+        state_->subscribe_delay_ms = 0;
         state_->ws_admin = true;
         state_->device_remove_command = true;
       }
@@ -375,6 +376,9 @@ class Handler {
         if (body.contains("zha")) state_->zha = body["zha"];
         if (body.contains("read_delay_ms")) {
           state_->read_delay_ms = body["read_delay_ms"].get<long>();
+        }
+        if (body.contains("subscribe_delay_ms")) {
+          state_->subscribe_delay_ms = body["subscribe_delay_ms"].get<long>();
         }
         if (body.contains("automations")) state_->automations = body["automations"];
         if (body.contains("ws_admin")) state_->ws_admin = body["ws_admin"].get<bool>();

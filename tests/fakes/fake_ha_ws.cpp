@@ -297,6 +297,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     count_ws_command(type);
     if (type.ends_with("_registry/list")) {
       delay_next_send_ms_ = locked([&] { return state_->read_delay_ms; });
+    } else if (type == "subscribe_events") {
+      delay_next_send_ms_ = locked([&] { return state_->subscribe_delay_ms; });
     }
 
     if (type == "ping") {
@@ -707,7 +709,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closing_ = false;
   bool authed_ = false;
   std::int64_t last_id_ = 0;
-  long delay_next_send_ms_ = 0;  // read_delay_ms for the answer being sent (registry lists)
+  // read_delay_ms (registry lists) or subscribe_delay_ms (subscribe_events) for the answer
+  // being sent
+  long delay_next_send_ms_ = 0;
   std::map<std::int64_t, std::string> subscriptions_;
   std::int64_t flood_id_ = 0;
   std::size_t flood_remaining_ = 0;

@@ -3,7 +3,9 @@
 // themselves (HaConnection, ws_command_once, ws_commands_once) against fake_ha over a real
 // socket: a rejected credential is followed by the next one, a Core that answers 502 is waited
 // for, a connection with no valid credential keeps backing off without ever becoming ready, and
-// several commands on one connection each get Home Assistant's own result.
+// several commands on one connection each get Home Assistant's own result; a stop releases
+// what pending requests hold, and the kiosk relief's stream is freed even when its loop stops
+// before it does (docs/architecture.md#shutdown).
 #include <httplib.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -15,7 +17,9 @@
 
 #include "agent/environment.hpp"
 #include "agent/options.hpp"
+#include "agent/relief_events.hpp"
 #include "agent/telemetry_service.hpp"
+#include "ha_bridge/relief_signals.hpp"
 #include "ha_bridge/ws_credentials.hpp"
 #include "ha_client/ha_client.hpp"
 #include "tests/support/process.hpp"
@@ -302,4 +306,61 @@ TEST_CASE("several commands on one connection: each with Home Assistant's own re
   auto missing = many({}, {json{{"type", "get_states"}}});
   CHECK(missing.first == "ha_ws_auth_missing");
   CHECK(missing.second.empty());
+}
+
+TEST_CASE("stop_and_wait: pending requests are answered and released before it returns",
+          "[ha_client][socket]") {
+  Rig rig;
+  auto conn = HaConnection::create(rig.io, rig.config({kSupervisorToken}), {});
+  conn->start();
+  REQUIRE(eventually([&] { return conn->ready(); }, 10s));
+  auto held = std::make_shared<int>(0);  // what a pending callback holds, as an owner would
+  const std::weak_ptr<int> watch = held;
+  std::string error;
+  conn->request("fake/slow", json{{"delay_ms", 5000}},
+                [held, &error](const std::string& e, const json&) { error = e; });
+  held.reset();
+  // The request is queued on the connection's strand before the stop, so it is pending then.
+  CHECK(conn->stop_and_wait(5s));
+  CHECK(error == "HA WS stopped");
+  CHECK(watch.expired());
+  CHECK_FALSE(conn->ready());
+}
+
+TEST_CASE("kiosk relief stream: nothing outlives the loop, even when the loop stops first",
+          "[ha_client][socket]") {
+  // The agent's shutdown stops the relief stream and then the bridge's loop. When the loop
+  // stopped before the stream's stop ran, the subscriptions still waiting for Home Assistant
+  // held the stream, which holds their connection: LeakSanitizer found that cycle at exit.
+  Rig rig;
+  {
+    httplib::Client c("127.0.0.1", rig.port);
+    auto r = c.Post("/_fake/set", R"({"subscribe_delay_ms": 10000})", "application/json");
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+  }
+  auto io = std::make_unique<boost::asio::io_context>();
+  auto work =
+      std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
+          io->get_executor());
+  std::thread loop([&io] { io->run(); });
+  dinodia::ha_bridge::ReliefSignals signals;
+  auto stream =
+      dinodia::agent::make_relief_events(*io, rig.config({kSupervisorToken}), signals, nullptr);
+  stream->start();
+  auto subscribes = [&rig] {
+    const json by_type = rig.stats()["counts"]["ws_commands_by_type"];
+    return by_type.value("subscribe_events", 0L);
+  };
+  REQUIRE(eventually([&] { return subscribes() >= 7; }, 10s));
+  CHECK_FALSE(ReliefSignals::stream_is_up(signals.now().stream));  // none confirmed yet
+
+  work.reset();
+  io->stop();
+  loop.join();
+  stream->stop();  // its stop cannot run on a stopped loop: it waits a second and returns
+  const std::weak_ptr<dinodia::agent::ReliefEvents> watch = stream;
+  stream.reset();
+  io.reset();  // destroys whatever the loop still held
+  CHECK(watch.expired());
 }
