@@ -3,7 +3,8 @@
 # Docker engine and no registry:
 #   ./scripts/image.sh build ARCH     stage the add-on (scripts/stage-addon.sh) and build its
 #                                     Dockerfile for ARCH, as the publishing workflow does
-#   ./scripts/image.sh test ARCH      build it if needed, then run the image test (tests/image)
+#   ./scripts/image.sh test ARCH      build it unless the image is from these very sources,
+#                                     then run the image test (tests/image)
 #                                     against it; ends with `image test ARCH: N passed, M failed`
 #   ARCH: amd64 | aarch64 | armv7
 # The Dockerfile's base images cannot be pulled here, so local stand-ins are made under their
@@ -121,13 +122,32 @@ check_space() {
   fi
 }
 
-build() {
-  check_space
-  standins
+stage_addon() {  # prints the folder it staged the add-on repository in
   local stage
   stage=$(mktemp -d /var/tmp/dinodia-stage-XXXXXX)
   ./scripts/stage-addon.sh "$stage" >/dev/null
-  echo "building $image for $arch ($OCI_PLATFORM) from the staged add-on folder"
+  echo "$stage"
+}
+
+# One hash of a staged add-on folder: every file's path, mode and content. An image carries the
+# hash of the folder it was built from (label dev.dinodia.source), so that `test` builds again an
+# image made from other sources rather than test a stale one.
+source_hash() {  # staged add-on folder
+  (
+    cd "$1"
+    find . -type f -printf '%m %p\n' | LC_ALL=C sort
+    find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+  ) | sha256sum | cut -c1-16
+}
+
+build() {  # [a staged repository folder, removed after the build]
+  check_space
+  standins
+  local stage="${1:-}"
+  [ -n "$stage" ] || stage=$(stage_addon)
+  local source
+  source=$(source_hash "$stage/dinodia-hub-agent")
+  echo "building $image for $arch ($OCI_PLATFORM) from the staged add-on folder (source $source)"
   local start=$SECONDS
   # --format docker keeps HEALTHCHECK (OCI image configs have no such field); --network host for
   # apt inside the build; the base images are the local stand-ins (--pull=never). BuildKit sets
@@ -140,6 +160,7 @@ build() {
     --layers=false \
     --build-arg BUILDPLATFORM="$(podman info --format '{{.Host.OS}}/{{.Host.Arch}}')" \
     --build-arg BUILD_ARCH="$arch" --build-arg BUILD_VERSION="$version" \
+    --label "dev.dinodia.source=$source" \
     -t "$image" "$stage/dinodia-hub-agent"
   rm -rf "$stage"
   podman image prune -f >/dev/null
@@ -147,7 +168,18 @@ build() {
 }
 
 image_test() {
-  if ! podman image exists "$image"; then build; fi
+  local stage want have
+  stage=$(stage_addon)
+  want=$(source_hash "$stage/dinodia-hub-agent")
+  have=$(podman image inspect --format '{{ index .Labels "dev.dinodia.source" }}' "$image" \
+    2>/dev/null || true)
+  if [ "$have" = "$want" ]; then
+    echo "$image is built from these sources ($want)"
+    rm -rf "$stage"
+  else
+    echo "$image is ${have:+built from other sources ($have)}${have:-missing or without its source label}: building it"
+    build "$stage"
+  fi
   local build_dir="${BUILD_DIR:-build}"
   # shellcheck source=scripts/ccache-env.sh
   . scripts/ccache-env.sh
