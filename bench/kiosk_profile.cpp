@@ -169,6 +169,9 @@ struct Answer {
   int status = 0;   // 0: no answer
   std::uint64_t digest = 0;
   std::string body;
+  // When the app has its answer, if before the call returns (a WebSocket session's close comes
+  // after it); unset: when the call returns.
+  std::optional<Clock::time_point> answered_at;
 };
 
 // One client's keep-alive HTTP connection to one target.
@@ -217,7 +220,8 @@ class Connection {
   }
 
   // src/api/haWebSocket.ts haWsCall(ha, type): the answer counts once the result has arrived;
-  // the close that follows is not timed (the app resolves its promise first).
+  // the close that follows is not timed (the app resolves its promise first: `finish` calls
+  // ws.close(), which does not wait, then resolve). Until 2026-12-08 it was timed.
   Answer ws_call(const std::string& type) {
     Answer a;
     try {
@@ -249,6 +253,7 @@ class Connection {
         const std::string m = next();
         const auto parsed = nlohmann::json::parse(m, nullptr, false);
         if (parsed.is_object() && parsed.value("id", 0) == 1) {
+          a.answered_at = Clock::now();  // haWsCall resolves here, then closes
           a.ok = parsed.value("success", false);
           a.digest = h;
           break;
@@ -321,7 +326,7 @@ class Run {
   Answer step(Samples& out, const char* name, F&& f) {
     const auto t = Clock::now();
     Answer a = f();
-    const auto done = Clock::now();
+    const auto done = a.answered_at.value_or(Clock::now());
     out.latencies[name].push_back(ms_between(t, done));
     ++out.digests[name][a.digest];
     return a;

@@ -260,6 +260,7 @@ void LanBridge::stop(std::chrono::milliseconds grace) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   connections.close_all();
+  impl.ctx->stop_relief_upstream();
   const auto hard_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
   while (connections.size() > 0 && std::chrono::steady_clock::now() < hard_deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));

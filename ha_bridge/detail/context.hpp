@@ -10,6 +10,7 @@
 #include <boost/beast/http/message.hpp>
 #include <iterator>
 #include <memory>
+#include <mutex>
 
 #include "ha_bridge/bridge.hpp"
 #include "ha_bridge/detail/auth_failures.hpp"
@@ -18,6 +19,7 @@
 #include "ha_bridge/detail/byte_budget.hpp"
 #include "ha_bridge/detail/connection_tracker.hpp"
 #include "ha_bridge/detail/relief_table.hpp"
+#include "ha_bridge/detail/relief_upstream.hpp"
 #include "ha_bridge/detail/upstream_pool.hpp"
 #include "ha_bridge/path_policy.hpp"
 
@@ -74,6 +76,19 @@ struct BridgeContext {
   // own (docs/lan-bridge.md#one-shot-websocket-sessions).
   AuthOkCache ws_auth_ok;
 
+  // The relief's own logged-in WebSocket for registry lists (relief_upstream.hpp), made on the
+  // loop of the first session that needs it.
+  ReliefUpstream& relief_upstream(const asio::any_io_executor& loop) {
+    std::lock_guard lock(relief_upstream_mutex_);
+    if (!relief_upstream_) relief_upstream_ = ReliefUpstream::create(loop, *this);
+    return *relief_upstream_;
+  }
+  // At the bridge's stop: its connection closes with the sessions'.
+  void stop_relief_upstream() {
+    std::lock_guard lock(relief_upstream_mutex_);
+    if (relief_upstream_) relief_upstream_->stop();
+  }
+
   BridgeContext(BridgeConfig c, std::shared_ptr<const TokenRegistry> t, std::vector<LocalRoute> r)
       : config(std::move(c)),
         tokens(std::move(t)),
@@ -95,6 +110,10 @@ struct BridgeContext {
                       std::make_move_iterator(local_routes.end()));
     local_routes.erase(first_shim, local_routes.end());
   }
+
+ private:
+  std::mutex relief_upstream_mutex_;
+  std::shared_ptr<ReliefUpstream> relief_upstream_;
 };
 
 }  // namespace dinodia::ha_bridge::detail

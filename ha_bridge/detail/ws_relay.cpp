@@ -34,6 +34,7 @@
 
 #include "common/log.hpp"
 #include "ha_bridge/detail/relief_request.hpp"
+#include "ha_bridge/detail/relief_upstream.hpp"
 #include "ha_bridge/detail/ws_command_filter.hpp"
 #include "ha_bridge/detail/ws_peer.hpp"
 #include "ha_bridge/detail/ws_relief_command.hpp"
@@ -89,7 +90,6 @@ class Relay : public std::enable_shared_from_this<Relay> {
   }
 
   ~Relay() {
-    release_leads();
     if (relieved_login_ && !upstream_) {
       ctx_->stats.relief_ws_sessions_without_login.fetch_add(1, std::memory_order_relaxed);
     }
@@ -427,12 +427,53 @@ class Relay : public std::enable_shared_from_this<Relay> {
             });
         return;
       case ReliefTable::Found::Kind::lead:
-        leads_.push_back({command.id, std::move(found.entry)});
-        break;
+        stats.relief_upstream.fetch_add(1, std::memory_order_relaxed);
+        ask_on_relief_upstream(command, std::move(frame), std::move(found.entry));
+        return;
       case ReliefTable::Found::Kind::none:
         break;
     }
     stats.relief_upstream.fetch_add(1, std::memory_order_relaxed);
+    to_upstream(std::move(frame), false, {});
+  }
+
+  // A list this session leads for the others: asked on the relief's own logged-in connection
+  // (relief_upstream.hpp), so that this session still needs no login. The answer is shared
+  // where it comes, whatever became of this session; without one, this session asks Home
+  // Assistant itself, and the others are told to.
+  void ask_on_relief_upstream(const WsReliefCommand& command, std::string frame,
+                              std::shared_ptr<ReliefEntry> entry) {
+    ctx_->relief_upstream(loop_).ask(
+        command.type, [ctx = std::weak_ptr<BridgeContext>(ctx_), entry = std::move(entry),
+                       weak = weak_from_this(), loop = loop_, id = command.id,
+                       frame = std::move(frame)](std::optional<std::string> after_id) mutable {
+          if (auto context = ctx.lock(); context && context->relief) {
+            auto& table = *context->relief;
+            if (!after_id) {
+              table.release(entry, ReliefOutcome::relay_yourself);  // an error is not shared
+            } else if (table.admit(entry, after_id->size())) {
+              auto held = std::make_shared<HeldAnswer>();
+              held->status = 200;
+              held->body = *after_id;
+              table.share(entry, std::move(held));
+            }
+          }
+          asio::post(
+              loop, [weak, id, frame = std::move(frame), after_id = std::move(after_id)]() mutable {
+                if (auto self = weak.lock()) {
+                  self->on_relief_upstream(id, std::move(frame), after_id);
+                }
+              });
+        });
+  }
+
+  void on_relief_upstream(std::uint64_t id, std::string frame,
+                          const std::optional<std::string>& after_id) {
+    if (ending_) return;
+    if (after_id) {
+      send_to_client(ws_result_with_id(id, *after_id), false);
+      return;
+    }
     to_upstream(std::move(frame), false, {});
   }
 
@@ -447,31 +488,6 @@ class Relay : public std::enable_shared_from_this<Relay> {
     // The session that asked had no answer to share: this one asks Home Assistant itself.
     ctx_->stats.relief_upstream.fetch_add(1, std::memory_order_relaxed);
     to_upstream(std::move(frame), false, {});
-  }
-
-  // A frame from Home Assistant on a session that asked for others: its answer is shared.
-  void share_lead_answer(std::string_view frame) {
-    for (auto it = leads_.begin(); it != leads_.end(); ++it) {
-      if (!ws_answers_id(frame, it->id)) continue;
-      auto& table = *ctx_->relief;
-      if (auto after_id = ws_result_after_id(frame, it->id)) {
-        if (table.admit(it->entry, after_id->size())) {
-          auto held = std::make_shared<HeldAnswer>();
-          held->status = 200;
-          held->body = std::move(*after_id);
-          table.share(it->entry, std::move(held));
-        }
-      } else {
-        table.release(it->entry, ReliefOutcome::relay_yourself);  // an error is not shared
-      }
-      leads_.erase(it);
-      return;
-    }
-  }
-
-  void release_leads() {
-    for (auto& lead : leads_) ctx_->relief->release(lead.entry, ReliefOutcome::relay_yourself);
-    leads_.clear();
   }
 
   // Writes drop what the relief holds (WsWriteTracker says when).
@@ -560,7 +576,6 @@ class Relay : public std::enable_shared_from_this<Relay> {
     if (authed_) {
       if (ctx_->relief && !binary) {
         if (writes_.upstream_frame(data)) ctx_->relief_signals.write_seen();
-        if (!leads_.empty()) share_lead_answer(data);
       }
       send_to_client(std::move(data), binary);
     } else {
@@ -808,7 +823,6 @@ class Relay : public std::enable_shared_from_this<Relay> {
   void end_session(websocket::close_reason to_client, websocket::close_reason to_upstream) {
     if (!ending_) {
       stop_timers();
-      release_leads();
       preauth_.clear();
       preauth_bytes_ = 0;
       release_preauth_budget();
@@ -893,12 +907,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
   bool relieved_login_ = false;  // ... from memory: Core is reached only when needed
   bool ending_ = false;
 
-  // Relief: registry lists this session asked for others (by the client's id), and its writes.
-  struct Lead {
-    std::uint64_t id = 0;
-    std::shared_ptr<ReliefEntry> entry;
-  };
-  std::vector<Lead> leads_;
+  // Relief: this session's writes.
   WsWriteTracker writes_;
 };
 

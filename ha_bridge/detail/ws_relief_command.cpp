@@ -16,6 +16,7 @@ constexpr std::array<std::string_view, 5> kRelievedTypes = {
 constexpr std::size_t kMaxCommandBytes = 256;
 
 constexpr std::string_view kIdPrefix = R"({"id":)";
+constexpr std::string_view kSuccessAfterId = R"(,"type":"result","success":true,)";
 
 }  // namespace
 
@@ -32,7 +33,7 @@ std::optional<WsReliefCommand> ws_relief_command(std::string_view frame) {
   }
   const auto& name = type->get_ref<const std::string&>();
   for (const auto relieved : kRelievedTypes) {
-    if (name == relieved) return WsReliefCommand{id->get<std::uint64_t>(), "WS " + name};
+    if (name == relieved) return WsReliefCommand{id->get<std::uint64_t>(), "WS " + name, name};
   }
   return std::nullopt;
 }
@@ -49,7 +50,12 @@ bool ws_answers_id(std::string_view frame, std::uint64_t id) {
 
 std::optional<std::string> ws_result_after_id(std::string_view frame, std::uint64_t id) {
   if (!ws_answers_id(frame, id)) return std::nullopt;
-  // Only a success is held; the whole frame is parsed to know (once per held answer).
+  const std::string_view after_id = frame.substr(frame.find(','));
+  // Only a success is held. Core writes a result's type and success right after the id (its
+  // registry lists are cached strings with exactly this prefix): then nothing needs parsing, not
+  // the whole list of a few hundred entities on every list the relief asks.
+  if (after_id.starts_with(kSuccessAfterId) && frame.ends_with('}')) return std::string(after_id);
+  // Any other layout: the whole frame is parsed to know.
   const auto parsed = nlohmann::json::parse(frame, nullptr, /*allow_exceptions=*/false);
   if (!parsed.is_object()) return std::nullopt;
   const auto type = parsed.find("type");
@@ -57,7 +63,7 @@ std::optional<std::string> ws_result_after_id(std::string_view frame, std::uint6
   if (type == parsed.end() || *type != "result" || success == parsed.end() || *success != true) {
     return std::nullopt;
   }
-  return std::string(frame.substr(frame.find(',')));
+  return std::string(after_id);
 }
 
 std::string ws_result_with_id(std::uint64_t id, std::string_view after_id) {

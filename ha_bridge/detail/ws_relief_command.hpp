@@ -16,7 +16,8 @@ namespace dinodia::ha_bridge::detail {
 
 struct WsReliefCommand {
   std::uint64_t id = 0;
-  std::string key;  // the relief table's key: "WS " + the command's type
+  std::string key;   // the relief table's key: "WS " + the command's type
+  std::string type;  // the command's type
 };
 
 // A registry list command the relief answers: exactly {"id": <integer ≥ 1>, "type":

@@ -67,14 +67,23 @@ struct Outgoing {
   bool binary = false;
 };
 
-json error_message(const json& id, const std::string& code, const std::string& message) {
-  return {{"id", id},
-          {"type", "result"},
-          {"success", false},
-          {"error", {{"code", code}, {"message", message}}}};
+// A command's result as Core writes it: {"id", "type", "success", then "result" or "error"},
+// in that order (Core's messages are dicts serialised in insertion order, and its registry lists
+// are cached strings with that prefix). nlohmann::json would sort the keys, so the frame is put
+// together here; where a handler returns it as a json value it becomes one again.
+struct CoreResult {
+  std::string frame;
+  std::string dump() const { return frame; }
+  operator json() const { return json::parse(frame); }  // NOLINT(google-explicit-constructor)
+};
+
+CoreResult error_message(const json& id, const std::string& code, const std::string& message) {
+  return {R"({"id":)" + id.dump() + R"(,"type":"result","success":false,"error":)" +
+          json{{"code", code}, {"message", message}}.dump() + "}"};
 }
-json result_message(const json& id, json result) {
-  return {{"id", id}, {"type", "result"}, {"success", true}, {"result", std::move(result)}};
+CoreResult result_message(const json& id, const json& result) {
+  return {R"({"id":)" + id.dump() + R"(,"type":"result","success":true,"result":)" +
+          result.dump() + "}"};
 }
 
 // Registries the fake answers with when the listener did not fill them: derived from the

@@ -373,7 +373,8 @@ TEST_CASE(
   Stack s;
   REQUIRE(s.wait_stream(true));
   // The first session logs in upstream (Home Assistant's greeting and auth_ok are learnt); the
-  // second is logged in from memory and asks for the list, which is then held.
+  // second is logged in from memory and its list, asked on the relief's own connection, is then
+  // held.
   REQUIRE(kiosk_session(s).login.find("auth_ok") != std::string::npos);
   const OneShot first = kiosk_session(s);
   const long logins = fake_count(s, "ws_logins");
@@ -383,8 +384,9 @@ TEST_CASE(
   const OneShot other_id = kiosk_session(s, 7);
   CHECK(fake_count(s, "ws_logins") == logins);
   CHECK(fake_commands(s, "config/entity_registry/list") == lists);
-  // Counted when the agent's side of the session has ended, just after the client's close.
-  CHECK(wait_until([&] { return s.relief_status()["wsSessionsWithoutLogin"] == 2; }, 3s));
+  // Counted when the agent's side of the session has ended, just after the client's close: the
+  // session that asked for the list did so on the relief's own connection, without a login.
+  CHECK(wait_until([&] { return s.relief_status()["wsSessionsWithoutLogin"] == 3; }, 3s));
 
   // Byte for byte what Home Assistant says to a session of its own, with that session's id.
   const OneShot direct = direct_session(s, 7);
@@ -512,4 +514,77 @@ TEST_CASE("one-shot sessions log in upstream again after Home Assistant restarts
   kiosk_session(s);
   kiosk_session(s);
   CHECK(fake_count(s, "ws_logins") == after_restart + 2);
+}
+
+TEST_CASE("a registry list no longer held costs Home Assistant one command, not a login") {
+  // The relief asks lists the window no longer covers on its own logged-in connection
+  // (ha_bridge/detail/relief_upstream.hpp): with one kiosk, every refresh's list is one.
+  Stack s(json{{"kiosk_relief_window_ms", 150}});
+  REQUIRE(s.wait_stream(true));
+  const std::string type = "config/entity_registry/list";
+  const long logins = fake_count(s, "ws_logins");
+  const long connections = fake_count(s, "ws_connections");
+  const long lists = fake_commands(s, type);
+  // The first session logs in itself (no auth_ok is known yet); the second is logged in from
+  // memory and its list is the relief connection's first (its login is the second).
+  REQUIRE(kiosk_session(s).login.find("auth_ok") != std::string::npos);
+  std::vector<OneShot> later;
+  for (std::uint64_t id = 1; id <= 4; ++id) {
+    std::this_thread::sleep_for(250ms);  // past the window: nothing held
+    later.push_back(kiosk_session(s, id));
+  }
+  CHECK(fake_count(s, "ws_logins") == logins + 2);
+  CHECK(fake_count(s, "ws_connections") == connections + 2);
+  CHECK(fake_commands(s, type) == lists + 5);  // one per session: none was served from memory
+  CHECK(wait_until([&] { return s.relief_status()["wsSessionsWithoutLogin"] == 4; }, 3s));
+  for (std::uint64_t id = 1; id <= 4; ++id) {
+    CHECK(later[id - 1].result == direct_session(s, id).result);  // byte for byte, its own id
+  }
+
+  SECTION("an error result is not shared: the session asks Home Assistant itself") {
+    // fake_ha, like a Home Assistant without floors, has no config/floor_registry/list.
+    const std::string floors = "config/floor_registry/list";
+    const long before = fake_count(s, "ws_logins");
+    const OneShot asked = kiosk_session(s, 3, floors);
+    CHECK(asked.result.find("unknown_command") != std::string::npos);
+    CHECK(asked.result == direct_session(s, 3, floors).result);
+    CHECK(fake_count(s, "ws_logins") == before + 1 + 1);  // the session's own, and direct's
+    CHECK(fake_commands(s, floors) == 3);  // the relief connection's, the session's, direct's
+  }
+  SECTION("Home Assistant restarting closes it; the next list logs it in again") {
+    s.fake().control("/_fake/core?running=0");
+    REQUIRE(s.wait_stream(false));
+    s.fake().control("/_fake/core?running=1");
+    REQUIRE(s.wait_stream(true));
+    REQUIRE(kiosk_session(s).login.find("auth_ok") != std::string::npos);  // learnt afresh
+    const long before = fake_count(s, "ws_logins");
+    std::this_thread::sleep_for(250ms);
+    const OneShot again = kiosk_session(s, 5);
+    CHECK(again.result == direct_session(s, 5).result);
+    CHECK(fake_count(s, "ws_logins") == before + 1 + 1);  // the relief connection's, direct's
+    std::this_thread::sleep_for(250ms);
+    kiosk_session(s, 6);
+    CHECK(fake_count(s, "ws_logins") == before + 2);
+  }
+}
+
+TEST_CASE("the relief's own connection refused by the Supervisor: the session connects itself") {
+  Stack s(json{{"kiosk_relief_window_ms", 150}});
+  REQUIRE(s.wait_stream(true));
+  REQUIRE(kiosk_session(s).login.find("auth_ok") != std::string::npos);  // the login is learnt
+  const long logins = fake_count(s, "ws_logins");
+  const long lists = fake_commands(s, "config/entity_registry/list");
+  std::this_thread::sleep_for(250ms);
+  // The next WebSocket upgrade (the relief connection's first) gets 502.
+  s.fake().control("/_fake/fault?mode=ws_502&count=1");
+  const OneShot session = kiosk_session(s, 2);
+  CHECK(session.login.find("auth_ok") != std::string::npos);  // from memory
+  CHECK(session.result == direct_session(s, 2).result);
+  CHECK(fake_count(s, "ws_logins") == logins + 1 + 1);  // the session's own, and direct's
+  CHECK(fake_commands(s, "config/entity_registry/list") == lists + 1 + 1);
+  // The next list opens the relief connection again, and needs no session login.
+  std::this_thread::sleep_for(250ms);
+  const OneShot next = kiosk_session(s, 3);
+  CHECK(next.result == direct_session(s, 3).result);
+  CHECK(fake_count(s, "ws_logins") == logins + 2 + 1 + 1);  // + the relief's, and direct's
 }

@@ -49,7 +49,8 @@ TEST_CASE("ws_result_after_id and ws_result_with_id: another session's frame, by
   CHECK(ws_result_with_id(7, *after) ==
         R"({"id":7,"type":"result","success":true,"result":[{"a":1}]})");
 
-  // Key order as nlohmann writes it (the fake's): id first still.
+  // Another key order (nlohmann's sorted keys), id first still: parsed to know it is a success,
+  // where Core's layout above is known from its first bytes.
   const std::string sorted = R"({"id":3,"result":[],"success":true,"type":"result"})";
   REQUIRE(ws_result_after_id(sorted, 3));
   CHECK(ws_result_with_id(3, *ws_result_after_id(sorted, 3)) == sorted);
