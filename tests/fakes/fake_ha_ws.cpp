@@ -82,8 +82,8 @@ CoreResult error_message(const json& id, const std::string& code, const std::str
           json{{"code", code}, {"message", message}}.dump() + "}"};
 }
 CoreResult result_message(const json& id, const json& result) {
-  return {R"({"id":)" + id.dump() + R"(,"type":"result","success":true,"result":)" +
-          result.dump() + "}"};
+  return {R"({"id":)" + id.dump() + R"(,"type":"result","success":true,"result":)" + result.dump() +
+          "}"};
 }
 
 // Registries the fake answers with when the listener did not fill them: derived from the
