@@ -16,7 +16,11 @@ constexpr std::array<std::string_view, 5> kRelievedTypes = {
 constexpr std::size_t kMaxCommandBytes = 256;
 
 constexpr std::string_view kIdPrefix = R"({"id":)";
+// What follows the id in Core's successful results: its result messages (a dict serialised
+// without spaces), and the prefix its entity and device registry lists are written behind (by
+// hand, with a space after "type":).
 constexpr std::string_view kSuccessAfterId = R"(,"type":"result","success":true,)";
+constexpr std::string_view kListSuccessAfterId = R"(,"type": "result","success":true,)";
 
 }  // namespace
 
@@ -51,10 +55,13 @@ bool ws_answers_id(std::string_view frame, std::uint64_t id) {
 std::optional<std::string> ws_result_after_id(std::string_view frame, std::uint64_t id) {
   if (!ws_answers_id(frame, id)) return std::nullopt;
   const std::string_view after_id = frame.substr(frame.find(','));
-  // Only a success is held. Core writes a result's type and success right after the id (its
-  // registry lists are cached strings with exactly this prefix): then nothing needs parsing, not
-  // the whole list of a few hundred entities on every list the relief asks.
-  if (after_id.starts_with(kSuccessAfterId) && frame.ends_with('}')) return std::string(after_id);
+  // Only a success is held. Core writes a result's type and success right after the id, in one
+  // of two layouts: then nothing needs parsing, not the whole list of a few hundred entities on
+  // every list the relief asks.
+  if ((after_id.starts_with(kSuccessAfterId) || after_id.starts_with(kListSuccessAfterId)) &&
+      frame.ends_with('}')) {
+    return std::string(after_id);
+  }
   // Any other layout: the whole frame is parsed to know.
   const auto parsed = nlohmann::json::parse(frame, nullptr, /*allow_exceptions=*/false);
   if (!parsed.is_object()) return std::nullopt;

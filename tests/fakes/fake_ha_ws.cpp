@@ -68,9 +68,9 @@ struct Outgoing {
 };
 
 // A command's result as Core writes it: {"id", "type", "success", then "result" or "error"},
-// in that order (Core's messages are dicts serialised in insertion order, and its registry lists
-// are cached strings with that prefix). nlohmann::json would sort the keys, so the frame is put
-// together here; where a handler returns it as a json value it becomes one again.
+// in that order (Core's messages are dicts serialised in insertion order, without spaces).
+// nlohmann::json would sort the keys, so the frame is put together here; where a handler
+// returns it as a json value it becomes one again.
 struct CoreResult {
   std::string frame;
   std::string dump() const { return frame; }
@@ -84,6 +84,20 @@ CoreResult error_message(const json& id, const std::string& code, const std::str
 CoreResult result_message(const json& id, const json& result) {
   return {R"({"id":)" + id.dump() + R"(,"type":"result","success":true,"result":)" + result.dump() +
           "}"};
+}
+
+// config/{entity,device}_registry/list: Core joins cached entries behind a prefix written by
+// hand, with a space after "type": and after "result": (its entity and device registries).
+// Anything but an array (a wrong shape set on purpose) is written as any other result.
+CoreResult registry_list_message(const json& id, const json& list) {
+  if (!list.is_array()) return result_message(id, list);
+  std::string frame = R"({"id":)" + id.dump() + R"(,"type": "result","success":true,"result": [)";
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (i > 0) frame += ',';
+    frame += list[i].dump();
+  }
+  frame += "]}";
+  return {std::move(frame)};
 }
 
 // Registries the fake answers with when the listener did not fill them: derived from the
@@ -347,18 +361,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
                           }))
                .dump());
     } else if (type == "config/device_registry/list") {
-      send(result_message(id, locked([&] {
-                            // Set but not an array (POST /_fake/set): answered verbatim, a registry
-                            // of the wrong shape.
-                            return state_->device_registry.is_null() ? json::array()
-                                                                     : state_->device_registry;
-                          }))
+      send(registry_list_message(id, locked([&] {
+                                   // Set but not an array (POST /_fake/set): answered verbatim, a
+                                   // registry of the wrong shape.
+                                   return state_->device_registry.is_null()
+                                              ? json::array()
+                                              : state_->device_registry;
+                                 }))
                .dump());
     } else if (type == "config/entity_registry/list") {
-      send(result_message(id, locked([&] {
-                            return or_default(state_->entity_registry,
-                                              default_entity_registry(state_->states));
-                          }))
+      send(registry_list_message(id, locked([&] {
+                                   return or_default(state_->entity_registry,
+                                                     default_entity_registry(state_->states));
+                                 }))
                .dump());
     } else if (type == "config/entity_registry/list_for_display") {
       json entities = json::array();

@@ -49,8 +49,15 @@ TEST_CASE("ws_result_after_id and ws_result_with_id: another session's frame, by
   CHECK(ws_result_with_id(7, *after) ==
         R"({"id":7,"type":"result","success":true,"result":[{"a":1}]})");
 
+  // Core's entity and device registry lists: a prefix written by hand, with spaces.
+  const std::string list =
+      R"({"id":4,"type": "result","success":true,"result": [{"a":1},{"b":2}]})";
+  REQUIRE(ws_result_after_id(list, 4));
+  CHECK(ws_result_with_id(9, *ws_result_after_id(list, 4)) ==
+        R"({"id":9,"type": "result","success":true,"result": [{"a":1},{"b":2}]})");
+
   // Another key order (nlohmann's sorted keys), id first still: parsed to know it is a success,
-  // where Core's layout above is known from its first bytes.
+  // where Core's layouts above are known from their first bytes.
   const std::string sorted = R"({"id":3,"result":[],"success":true,"type":"result"})";
   REQUIRE(ws_result_after_id(sorted, 3));
   CHECK(ws_result_with_id(3, *ws_result_after_id(sorted, 3)) == sorted);
