@@ -177,7 +177,11 @@ image_test() {
     echo "$image is built from these sources ($want)"
     rm -rf "$stage"
   else
-    echo "$image is ${have:+built from other sources ($have)}${have:-missing or without its source label}: building it"
+    if [ -n "$have" ]; then
+      echo "$image is built from other sources ($have): building it"
+    else
+      echo "$image is missing or without its source label: building it"
+    fi
     build "$stage"
   fi
   local build_dir="${BUILD_DIR:-build}"
