@@ -7,7 +7,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/websocket.hpp>
-#include <charconv>
 #include <deque>
 #include <nlohmann/json.hpp>
 
@@ -31,13 +30,6 @@ constexpr std::chrono::seconds kAskTimeout{30};
 // After Home Assistant refused every credential, asks get nothing at once for this long (each
 // session then tries, and fails, on its own, as without the relief).
 constexpr std::chrono::seconds kRefusedPause{30};
-
-std::string frame_type(std::string_view frame) {
-  const auto parsed = nlohmann::json::parse(frame, nullptr, /*allow_exceptions=*/false);
-  if (!parsed.is_object()) return {};
-  const auto it = parsed.find("type");
-  return it != parsed.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 class Upstream final : public ReliefUpstream, public std::enable_shared_from_this<Upstream> {
  public:
@@ -143,7 +135,7 @@ class Upstream final : public ReliefUpstream, public std::enable_shared_from_thi
   }
 
   void on_login_frame(const std::string& frame) {
-    const std::string type = frame_type(frame);
+    const std::string type = core_message_type(frame);
     const auto& tokens = ctx_.config.upstream_ws_tokens;
     if (type == "auth_required") {
       const auto index = credential_for_auth(token_index_, tokens.size());
@@ -197,16 +189,10 @@ class Upstream final : public ReliefUpstream, public std::enable_shared_from_thi
     }
   }
 
-  // The id a frame answers: Home Assistant writes it first (ws_relief_command.hpp); a frame
-  // written otherwise is parsed, so that an answer is never missed, only not shared.
+  // The id a frame answers: where Core writes it (ws_leading_id); a frame written otherwise is
+  // parsed, so that an answer is never missed, only not shared.
   static std::uint64_t answered_id(std::string_view frame) {
-    constexpr std::string_view kIdFirst = R"({"id":)";
-    std::uint64_t id = 0;
-    if (frame.starts_with(kIdFirst)) {
-      const char* const end = frame.data() + frame.size();
-      std::from_chars(frame.data() + kIdFirst.size(), end, id);
-      return id;
-    }
+    if (const auto id = ws_leading_id(frame)) return *id;
     const auto parsed = nlohmann::json::parse(frame, nullptr, /*allow_exceptions=*/false);
     if (!parsed.is_object()) return 0;
     const auto it = parsed.find("id");
@@ -215,16 +201,19 @@ class Upstream final : public ReliefUpstream, public std::enable_shared_from_thi
 
   // Ends the connection, if any; every ask still pending gets nothing.
   void lose() {
-    if (up_) {
-      up_->close_socket();
-      up_.reset();
-    }
-    logged_in_ = false;
+    if (up_) up_->close_socket();
+    forget_connection();
     auto pending = std::move(asks_);
     asks_.clear();
+    for (auto& ask : pending) ask.done(std::nullopt);
+  }
+
+  // What belongs to the connection goes with it (its handlers see up_ changed and stop).
+  void forget_connection() {
+    up_.reset();
+    logged_in_ = false;
     outgoing_.clear();
     writing_ = false;
-    for (auto& ask : pending) ask.done(std::nullopt);
   }
 
   // ---------------------------------------------------------------- writing
@@ -280,10 +269,7 @@ class Upstream final : public ReliefUpstream, public std::enable_shared_from_thi
       up_->ws.async_close(
           beast::websocket::close_code::normal,
           [self = shared_from_this(), up = up_](beast::error_code) { up->close_socket(); });
-      up_.reset();
-      logged_in_ = false;
-      outgoing_.clear();
-      writing_ = false;
+      forget_connection();
     }
     if (up_ || !asks_.empty()) arm_timer();
   }

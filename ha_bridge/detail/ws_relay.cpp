@@ -30,7 +30,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/websocket.hpp>
-#include <nlohmann/json.hpp>
 
 #include "common/log.hpp"
 #include "ha_bridge/detail/relief_request.hpp"
@@ -63,14 +62,6 @@ const char* const kMissingHaToken =
 std::atomic<std::uint64_t> g_next_session{1};
 
 using Outgoing = WsPeer::Outgoing;
-
-std::string message_type(std::string_view frame) {
-  auto parsed = nlohmann::json::parse(frame, nullptr, /*allow_exceptions=*/false);
-  if (!parsed.is_object()) return {};
-  auto it = parsed.find("type");
-  if (it == parsed.end() || !it->is_string()) return {};
-  return it->get<std::string>();
-}
 
 class Relay : public std::enable_shared_from_this<Relay> {
  public:
@@ -586,7 +577,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
 
   void on_upstream_preauth_message(const std::shared_ptr<WsUpstream>& up, std::string data,
                                    bool binary) {
-    const std::string type = binary ? std::string() : message_type(data);
+    const std::string type = binary ? std::string() : core_message_type(data);
     if (type == "auth_required") {
       up->needs_auth = true;
       ctx_->ws_auth_required.remember(data);

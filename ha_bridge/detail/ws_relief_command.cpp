@@ -42,14 +42,19 @@ std::optional<WsReliefCommand> ws_relief_command(std::string_view frame) {
   return std::nullopt;
 }
 
-bool ws_answers_id(std::string_view frame, std::uint64_t id) {
-  if (!frame.starts_with(kIdPrefix)) return false;
+std::optional<std::uint64_t> ws_leading_id(std::string_view frame) {
+  if (!frame.starts_with(kIdPrefix)) return std::nullopt;
   const char* const digits = frame.data() + kIdPrefix.size();
   const char* const end = frame.data() + frame.size();
   std::uint64_t seen = 0;
   const auto [after, ec] = std::from_chars(digits, end, seen);
   // Digits as Home Assistant writes them: no leading zero, a comma after.
-  return ec == std::errc() && after != end && *after == ',' && seen == id && *digits != '0';
+  if (ec != std::errc() || after == end || *after != ',' || *digits == '0') return std::nullopt;
+  return seen;
+}
+
+bool ws_answers_id(std::string_view frame, std::uint64_t id) {
+  return ws_leading_id(frame) == id;
 }
 
 std::optional<std::string> ws_result_after_id(std::string_view frame, std::uint64_t id) {

@@ -25,6 +25,10 @@ struct WsReliefCommand {
 // writes it, in any key order or spacing). Anything else, a payload field included, is nothing.
 std::optional<WsReliefCommand> ws_relief_command(std::string_view frame);
 
+// The id a frame from Home Assistant starts with, as Core writes it (`{"id":7,…`: digits without
+// a leading zero, a comma after); nothing for a frame written otherwise.
+std::optional<std::uint64_t> ws_leading_id(std::string_view frame);
+
 // Whether a frame from Home Assistant is its answer to the command with `id` (id first).
 bool ws_answers_id(std::string_view frame, std::uint64_t id);
 

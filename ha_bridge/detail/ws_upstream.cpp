@@ -1,6 +1,7 @@
 #include "ha_bridge/detail/ws_upstream.hpp"
 
 #include <boost/beast/websocket.hpp>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace dinodia::ha_bridge::detail {
@@ -48,6 +49,14 @@ void connect(const std::shared_ptr<WsUpstream>& up, const BridgeContext& ctx,
 }
 
 }  // namespace
+
+std::string core_message_type(std::string_view frame) {
+  const auto parsed = nlohmann::json::parse(frame, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object()) return {};
+  const auto it = parsed.find("type");
+  if (it == parsed.end() || !it->is_string()) return {};
+  return it->get<std::string>();
+}
 
 void open_ws_upstream(const std::shared_ptr<WsUpstream>& up, const BridgeContext& ctx,
                       tcp::resolver& resolver, std::function<bool()> wanted,
